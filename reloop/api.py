@@ -1,0 +1,198 @@
+"""The one-call API: ``reloop.fit(frame, features, ...)`` and ``reloop.predict(model, frame)``."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from reloop.features import FeatureMap, NumericMode
+from reloop.models import CTRModel, build_model
+from reloop.train import TrainConfig, TrainData, TrainHistory, predict_proba, train
+
+__all__ = ["FittedModel", "fit", "load", "predict"]
+
+YLast = str | np.ndarray | torch.Tensor | pl.Series | None
+
+
+@dataclass
+class FittedModel:
+    """A trained backbone with the feature map that encodes its inputs."""
+
+    model: CTRModel
+    feature_map: FeatureMap
+    model_name: str
+    model_options: dict[str, Any]
+    label: str = "click"
+    history: TrainHistory = field(default_factory=TrainHistory)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.feature_map.feature_names
+
+    def predict(self, frame: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        return predict_proba(self.model, self.feature_map.transform(frame), batch_size)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write weights, architecture and feature map to ``path`` atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "model_name": self.model_name,
+            "model_options": self.model_options,
+            "feature_map": self.feature_map.to_dict(),
+            "label": self.label,
+            "state_dict": self.model.state_dict(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FittedModel:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        feature_map = FeatureMap.from_dict(payload["feature_map"])
+        model = build_model(payload["model_name"], feature_map.schema, **payload["model_options"])
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        return cls(
+            model, feature_map, payload["model_name"], payload["model_options"], payload["label"]
+        )
+
+
+def load(path: str | os.PathLike[str]) -> FittedModel:
+    """Load a model written by ``FittedModel.save``."""
+    return FittedModel.load(path)
+
+
+def fit(
+    frame: pl.DataFrame,
+    features: Sequence[str],
+    label: str = "click",
+    model: str = "deepfm",
+    loss: str = "bce",
+    alpha: float = 0.5,
+    y_last: YLast = None,
+    epochs: int = 1,
+    batch_size: int = 4096,
+    lr: float = 1e-3,
+    seed: int = 0,
+    embedding_dim: int = 16,
+    hidden_units: Sequence[int] = (400, 400, 400),
+    warm_start: FittedModel | str | os.PathLike[str] | None = None,
+    valid: pl.DataFrame | None = None,
+    *,
+    patience: int = 2,
+    weight_decay: float = 0.0,
+    dropout: float = 0.0,
+    numeric_mode: NumericMode = "normalize",
+    model_options: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> FittedModel:
+    """Train a CTR model on ``frame`` with BCE, ReLoop or KD loss.
+
+    ``features`` are column names, categorical unless their dtype is float. ``y_last`` is the
+    previous version's pCTR per row (a column name or an array), needed by ``reloop`` and ``kd``.
+    ``warm_start`` (a ``FittedModel`` or a saved path) continues from its weights and architecture;
+    its vocabularies grow with the values new in ``frame`` (``model``, ``embedding_dim``,
+    ``hidden_units`` and ``model_options`` are then taken from it). With ``valid``, training
+    early-stops on the validation AUC (``patience`` epochs) and keeps the best epoch.
+    """
+    config = TrainConfig(
+        loss=loss,
+        alpha=float(alpha),
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        weight_decay=float(weight_decay),
+        patience=int(patience),
+        seed=int(seed),
+        progress=progress,
+    )
+    config.validate()
+    if isinstance(warm_start, (str, os.PathLike)):
+        warm_start = FittedModel.load(warm_start)
+    torch.manual_seed(seed)  # model initialisation
+    if warm_start is None:
+        feature_map = FeatureMap.fit(frame, features, numeric_mode=numeric_mode)
+        options = {
+            "embedding_dim": embedding_dim,
+            "hidden_units": tuple(hidden_units),
+            "dropout": dropout,
+            **(model_options or {}),
+        }
+        network = build_model(model, feature_map.schema, **options)
+        model_name = model
+    else:
+        if tuple(features) != warm_start.features:
+            raise ValueError(
+                f"warm start was trained on features {list(warm_start.features)}, "
+                f"got {list(features)}"
+            )
+        feature_map = warm_start.feature_map.extend(frame)
+        network = copy.deepcopy(warm_start.model)
+        network.grow_vocabulary(feature_map.schema)
+        options, model_name = dict(warm_start.model_options), warm_start.model_name
+    data = _train_data(frame, feature_map, label, _resolve_y_last(frame, y_last, config))
+    valid_data = None if valid is None else _train_data(valid, feature_map, label, None)
+    history = train(network, data, config, valid_data)
+    return FittedModel(network, feature_map, model_name, options, label, history)
+
+
+def predict(model: FittedModel, frame: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+    """Click probabilities (float32) of ``model`` for every row of ``frame``."""
+    return model.predict(frame, batch_size)
+
+
+def _labels(frame: pl.DataFrame, label: str) -> torch.Tensor:
+    if label not in frame.columns:
+        raise ValueError(f"missing label column {label!r}")
+    column = frame.get_column(label)
+    if column.null_count():
+        raise ValueError(f"label column {label!r} has null values")
+    values = column.cast(pl.Float32).to_numpy()
+    if np.isnan(values).any():
+        raise ValueError(f"label column {label!r} has NaN values")
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"label column {label!r} must hold only 0 and 1")
+    return torch.from_numpy(values.copy())
+
+
+def _resolve_y_last(frame: pl.DataFrame, y_last: YLast, config: TrainConfig) -> torch.Tensor | None:
+    if y_last is None:
+        if config.loss != "bce" and config.alpha > 0:
+            raise ValueError(f"loss {config.loss!r} needs y_last (a column name or an array)")
+        return None
+    if isinstance(y_last, str):
+        if y_last not in frame.columns:
+            raise ValueError(f"missing y_last column {y_last!r}")
+        y_last = frame.get_column(y_last)
+    if isinstance(y_last, pl.Series):
+        y_last = y_last.cast(pl.Float32).fill_null(float("nan")).to_numpy()
+    values = torch.as_tensor(np.asarray(y_last, dtype=np.float32)).reshape(-1)
+    if values.shape[0] != frame.height:
+        raise ValueError(f"y_last has {values.shape[0]} values for {frame.height} rows")
+    if torch.isnan(values).any():
+        raise ValueError("y_last contains NaN")
+    if (values < 0).any() or (values > 1).any():
+        raise ValueError("y_last must lie in [0, 1]")
+    return values
+
+
+def _train_data(
+    frame: pl.DataFrame, feature_map: FeatureMap, label: str, y_last: torch.Tensor | None
+) -> TrainData:
+    return TrainData(feature_map.transform(frame), _labels(frame, label), y_last)

@@ -1,0 +1,242 @@
+"""Feature handling: a fitted, serialisable map from polars columns to model tensors.
+
+Categorical columns (strings or integers) are mapped to indices ``1..n`` of a vocabulary fitted on
+the training frame; index 0 is the out-of-vocabulary bucket (unseen values and nulls). Numeric
+columns are either standardised (``normalize``) and fed to the model as dense fields, or cut at
+training quantiles (``bucketize``) and embedded like a categorical field.
+
+The map is plain data (``to_dict`` / ``from_dict``) so that it travels inside a model checkpoint.
+``extend`` grows the vocabularies with the values of a new frame while keeping every existing index,
+which is what nightly retraining with a warm start needs: yesterday's embeddings stay where they
+were and new items get new rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import torch
+
+__all__ = ["FeatureMap", "FeatureTensors", "FieldSchema", "NumericMode", "is_numeric_dtype"]
+
+NumericMode = Literal["normalize", "bucketize"]
+
+OOV_INDEX = 0
+
+
+def is_numeric_dtype(dtype: pl.DataType) -> bool:
+    """A column is numeric (not categorical) when its dtype is a float."""
+    return dtype.is_float()
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    """What a model needs to know about its inputs: one vocabulary size per embedded field and the
+    number of dense numeric fields."""
+
+    categorical_sizes: tuple[int, ...]
+    n_numeric: int = 0
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.categorical_sizes) + self.n_numeric
+
+
+@dataclass(frozen=True)
+class FeatureTensors:
+    """Model inputs for a whole frame: built once, then sliced into batches."""
+
+    categorical: torch.Tensor  # int64 [n, n_categorical_fields]
+    numeric: torch.Tensor  # float32 [n, n_numeric]
+
+    def __len__(self) -> int:
+        return self.categorical.shape[0]
+
+    def take(self, index: torch.Tensor) -> FeatureTensors:
+        return FeatureTensors(self.categorical[index], self.numeric[index])
+
+
+@dataclass(frozen=True)
+class CategoricalField:
+    name: str
+    vocabulary: tuple[Any, ...]  # value at index i + 1
+
+    @property
+    def size(self) -> int:
+        return len(self.vocabulary) + 1  # + the OOV index 0
+
+    def encode(self, column: pl.Series) -> np.ndarray:
+        if not self.vocabulary:
+            return np.zeros(len(column), dtype=np.int64)
+        column = _as_vocabulary_dtype(column, self.vocabulary)
+        codes = column.replace_strict(
+            list(self.vocabulary),
+            list(range(1, self.size)),
+            default=OOV_INDEX,
+            return_dtype=pl.Int64,
+        )
+        return codes.fill_null(OOV_INDEX).to_numpy()
+
+    def extended(self, column: pl.Series) -> CategoricalField:
+        known = set(self.vocabulary)
+        new_values = [v for v in _sorted_unique(column) if v not in known]
+        return replace(self, vocabulary=self.vocabulary + tuple(new_values))
+
+
+@dataclass(frozen=True)
+class NumericField:
+    name: str
+    mode: NumericMode
+    mean: float = 0.0
+    std: float = 1.0
+    boundaries: tuple[float, ...] = ()  # bucketize: interior quantile cut points
+
+    @property
+    def size(self) -> int:
+        """Vocabulary size when bucketised: index 0 for null, then one per bucket."""
+        return len(self.boundaries) + 2
+
+    def encode_dense(self, column: pl.Series) -> np.ndarray:
+        values = column.cast(pl.Float64).fill_nan(None).fill_null(self.mean).to_numpy()
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def encode_buckets(self, column: pl.Series) -> np.ndarray:
+        values = column.cast(pl.Float64).fill_nan(None).to_numpy()
+        codes = np.searchsorted(np.asarray(self.boundaries), values, side="right") + 1
+        codes[np.isnan(values)] = OOV_INDEX
+        return codes.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """Fitted encoders for a list of feature columns, in a fixed field order."""
+
+    categorical: tuple[CategoricalField, ...] = ()
+    numeric: tuple[NumericField, ...] = ()
+    feature_names: tuple[str, ...] = field(default=())
+
+    # ----------------------------------------------------------------- fitting
+    @classmethod
+    def fit(
+        cls,
+        frame: pl.DataFrame,
+        features: Sequence[str],
+        *,
+        numeric_mode: NumericMode = "normalize",
+        n_buckets: int = 10,
+    ) -> FeatureMap:
+        _check_columns(frame, features)
+        categorical: list[CategoricalField] = []
+        numeric: list[NumericField] = []
+        for name in features:
+            column = frame.get_column(name)
+            if is_numeric_dtype(column.dtype):
+                numeric.append(_fit_numeric(column, numeric_mode, n_buckets))
+            else:
+                categorical.append(CategoricalField(name, tuple(_sorted_unique(column))))
+        return cls(tuple(categorical), tuple(numeric), tuple(features))
+
+    def extend(self, frame: pl.DataFrame) -> FeatureMap:
+        """The same map with vocabularies grown by the unseen values of ``frame``.
+
+        Existing indices never move; numeric statistics are kept as they were fitted.
+        """
+        _check_columns(frame, self.feature_names)
+        grown = tuple(f.extended(frame.get_column(f.name)) for f in self.categorical)
+        return replace(self, categorical=grown)
+
+    # ---------------------------------------------------------------- encoding
+    @property
+    def schema(self) -> FieldSchema:
+        sizes = [f.size for f in self.categorical]
+        sizes += [f.size for f in self.numeric if f.mode == "bucketize"]
+        n_dense = sum(f.mode == "normalize" for f in self.numeric)
+        return FieldSchema(tuple(sizes), n_dense)
+
+    def transform(self, frame: pl.DataFrame) -> FeatureTensors:
+        """Encode ``frame`` into tensors, column by column (vectorised, no per-row Python)."""
+        _check_columns(frame, self.feature_names)
+        n = frame.height
+        codes = [f.encode(frame.get_column(f.name)) for f in self.categorical]
+        codes += [
+            f.encode_buckets(frame.get_column(f.name))
+            for f in self.numeric
+            if f.mode == "bucketize"
+        ]
+        dense = [
+            f.encode_dense(frame.get_column(f.name)) for f in self.numeric if f.mode == "normalize"
+        ]
+        categorical = np.stack(codes, axis=1) if codes else np.zeros((n, 0), dtype=np.int64)
+        numeric = np.stack(dense, axis=1) if dense else np.zeros((n, 0), dtype=np.float32)
+        return FeatureTensors(torch.from_numpy(categorical), torch.from_numpy(numeric))
+
+    # ----------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature_names": list(self.feature_names),
+            "categorical": [
+                {"name": f.name, "vocabulary": list(f.vocabulary)} for f in self.categorical
+            ],
+            "numeric": [
+                {
+                    "name": f.name,
+                    "mode": f.mode,
+                    "mean": f.mean,
+                    "std": f.std,
+                    "boundaries": list(f.boundaries),
+                }
+                for f in self.numeric
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureMap:
+        categorical = tuple(
+            CategoricalField(d["name"], tuple(d["vocabulary"])) for d in data["categorical"]
+        )
+        numeric = tuple(
+            NumericField(d["name"], d["mode"], d["mean"], d["std"], tuple(d["boundaries"]))
+            for d in data["numeric"]
+        )
+        return cls(categorical, numeric, tuple(data["feature_names"]))
+
+
+def _check_columns(frame: pl.DataFrame, features: Sequence[str]) -> None:
+    if not features:
+        raise ValueError("features must name at least one column")
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise ValueError(f"missing feature columns: {missing}")
+
+
+def _sorted_unique(column: pl.Series) -> list[Any]:
+    values = column.drop_nulls().unique()
+    if values.dtype.is_integer():
+        return [int(v) for v in values.sort().to_list()]
+    return sorted(str(v) for v in values.cast(pl.String).to_list())
+
+
+def _as_vocabulary_dtype(column: pl.Series, vocabulary: tuple[Any, ...]) -> pl.Series:
+    """Cast a column to the type its vocabulary holds (ints stay ints, everything else is text)."""
+    if isinstance(vocabulary[0], int):
+        if column.dtype.is_integer():
+            return column.cast(pl.Int64)
+        return column.cast(pl.Int64, strict=False)
+    return column.cast(pl.String)
+
+
+def _fit_numeric(column: pl.Series, mode: NumericMode, n_buckets: int) -> NumericField:
+    values = column.cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy()
+    if mode == "normalize":
+        mean = float(values.mean()) if values.size else 0.0
+        std = float(values.std()) if values.size else 1.0
+        return NumericField(column.name, mode, mean, std if std > 0 else 1.0)
+    if mode == "bucketize":
+        quantiles = np.linspace(0, 1, n_buckets + 1)[1:-1]
+        cuts = np.unique(np.quantile(values, quantiles)) if values.size else np.array([])
+        return NumericField(column.name, mode, boundaries=tuple(float(c) for c in cuts))
+    raise ValueError(f"numeric_mode must be 'normalize' or 'bucketize', got {mode!r}")
