@@ -1,0 +1,81 @@
+"""Statistics for A/B tests of ratio metrics (CTR) with users as the unit of randomisation.
+
+Inputs are per-user numpy arrays (num = clicks, den = impressions); results are small frozen
+dataclasses. Only numpy, scipy and statsmodels: no torch, nothing from the simulator.
+"""
+
+from abtest_sim.stats.checks import SrmResult, srm_test
+from abtest_sim.stats.cuped import CupedArms, cuped_arms, cuped_panels, cuped_relative_lift
+from abtest_sim.stats.daily import (
+    DailyLifts,
+    ab_minus_aa_lift,
+    adjust_p_values,
+    average_lift,
+    daily_lifts,
+    shared_control_lift,
+    shared_control_of,
+)
+from abtest_sim.stats.influence import (
+    Linearized,
+    RatioPanel,
+    WaldColumns,
+    chain,
+    ratio_panel,
+    relative_lift_of,
+)
+from abtest_sim.stats.power import (
+    PerUserVariance,
+    lift_standard_error,
+    minimum_detectable_lift,
+    minimum_detectable_lift_from_se,
+    per_user_variance,
+    power_of_lift,
+    users_per_arm,
+)
+from abtest_sim.stats.ratio import (
+    ArmEstimate,
+    DifferenceResult,
+    LiftResult,
+    RatioStats,
+    absolute_difference,
+    compare_relative,
+    fieller_bounds,
+    relative_lift,
+)
+
+__all__ = [
+    "ArmEstimate",
+    "CupedArms",
+    "DailyLifts",
+    "DifferenceResult",
+    "LiftResult",
+    "Linearized",
+    "PerUserVariance",
+    "RatioPanel",
+    "RatioStats",
+    "SrmResult",
+    "WaldColumns",
+    "ab_minus_aa_lift",
+    "absolute_difference",
+    "adjust_p_values",
+    "average_lift",
+    "chain",
+    "compare_relative",
+    "cuped_arms",
+    "cuped_panels",
+    "cuped_relative_lift",
+    "daily_lifts",
+    "fieller_bounds",
+    "lift_standard_error",
+    "minimum_detectable_lift",
+    "minimum_detectable_lift_from_se",
+    "per_user_variance",
+    "power_of_lift",
+    "ratio_panel",
+    "relative_lift",
+    "relative_lift_of",
+    "shared_control_lift",
+    "shared_control_of",
+    "srm_test",
+    "users_per_arm",
+]

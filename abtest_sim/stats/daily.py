@@ -1,0 +1,186 @@
+"""Lifts over days that share users: the average, A/B minus A/A, and multiple testing.
+
+Arrays here are (days, users) matrices per arm: row d holds every user's clicks (or impressions)
+on day d, with zeros for users not active that day. The days of one test share users, so daily lifts
+are correlated; the variance of their mean needs the cross-day covariance, which the per-user
+influence functions summed over days give (``abtest_sim.stats.influence``). Ignoring it understates
+the SE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from abtest_sim.stats.influence import Linearized, chain, ratio_panel, relative_lift_of
+from abtest_sim.stats.ratio import LiftResult, normal_lift, unit_arrays
+
+
+def _to_result(lin: Linearized, *, alpha: float, method: str) -> LiftResult:
+    return normal_lift(float(lin.value[0]), float(lin.se()[0]), alpha=alpha, method=method)
+
+
+def day_weights(n_days: int, days: ArrayLike | None) -> np.ndarray:
+    """Equal weights over the chosen days (indices or a boolean mask; None = all days)."""
+    mask = np.zeros(n_days, dtype=bool)
+    if days is None:
+        mask[:] = True
+    else:
+        chosen = np.asarray(days)
+        mask[chosen if chosen.dtype != bool else np.flatnonzero(chosen)] = True
+    if not mask.any():
+        raise ValueError("no days chosen to average over")
+    return mask / mask.sum()
+
+
+@dataclass(frozen=True)
+class DailyLifts:
+    """Daily relative lifts of B over A with their joint (cross-day) covariance."""
+
+    lifts: Linearized
+
+    @property
+    def n_days(self) -> int:
+        return int(self.lifts.value.size)
+
+    def on_day(self, day: int, *, alpha: float = 0.05) -> LiftResult:
+        return _to_result(self.lifts.select([day]), alpha=alpha, method="delta")
+
+    def average(self, days: ArrayLike | None = None) -> Linearized:
+        """Mean of the daily lifts over ``days``, its influence summed over those days."""
+        return self.lifts.combine(day_weights(self.n_days, days))
+
+    def average_lift(self, days: ArrayLike | None = None, *, alpha: float = 0.05) -> LiftResult:
+        return _to_result(self.average(days), alpha=alpha, method="delta average")
+
+    def minus_reference(self, days: ArrayLike, reference_days: ArrayLike) -> Linearized:
+        """Each chosen day's lift minus the mean lift of the reference (A/A) days."""
+        chosen = np.flatnonzero(day_weights(self.n_days, days))
+        weights = np.eye(self.n_days)[chosen] - day_weights(self.n_days, reference_days)
+        return self.lifts.combine(weights)
+
+    def difference_of_averages(
+        self, days: ArrayLike, reference_days: ArrayLike, *, alpha: float = 0.05
+    ) -> LiftResult:
+        """Mean lift over ``days`` minus mean lift over ``reference_days`` (A/B minus A/A)."""
+        weights = day_weights(self.n_days, days) - day_weights(self.n_days, reference_days)
+        return _to_result(self.lifts.combine(weights), alpha=alpha, method="delta A/B minus A/A")
+
+
+def daily_lifts(
+    num_a: ArrayLike,
+    den_a: ArrayLike,
+    num_b: ArrayLike,
+    den_b: ArrayLike,
+    *,
+    present_a: ArrayLike | None = None,
+    present_b: ArrayLike | None = None,
+) -> DailyLifts:
+    """Daily lifts from (days, users) matrices of each arm (users aligned across days)."""
+    panel_a = ratio_panel(num_a, den_a, present_a)
+    panel_b = ratio_panel(num_b, den_b, present_b)
+    if panel_a.ratio.size != panel_b.ratio.size:
+        raise ValueError("both arms need the same number of days")
+    lifts = relative_lift_of(panel_a.linearized("control"), panel_b.linearized("treatment"))
+    return DailyLifts(lifts)
+
+
+def average_lift(
+    num_a: ArrayLike,
+    den_a: ArrayLike,
+    num_b: ArrayLike,
+    den_b: ArrayLike,
+    *,
+    present_a: ArrayLike | None = None,
+    present_b: ArrayLike | None = None,
+    alpha: float = 0.05,
+) -> LiftResult:
+    """Mean of the daily lifts with the cross-day covariance, from (days, users) matrices."""
+    lifts = daily_lifts(num_a, den_a, num_b, den_b, present_a=present_a, present_b=present_b)
+    return lifts.average_lift(alpha=alpha)
+
+
+def _two_periods(num: ArrayLike, den: ArrayLike, pre_num: ArrayLike, pre_den: ArrayLike):
+    c, m = unit_arrays(num, den)
+    pc, pm = unit_arrays(pre_num, pre_den)
+    if pc.size != c.size:
+        raise ValueError("pre-period arrays must be aligned with the post-period users")
+    # Row 0: the A/A pre-period, row 1: the A/B period; every user belongs to both samples.
+    return np.vstack([pc, c]), np.vstack([pm, m]), np.ones((2, c.size), dtype=bool)
+
+
+def ab_minus_aa_lift(
+    num_a: ArrayLike,
+    den_a: ArrayLike,
+    pre_num_a: ArrayLike,
+    pre_den_a: ArrayLike,
+    num_b: ArrayLike,
+    den_b: ArrayLike,
+    pre_num_b: ArrayLike,
+    pre_den_b: ArrayLike,
+    *,
+    alpha: float = 0.05,
+) -> LiftResult:
+    """A/B lift minus the A/A lift of a pre-period on the same users (per-user period totals).
+
+    Var = Var(L_ab) + Var(L_aa) - 2 Cov(L_ab, L_aa); the covariance comes from the same users.
+    """
+    c_a, m_a, p_a = _two_periods(num_a, den_a, pre_num_a, pre_den_a)
+    c_b, m_b, p_b = _two_periods(num_b, den_b, pre_num_b, pre_den_b)
+    lifts = daily_lifts(c_a, m_a, c_b, m_b, present_a=p_a, present_b=p_b)
+    return lifts.difference_of_averages([1], [0], alpha=alpha)
+
+
+def shared_control_of(
+    control: Linearized, aa_control: Linearized, treatment: Linearized
+) -> Linearized:
+    """D = (R_B - R_A2) / R_A1: A/B minus a concurrent A/A that shares the control A1.
+
+    Var(D) = (V_B + V_A2) / R_A1^2 + (R_B - R_A2)^2 V_A1 / R_A1^4; the shared A1 enters once.
+    """
+    r1, r2, rb = control.value, aa_control.value, treatment.value
+    return chain(
+        (rb - r2) / r1,
+        [(1.0 / r1, treatment), (-1.0 / r1, aa_control), (-(rb - r2) / r1**2, control)],
+    )
+
+
+def shared_control_lift(
+    num_a1: ArrayLike,
+    den_a1: ArrayLike,
+    num_a2: ArrayLike,
+    den_a2: ArrayLike,
+    num_b: ArrayLike,
+    den_b: ArrayLike,
+    *,
+    alpha: float = 0.05,
+) -> LiftResult:
+    """A/B minus A/A with a shared control: D = (R_B - R_A2) / R_A1 with its delta interval."""
+    arms = []
+    for name, num, den in (("A1", num_a1, den_a1), ("A2", num_a2, den_a2), ("B", num_b, den_b)):
+        c, m = unit_arrays(num, den)
+        arms.append(ratio_panel(c, m, np.ones((1, c.size), dtype=bool)).linearized(name))
+    return _to_result(shared_control_of(*arms), alpha=alpha, method="delta shared control")
+
+
+def adjust_p_values(p_values: ArrayLike, method: Literal["holm", "bh"]) -> np.ndarray:
+    """Holm (family-wise) or Benjamini-Hochberg (false discovery rate) adjusted p-values.
+
+    NaN entries are left out of the family and stay NaN.
+    """
+    # statsmodels is imported here, not at module level: it costs a second at import time and the
+    # command-line tools must answer bad input quickly.
+    from statsmodels.stats.multitest import multipletests
+
+    names = {"holm": "holm", "bh": "fdr_bh"}
+    if method not in names:
+        raise ValueError(f"unknown adjustment {method!r}: use holm or bh")
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = multipletests(p[finite], method=names[method])[1]
+    return out
