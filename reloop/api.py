@@ -182,7 +182,7 @@ def _resolve_y_last(frame: pl.DataFrame, y_last: YLast, config: TrainConfig) -> 
         y_last = frame.get_column(y_last)
     if isinstance(y_last, pl.Series):
         y_last = y_last.cast(pl.Float32).fill_null(float("nan")).to_numpy()
-    values = torch.as_tensor(np.asarray(y_last, dtype=np.float32)).reshape(-1)
+    values = torch.tensor(np.asarray(y_last, dtype=np.float32)).reshape(-1)
     if values.shape[0] != frame.height:
         raise ValueError(f"y_last has {values.shape[0]} values for {frame.height} rows")
     if torch.isnan(values).any():

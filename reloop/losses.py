@@ -32,9 +32,6 @@ __all__ = [
 
 LOSSES = ("bce", "reloop", "kd")
 
-# log(p) is clamped at this value (as torch's binary_cross_entropy does): a confident wrong
-# prediction costs at most 100 nats instead of infinity.
-_LOG_FLOOR = -100.0
 
 
 def _check_probabilities(name: str, values: torch.Tensor) -> None:
@@ -66,9 +63,11 @@ def _check_alpha(alpha: float) -> float:
 
 
 def _bce_terms(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    log_p = torch.clamp(torch.log(p), min=_LOG_FLOOR)
-    log_not_p = torch.clamp(torch.log1p(-p), min=_LOG_FLOOR)
-    return -(target * log_p + (1 - target) * log_not_p)
+    # Probabilities are clipped to [eps, 1 - eps] of their dtype (as scikit-learn's log_loss does):
+    # a confident wrong prediction costs -log(eps) instead of infinity, and gradients stay finite.
+    eps = torch.finfo(p.dtype).eps
+    p = p.clamp(eps, 1 - eps)
+    return -(target * torch.log(p) + (1 - target) * torch.log1p(-p))
 
 
 def _self_correction_terms(p: torch.Tensor, y_last: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,122 @@
+import numpy as np
+import polars as pl
+import pytest
+
+import reloop
+from reloop.metrics import auc
+
+FIELDS = [f"f{i}" for i in range(10)]
+
+
+def logistic_truth(n: int, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """10 categorical fields with a known logistic truth: additive effects plus one interaction."""
+    rng = np.random.default_rng(seed)
+    weights = np.random.default_rng(123).normal(0, 0.6, size=(10, 20))
+    pair = np.random.default_rng(321).normal(0, 0.25, size=(20, 20))
+    codes = rng.integers(0, 20, size=(n, 10))
+    logit = -1.5 + weights[np.arange(10), codes].sum(axis=1) + pair[codes[:, 0], codes[:, 1]]
+    p = 1 / (1 + np.exp(-logit))
+    frame = pl.DataFrame({name: codes[:, i] for i, name in enumerate(FIELDS)})
+    return frame.with_columns(click=pl.Series((rng.random(n) < p).astype(np.int8))), p
+
+
+@pytest.fixture(scope="module")
+def data():
+    train, _ = logistic_truth(150_000, 0)
+    valid, _ = logistic_truth(20_000, 1)
+    test, p_test = logistic_truth(50_000, 2)
+    return train, valid, test, p_test
+
+
+@pytest.mark.parametrize(("model", "tolerance"), [("lr", 0.025), ("deepfm", 0.03)])
+def test_reaches_the_truth_auc(data, model, tolerance):
+    train, valid, test, p_test = data
+    fitted = reloop.fit(train, FIELDS, model=model, epochs=5, lr=3e-3, valid=valid, seed=0)
+    truth_auc = auc(test["click"], p_test)
+    model_auc = auc(test["click"], reloop.predict(fitted, test))
+    assert model_auc >= (1 - tolerance) * truth_auc, (model_auc, truth_auc)
+
+
+def test_same_seed_same_model(data):
+    train = data[0][:20_000]
+    a = reloop.fit(train, FIELDS, hidden_units=(32,), seed=3)
+    b = reloop.fit(train, FIELDS, hidden_units=(32,), seed=3)
+    c = reloop.fit(train, FIELDS, hidden_units=(32,), seed=4)
+    assert np.array_equal(reloop.predict(a, train), reloop.predict(b, train))
+    assert not np.array_equal(reloop.predict(a, train), reloop.predict(c, train))
+
+
+def test_reloop_and_kd_use_y_last_and_warm_start(data, tmp_path):
+    train = data[0][:20_000]
+    first = reloop.fit(train, FIELDS, hidden_units=(32,), seed=0)
+    path = tmp_path / "v1.pt"
+    first.save(path)
+    y_last = reloop.predict(first, train)
+    frame = train.with_columns(pctr=pl.Series(y_last))
+    for loss in ("reloop", "kd"):
+        second = reloop.fit(frame, FIELDS, loss=loss, alpha=0.5, y_last="pctr", warm_start=path)
+        assert second.model_name == "deepfm" and second.model.hidden_units == (32,)
+        assert not np.array_equal(reloop.predict(second, train), y_last)
+    # alpha = 0 is BCE: same result as a BCE fit from the same warm start
+    a = reloop.fit(frame, FIELDS, loss="reloop", alpha=0.0, y_last="pctr", warm_start=first)
+    b = reloop.fit(frame, FIELDS, loss="bce", warm_start=first)
+    assert np.array_equal(reloop.predict(a, train), reloop.predict(b, train))
+
+
+def test_warm_start_grows_vocabulary_for_new_ids(data):
+    train = data[0][:10_000]
+    first = reloop.fit(train.filter(pl.col("f0") < 10), FIELDS, model="fm", seed=0)
+    assert first.feature_map.schema.categorical_sizes[0] == 11
+    second = reloop.fit(train, FIELDS, warm_start=first)
+    assert second.feature_map.schema.categorical_sizes[0] == 21
+    old_rows = train.filter(pl.col("f0") < 10)
+    # the warm-started copy is a new object: the first model is untouched
+    assert first.model.schema.categorical_sizes[0] == 11
+    assert reloop.predict(first, old_rows).shape == (old_rows.height,)
+
+
+def test_save_load_round_trip(data, tmp_path):
+    train = data[0][:5_000]
+    fitted = reloop.fit(train, FIELDS, model="dcn", hidden_units=(16,), seed=0)
+    fitted.save(tmp_path / "m.pt")
+    loaded = reloop.load(tmp_path / "m.pt")
+    assert loaded.model_name == "dcn"
+    assert np.array_equal(reloop.predict(loaded, train), reloop.predict(fitted, train))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_early_stopping_keeps_the_best_epoch(data):
+    train, valid = data[0][:5_000], data[1][:5_000]
+    fitted = reloop.fit(train, FIELDS, epochs=30, lr=1e-2, valid=valid, patience=2)
+    history = fitted.history
+    assert len(history.valid_auc) < 30  # overfits 5k rows quickly, so it stops early
+    assert history.best_epoch == int(np.argmax(history.valid_auc))
+    assert auc(valid["click"], reloop.predict(fitted, valid)) == pytest.approx(
+        max(history.valid_auc), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"label": "nope"}, "missing label column"),
+        ({"loss": "reloop"}, "needs y_last"),
+        ({"loss": "reloop", "y_last": "nope"}, "missing y_last column"),
+        ({"loss": "reloop", "y_last": np.full(100, 1.5)}, r"y_last must lie in \[0, 1\]"),
+        ({"loss": "kd", "y_last": np.zeros(7)}, "7 values for 100 rows"),
+        ({"loss": "focal"}, "unknown loss"),
+        ({"alpha": 1.2, "loss": "reloop", "y_last": np.zeros(100)}, "alpha"),
+        ({"model": "nope"}, "unknown model"),
+        ({"epochs": 0}, "epochs"),
+    ],
+)
+def test_bad_arguments_are_named(data, kwargs, message):
+    train = data[0][:100]
+    with pytest.raises(ValueError, match=message):
+        reloop.fit(train, FIELDS, **kwargs)
+
+
+def test_non_binary_labels_rejected(data):
+    train = data[0][:100].with_columns(click=pl.lit(2))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        reloop.fit(train, FIELDS)
