@@ -42,6 +42,7 @@ from abtest_sim.stats.ratio import (
     fieller_bounds,
     relative_lift,
 )
+from abtest_sim.stats.simulate import SyntheticCtr
 
 __all__ = [
     "ArmEstimate",
@@ -54,6 +55,7 @@ __all__ = [
     "RatioPanel",
     "RatioStats",
     "SrmResult",
+    "SyntheticCtr",
     "WaldColumns",
     "ab_minus_aa_lift",
     "absolute_difference",

@@ -2,9 +2,11 @@
 
 Everything follows from the per-user variance of the linearised CTR u_i = R + (C_i - R M_i) / Mbar,
 measured on pilot or A/A data that covers the planned test duration (per-user sums over the same
-number of days: a longer test changes the per-user variance, not just the user count). For a small
-lift, Var(L) = (s2_u / R^2) * (1 / n_A + 1 / n_B): the treatment arm is assumed to have the
-control's relative variance, which holds to first order in the lift.
+number of days: a longer test changes the per-user variance, not just the user count). The
+treatment arm is assumed to keep the control's relative variance s2_u / R^2 (every user's CTR scaled
+by 1 + lift), so a true lift L is estimated with
+
+    Var(L_hat) = (1 + L)^2 * (s2_u / R^2) * (1 / n_A + 1 / n_B).
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ def per_user_variance(num: ArrayLike, den: ArrayLike) -> PerUserVariance:
     return PerUserVariance(ratio=stats.ratio, variance=stats.variance * stats.n, users=stats.n)
 
 
-def lift_standard_error(per_user: PerUserVariance, n_control: int, n_treatment: int) -> float:
-    """Standard error of the relative lift with ``n_control`` and ``n_treatment`` users."""
+def lift_standard_error(
+    per_user: PerUserVariance, n_control: int, n_treatment: int, *, lift: float = 0.0
+) -> float:
+    """Standard error of the relative lift estimate when the true lift is ``lift``."""
     if n_control < 2 or n_treatment < 2:
         raise ValueError("need at least 2 users per arm")
-    return math.sqrt(per_user.relative_variance * (1.0 / n_control + 1.0 / n_treatment))
+    unit_se = math.sqrt(per_user.relative_variance * (1.0 / n_control + 1.0 / n_treatment))
+    return (1.0 + lift) * unit_se
 
 
 def power_of_lift(
@@ -55,17 +60,21 @@ def power_of_lift(
     alpha: float = 0.05,
 ) -> float:
     """Probability that the two-sided delta test at level alpha rejects at a true ``lift``."""
-    shift = abs(lift) / lift_standard_error(per_user, n_control, n_treatment)
+    shift = abs(lift) / lift_standard_error(per_user, n_control, n_treatment, lift=lift)
     z = z_critical(alpha)
     return float(ndtr(shift - z) + ndtr(-shift - z))
 
 
-def minimum_detectable_lift_from_se(se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest |lift| detected with probability ``power`` by a test with standard error ``se``."""
+def _z_sum(alpha: float, power: float) -> float:
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must lie in (0, 1), got {power}")
     # The far tail (rejecting on the wrong side) is ignored: it is below 1e-6 at usual settings.
-    return float((z_critical(alpha) + ndtri(power)) * se)
+    return z_critical(alpha) + float(ndtri(power))
+
+
+def minimum_detectable_lift_from_se(se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest |lift| detected with probability ``power`` by a test whose SE stays ``se``."""
+    return _z_sum(alpha, power) * se
 
 
 def minimum_detectable_lift(
@@ -76,9 +85,12 @@ def minimum_detectable_lift(
     alpha: float = 0.05,
     power: float = 0.8,
 ) -> float:
-    """Minimum detectable relative lift (MDE) with the given users per arm."""
-    se = lift_standard_error(per_user, n_control, n_treatment)
-    return minimum_detectable_lift_from_se(se, alpha=alpha, power=power)
+    """Minimum detectable positive relative lift (MDE) with the given users per arm."""
+    # Solve L / ((1 + L) s) = z_sum for L, s being the SE per unit of (1 + L).
+    k = _z_sum(alpha, power) * lift_standard_error(per_user, n_control, n_treatment)
+    if k >= 1.0:
+        raise ValueError("too few users: no lift is detectable with this power")
+    return k / (1.0 - k)
 
 
 def users_per_arm(
@@ -87,5 +99,5 @@ def users_per_arm(
     """Users needed in each of two equal arms to detect a relative ``lift`` with ``power``."""
     if lift == 0:
         raise ValueError("a lift of 0 cannot be detected")
-    z_sum = z_critical(alpha) + float(ndtri(power))
-    return int(np.ceil(2.0 * per_user.relative_variance * (z_sum / lift) ** 2))
+    ratio = _z_sum(alpha, power) * (1.0 + lift) / lift
+    return int(np.ceil(2.0 * per_user.relative_variance * ratio**2))
