@@ -1,0 +1,3 @@
+from abtest_sim.cli import main
+
+main()

@@ -1,0 +1,262 @@
+"""Typed configuration of a simulation: arms, experiment design and the ranking model.
+
+Hydra composes ``conf/simulate.yaml``; ``SimulationConfig.from_hydra`` turns the node into frozen
+dataclasses and validates everything before any work starts, raising ``ConfigError`` with one
+readable line (the CLI prints it and exits with code 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from abtest_sim.world import WorldConfig
+
+__all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "SimulationConfig"]
+
+RECIPES = ("baseline", "reloop", "kd")
+Y_LAST_SOURCES = ("logged", "rescore")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One arm: a model lineage retrained nightly on its own logs with a recipe."""
+
+    name: str
+    share: float = 0.5  # share of users (randomised mode)
+    recipe: str = "baseline"  # baseline (BCE) | reloop | kd; applies in the A/B phase
+    alpha: float = 0.5  # weight of the ReLoop / KD term
+    y_last: str = "logged"  # logged: the pCTR the serving model logged; rescore: previous version
+    window_days: int = 1  # nightly training window (days of the arm's own logs)
+    epochs: int = 1  # epochs per nightly retraining
+    lr: float = 1e-3
+    batch_size: int = 4096
+    warm_start: bool = True  # continue from yesterday's weights (else retrain from the warm-up)
+
+    def loss_on(self, phase: str) -> str:
+        """The training loss this arm uses in ``phase``: everyone trains BCE before the A/B."""
+        if phase != "ab" or self.recipe == "baseline":
+            return "bce"
+        return self.recipe
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The ranking model every arm trains (same architecture for all arms)."""
+
+    name: str = "deepfm"
+    embedding_dim: int = 16
+    hidden_units: tuple[int, ...] = (400, 400, 400)
+    dropout: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """The design: warm-up, A/A and A/B phases, serving and which arms are compared."""
+
+    name: str = "default"
+    warmup_days: int = 2  # served by an exploring policy; all arms share the model trained on it
+    warmup_epochs: int = 2
+    aa_days: int = 7  # all arms on the baseline recipe
+    ab_days: int = 7  # treatment arms switch to their recipe
+    slate_size: int = 5
+    epsilon: float = 0.0  # exploration while serving the test (random slate with this probability)
+    swap_prob: float = 0.0  # randomised top position while serving the test
+    paired: bool = False  # every arm serves every user in its own copy of the world
+    control: str = "control"
+    treatments: tuple[str, ...] = ("treatment",)
+    aa_control: str | None = None  # optional concurrent second control (A/A')
+    salt: str = "abtest"  # salt of the user -> arm hash
+
+    @property
+    def test_days(self) -> int:
+        return self.aa_days + self.ab_days
+
+    def phase_of(self, day: int) -> str:
+        """``warmup``, ``aa`` or ``ab`` for a simulated day (day 0 is the first warm-up day)."""
+        if day < self.warmup_days:
+            return "warmup"
+        return "aa" if day < self.warmup_days + self.aa_days else "ab"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    world: WorldConfig
+    model: ModelSpec
+    arms: tuple[ArmSpec, ...]
+    experiment: ExperimentSpec
+    seed: int = 0
+    progress: bool = True
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(arm.name for arm in self.arms)
+
+    def arm(self, name: str) -> ArmSpec:
+        return next(arm for arm in self.arms if arm.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "world": self.world.to_dict(),
+            "model": asdict(self.model),
+            "arms": [asdict(arm) for arm in self.arms],
+            "experiment": asdict(self.experiment),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_hydra(cls, cfg: Mapping[str, Any]) -> SimulationConfig:
+        """Build and validate from the composed Hydra config (or a plain dict)."""
+        cfg = _plain(cfg)
+        try:
+            world = WorldConfig.from_dict(cfg.get("world") or {})
+            world.validate()
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        model = _build(ModelSpec, cfg.get("model") or {}, "model")
+        arms_cfg = cfg.get("arm") or {}
+        if not isinstance(arms_cfg, Mapping) or not arms_cfg:
+            raise ConfigError("arm: at least one arm is needed (arm.<name>.share=...)")
+        arms = tuple(
+            _build(ArmSpec, {**dict(node or {}), "name": name}, f"arm.{name}")
+            for name, node in arms_cfg.items()
+        )
+        experiment = _build(ExperimentSpec, cfg.get("experiment") or {}, "experiment")
+        config = cls(
+            world,
+            model,
+            arms,
+            experiment,
+            _int(cfg.get("seed", 0), "seed"),
+            bool(cfg.get("progress", True)),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        for arm in self.arms:
+            _validate_arm(arm)
+        names = self.arm_names
+        if len(set(names)) != len(names):
+            raise ConfigError(f"arm names must be unique: {list(names)}")
+        if not self.experiment.paired and not math.isclose(
+            sum(a.share for a in self.arms), 1.0, abs_tol=1e-9
+        ):
+            shares = {a.name: a.share for a in self.arms}
+            raise ConfigError(f"arm shares must sum to 1, got {shares}")
+        _validate_experiment(self.experiment, names)
+        _validate_model(self.model)
+        if self.world.n_users < 1:
+            raise ConfigError("world.n_users must be at least 1")
+
+
+def _validate_arm(arm: ArmSpec) -> None:
+    where = f"arm.{arm.name}"
+    if arm.recipe not in RECIPES:
+        raise ConfigError(
+            f"{where}.recipe: unknown recipe {arm.recipe!r}; expected one of {list(RECIPES)}"
+        )
+    if not 0.0 <= arm.alpha <= 1.0:
+        raise ConfigError(f"{where}.alpha must lie in [0, 1], got {arm.alpha}")
+    if arm.y_last not in Y_LAST_SOURCES:
+        raise ConfigError(
+            f"{where}.y_last must be one of {list(Y_LAST_SOURCES)}, got {arm.y_last!r}"
+        )
+    if not 0.0 < arm.share <= 1.0:
+        raise ConfigError(f"{where}.share must lie in (0, 1], got {arm.share}")
+    for name in ("window_days", "epochs", "batch_size"):
+        if getattr(arm, name) < 1:
+            raise ConfigError(f"{where}.{name} must be at least 1, got {getattr(arm, name)}")
+    if not arm.lr > 0:
+        raise ConfigError(f"{where}.lr must be positive, got {arm.lr}")
+
+
+def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> None:
+    for name in ("warmup_days", "warmup_epochs", "ab_days", "slate_size"):
+        if getattr(spec, name) < 1:
+            raise ConfigError(f"experiment.{name} must be at least 1, got {getattr(spec, name)}")
+    if spec.aa_days < 0:
+        raise ConfigError(f"experiment.aa_days must be >= 0, got {spec.aa_days}")
+    for name in ("epsilon", "swap_prob"):
+        if not 0.0 <= getattr(spec, name) <= 1.0:
+            raise ConfigError(f"experiment.{name} must lie in [0, 1], got {getattr(spec, name)}")
+    compared = [spec.control, *spec.treatments] + ([spec.aa_control] if spec.aa_control else [])
+    for name in compared:
+        if name not in arm_names:
+            raise ConfigError(
+                f"experiment names arm {name!r}, which is not configured; arms: {list(arm_names)}"
+            )
+    if not spec.treatments:
+        raise ConfigError("experiment.treatments must name at least one arm")
+
+
+def _validate_model(model: ModelSpec) -> None:
+    from reloop.models import MODELS
+
+    if model.name not in MODELS:
+        raise ConfigError(
+            f"model.name: unknown model {model.name!r}; expected one of {sorted(MODELS)}"
+        )
+    if model.embedding_dim < 1 or any(u < 1 for u in model.hidden_units):
+        raise ConfigError("model.embedding_dim and model.hidden_units must be positive")
+
+
+def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
+    """Instantiate a frozen dataclass from a mapping, checking names and simple types."""
+    known = {f.name: f for f in fields(kind)}
+    unknown = sorted(k for k in node if k not in known and not str(k).startswith("_"))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    values = {}
+    for name, value in node.items():
+        if name in known:
+            values[name] = _coerce(value, known[name].default, f"{where}.{name}")
+    return kind(**values)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Check a value against its field's default type (bool, int, float, str, tuple)."""
+    if value is None or default is None or isinstance(default, dict):
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        return _int(value, where)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return tuple(value)
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    return value
+
+
+def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover
+        return dict(cfg)
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)

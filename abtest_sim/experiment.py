@@ -1,0 +1,344 @@
+"""The multi-day A/A/B experiment: the day loop, nightly per-arm retraining and checkpoints.
+
+One simulated day, in data-flow order:
+
+1. ``world.begin_day(d)``: drift, traffic and candidate sets (shared by every arm).
+2. For each arm: rank its users' candidates with its serving model, score the shown slates at
+   their positions (the pCTR it logs), draw clicks with common random numbers, write the (arm, day)
+   log partition.
+3. Nightly, for each arm: retrain on a window of its own logs (the recipe's loss), save the model.
+4. Checkpoint: world state, model versions and the last completed day, written atomically.
+
+Days ``0 .. warmup_days-1`` are served to every user by an exploring policy (random slates); the
+model trained on them is every arm's version 0. Then the A/A phase (everyone trains BCE) and the
+A/B phase (treatment arms switch to their recipe). After the loop the logs are reduced to
+per-(user, arm, day) sums and handed to the report.
+
+Run dir (**contract**): ``logs/arm=<name>/day=<d>/part-0.parquet``, ``models/arm=<name>/day=<d>.pt``
+(the version trained on night ``d``, which serves day ``d+1``), ``models/warmup.pt``,
+``checkpoint/``, ``config.json`` and ``report/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm.auto import tqdm
+
+import reloop
+from abtest_sim import logs, serving
+from abtest_sim.arms import Arm, assign_users, train_warmup_model
+from abtest_sim.config import ConfigError, SimulationConfig
+from abtest_sim.world import World
+from reloop.metrics import auc
+
+__all__ = ["DayResult", "run_experiment", "unit_day_table"]
+
+log = logging.getLogger(__name__)
+
+WARMUP_ARM = "warmup"
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What an arm saw on one day (for progress lines and the postfix)."""
+
+    arm: str
+    day: int
+    impressions: int
+    clicks: int
+    online_auc: float
+
+    @property
+    def ctr(self) -> float:
+        return self.clicks / max(self.impressions, 1)
+
+
+class Simulation:
+    """The state of a run: world, arms, user assignment and where things are written."""
+
+    def __init__(self, config: SimulationConfig, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.logs_root = run_dir / "logs"
+        self.world = World(config.world, config.seed)
+        self.features = self.world.feature_columns
+        shares = [arm.share for arm in config.arms]
+        self.assignment = assign_users(config.world.n_users, shares, config.experiment.salt)
+        self.arms: list[Arm] = []
+        self.model_files: dict[str, str] = {}  # arm -> its serving model, relative to run_dir
+
+    # --------------------------------------------------------------- serving
+    def rows_of(self, arm_index: int, requests) -> np.ndarray:  # noqa: ANN001
+        if self.config.experiment.paired:
+            return np.arange(requests.n)
+        return np.flatnonzero(self.assignment[requests.user_id] == arm_index)
+
+    def serve(
+        self,
+        scorer: serving.Scorer,
+        arm: str,
+        requests,
+        rows: np.ndarray,  # noqa: ANN001
+        version: int,
+        exploration: serving.Exploration | None,
+    ) -> pl.DataFrame:
+        """Rank, show, click and log one arm's requests; returns the impression log."""
+        slates = serving.rank(
+            scorer,
+            self.world,
+            requests,
+            rows,
+            self.config.experiment.slate_size,
+            exploration=exploration,
+        )
+        shown = self.world.slate_features(requests, slates.items, slates.request_rows)
+        # The logged pCTR is the serving model's prediction of the impression as shown (its
+        # position included): the y_last a ReLoop retraining compares against.
+        pctr = np.asarray(scorer(shown), dtype=np.float32).reshape(slates.items.shape)
+        slates = serving.Slates(slates.items, pctr, slates.request_rows, slates.explored)
+        impressions = self.world.click(requests, slates.items, slates.request_rows)
+        frame = logs.impression_log(
+            self.world, requests, slates, impressions, arm=arm, model_version=version
+        )
+        logs.write_partition(self.logs_root, arm, requests.day, frame)
+        return frame
+
+    # ----------------------------------------------------------------- phases
+    def warmup_day(self, day: int) -> DayResult:
+        requests = self.world.begin_day(day)
+        scorer = serving.random_scorer(self.config.seed)
+        frame = self.serve(scorer, WARMUP_ARM, requests, np.arange(requests.n), 0, None)
+        return _day_result(WARMUP_ARM, day, frame)
+
+    def train_warmup(self) -> None:
+        spec = self.config.experiment
+        frame = logs.scan(self.logs_root, [WARMUP_ARM], range(spec.warmup_days))
+        frame = frame.select(logs.observable_columns(frame)).collect()
+        model = train_warmup_model(
+            frame, self.features, self.config.model, spec.warmup_epochs, self.config.seed
+        )
+        model.save(self.run_dir / "models" / "warmup.pt")
+        self.arms = [Arm(arm, model) for arm in self.config.arms]
+        log.info(
+            "warm-up model: %d impressions of random slates, %d epochs",
+            frame.height,
+            spec.warmup_epochs,
+        )
+
+    def test_day(self, day: int) -> list[DayResult]:
+        requests = self.world.begin_day(day)
+        spec = self.config.experiment
+        exploration = None
+        if spec.epsilon > 0 or spec.swap_prob > 0:
+            exploration = serving.Exploration(spec.epsilon, spec.swap_prob)
+        results = []
+        for index, arm in enumerate(self.arms):
+            frame = self.serve(
+                arm.scorer(),
+                arm.name,
+                requests,
+                self.rows_of(index, requests),
+                arm.version,
+                exploration,
+            )
+            results.append(_day_result(arm.name, day, frame))
+        return results
+
+    def retrain(self, day: int) -> None:
+        """Night ``day``: every arm trains the version that serves day ``day + 1``."""
+        phase_tomorrow = self.config.experiment.phase_of(day + 1)
+        for arm in self.arms:
+            loss = arm.spec.loss_on(phase_tomorrow)
+            arm.retrain(
+                self.logs_root,
+                day,
+                loss,
+                self.features,
+                self.config.model,
+                seed=self.config.seed * 1_000_003 + day,
+            )
+            path = model_path(self.run_dir, arm.name, day)
+            arm.model.save(path)
+            self.model_files[arm.name] = str(path.relative_to(self.run_dir))
+            log.info(
+                "night %d: %s trained version %d (%s, %d-day window, %.1f s)",
+                day,
+                arm.name,
+                arm.version,
+                loss,
+                arm.spec.window_days,
+                arm.model.history.seconds,
+            )
+
+    # ------------------------------------------------------------ checkpoints
+    def checkpoint(self, day: int) -> None:
+        """Everything needed to continue after ``day``; ``state.json`` is written last, so a kill
+        at any point leaves the previous complete checkpoint in force."""
+        directory = self.run_dir / "checkpoint"
+        world_file = directory / f"world-day={day}.npz"
+        self.world.save(world_file)
+        state = {
+            "last_day": day,
+            "world": world_file.name,
+            "arms": {
+                arm.name: {"version": arm.version, "model": self.model_files.get(arm.name)}
+                for arm in self.arms
+            },
+        }
+        _write_json_atomic(directory / STATE_FILE, state)
+        for old in directory.glob("world-day=*.npz"):
+            if old != world_file:
+                old.unlink(missing_ok=True)
+
+    def restore(self) -> int:
+        """Load the last checkpoint; returns the first day still to simulate."""
+        directory = self.run_dir / "checkpoint"
+        state = json.loads((directory / STATE_FILE).read_text())
+        day = int(state["last_day"])
+        self.world = World.load(directory / state["world"], self.config.world, self.config.seed)
+        spec = self.config.experiment
+        if day >= spec.warmup_days - 1:
+            warmup = reloop.load(self.run_dir / "models" / "warmup.pt")
+            self.arms = []
+            for arm_spec in self.config.arms:
+                saved = state["arms"][arm_spec.name]
+                model = warmup
+                if saved["model"] is not None:
+                    model = reloop.load(self.run_dir / saved["model"])
+                    self.model_files[arm_spec.name] = saved["model"]
+                self.arms.append(Arm(arm_spec, model, int(saved["version"])))
+        return day + 1
+
+
+def model_path(run_dir: Path, arm: str, day: int) -> Path:
+    return run_dir / "models" / f"arm={arm}" / f"day={day}.pt"
+
+
+def run_experiment(
+    config: SimulationConfig, run_dir: Path, *, resume: bool = False
+) -> pl.DataFrame:
+    """Simulate every day of ``config`` into ``run_dir``; returns the per-(unit, arm, day) table.
+
+    With ``resume``, continue after the last checkpoint in ``run_dir`` (a fresh start if there is
+    none); the result is exactly that of an uninterrupted run.
+    """
+    run_dir = Path(run_dir)
+    simulation = Simulation(config, run_dir)
+    first_day = _prepare_run_dir(config, run_dir, resume)
+    if first_day > 0:
+        first_day = simulation.restore()
+        log.info("resuming after day %d", first_day - 1)
+    spec = config.experiment
+    last_day = spec.warmup_days + spec.test_days - 1
+    days = tqdm(
+        range(first_day, last_day + 1),
+        desc="days",
+        unit="day",
+        initial=first_day,
+        total=last_day + 1,
+        disable=not config.progress,
+    )
+    for day in days:
+        phase = spec.phase_of(day)
+        if phase == "warmup":
+            results = [simulation.warmup_day(day)]
+            if day == spec.warmup_days - 1:
+                simulation.train_warmup()
+        else:
+            results = simulation.test_day(day)
+            if day < last_day:
+                simulation.retrain(day)
+        simulation.checkpoint(day)
+        _report_progress(days, phase, results)
+    return unit_day_table(run_dir / "logs", config)
+
+
+def unit_day_table(logs_root: Path, config: SimulationConfig) -> pl.DataFrame:
+    """Per-(user, arm, test day) clicks, impressions and expected clicks (sum of p_true), with the
+    day's phase: the input of ``abtest_sim.report``. Days are numbered from 1 within the test."""
+    spec = config.experiment
+    test_days = range(spec.warmup_days, spec.warmup_days + spec.test_days)
+    frame = (
+        logs.scan(logs_root, config.arm_names, test_days)
+        .group_by("user_id", "arm", "day")
+        .agg(
+            pl.col("click").sum().cast(pl.Int64).alias("clicks"),
+            pl.len().cast(pl.Int64).alias("impressions"),
+            pl.col("p_true").cast(pl.Float64).sum().alias("true_clicks"),
+        )
+        .with_columns((pl.col("day").cast(pl.Int32) - spec.warmup_days + 1).alias("day"))
+        .with_columns(
+            pl.when(pl.col("day") <= spec.aa_days)
+            .then(pl.lit("aa"))
+            .otherwise(pl.lit("ab"))
+            .alias("phase")
+        )
+        .rename({"user_id": "unit"})
+        .sort("day", "arm", "unit")
+        .collect()
+    )
+    return frame.select("unit", "arm", "day", "phase", "clicks", "impressions", "true_clicks")
+
+
+def _prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> int:
+    """Check the run dir against the config; returns 1 if a checkpoint exists to resume from."""
+    config_file = run_dir / "config.json"
+    has_checkpoint = (run_dir / "checkpoint" / STATE_FILE).exists()
+    if config_file.exists() and (has_checkpoint or not resume):
+        saved = json.loads(config_file.read_text())
+        if saved != _json_roundtrip(config.to_dict()):
+            raise ConfigError(
+                f"{run_dir} holds a run with a different config; choose another run_dir"
+            )
+        if not resume:
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass resume=true to continue it "
+                "or choose another run_dir"
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(config_file, config.to_dict())
+    return 1 if (resume and has_checkpoint) else 0
+
+
+def _report_progress(bar: Any, phase: str, results: list[DayResult]) -> None:
+    bar.set_postfix({r.arm: f"{100 * r.ctr:.2f}%" for r in results} | {"phase": phase})
+    for r in results:
+        log.info(
+            "day %d (%s) %s: %d impressions, CTR %.3f%%, online AUC %.4f",
+            r.day,
+            phase,
+            r.arm,
+            r.impressions,
+            100 * r.ctr,
+            r.online_auc,
+        )
+
+
+def _day_result(arm: str, day: int, frame: pl.DataFrame) -> DayResult:
+    clicks = frame.get_column("click").to_numpy()
+    pctr = frame.get_column("pctr").to_numpy()
+    return DayResult(arm, day, len(clicks), int(clicks.sum()), auc(clicks, pctr))
+
+
+def _json_roundtrip(data: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(data, sort_keys=True))
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
