@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from reloop.features import FieldSchema
+from reloop.models.afn import AFNPlus
 from reloop.models.base import CTRModel
 from reloop.models.dcn import DCN, DCNv2
 from reloop.models.deepfm import DeepFM
 from reloop.models.fm import FM
+from reloop.models.fmfm import FmFM
+from reloop.models.ipnn import IPNN
 from reloop.models.lr import LR
+from reloop.models.nfm import NFM
 from reloop.models.wide_deep import WideDeep
+from reloop.models.xdeepfm import XDeepFM
 
 __all__ = ["MODELS", "CTRModel", "build_model"]
 
@@ -21,6 +26,11 @@ MODELS: dict[str, type[CTRModel]] = {
     "dcn": DCN,
     "dcnv2": DCNv2,
     "wide_deep": WideDeep,
+    "nfm": NFM,
+    "ipnn": IPNN,
+    "xdeepfm": XDeepFM,
+    "fmfm": FmFM,
+    "afn_plus": AFNPlus,
 }
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "CrossNetworkV2",
     "FactorizationMachine",
     "FeatureEmbedding",
+    "FieldPairs",
     "LinearTerm",
 ]
 
@@ -101,6 +102,21 @@ class FactorizationMachine(nn.Module):
         square_of_sum = embeddings.sum(dim=1).pow(2)
         sum_of_square = embeddings.pow(2).sum(dim=1)
         return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+
+
+class FieldPairs(nn.Module):
+    """The embeddings of every field pair ``i < j``: ``[batch, fields, dim] -> (left, right)``,
+    each ``[batch, n_pairs, dim]`` (the inner-product layers of IPNN and FmFM)."""
+
+    def __init__(self, n_fields: int) -> None:
+        super().__init__()
+        left, right = torch.triu_indices(n_fields, n_fields, offset=1)
+        self.register_buffer("left", left, persistent=False)
+        self.register_buffer("right", right, persistent=False)
+        self.n_pairs = int(left.numel())
+
+    def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return embeddings[:, self.left], embeddings[:, self.right]
 
 
 class MLP(nn.Module):
