@@ -20,6 +20,7 @@ import polars as pl
 import reloop
 from abtest_sim import logs
 from abtest_sim.config import ArmSpec, ModelSpec
+from abtest_sim.serving import Scorer
 from abtest_sim.world.rng import keyed_uniform
 
 __all__ = ["Arm", "assign_users", "salt_key", "train_warmup_model"]
@@ -54,7 +55,8 @@ class Arm:
     def name(self) -> str:
         return self.spec.name
 
-    def scorer(self):  # noqa: ANN201 - a serving.Scorer
+    def scorer(self) -> Scorer:
+        """The serving model as a ``serving.Scorer`` (a frame of candidates -> pCTRs)."""
         model = self.model
         return lambda frame: reloop.predict(model, frame)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import polars as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -35,8 +36,8 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
 
 def write_simulation_report(
     config: SimulationConfig,
-    unit_days,
-    run_dir: Path,  # noqa: ANN001
+    unit_days: pl.DataFrame,
+    run_dir: Path,
     stats: Any,
 ) -> dict[str, Any]:
     from abtest_sim.report import write_report

@@ -37,7 +37,7 @@ import reloop
 from abtest_sim import logs, serving
 from abtest_sim.arms import Arm, assign_users, train_warmup_model
 from abtest_sim.config import ConfigError, SimulationConfig
-from abtest_sim.world import World
+from abtest_sim.world import DayRequests, World
 from reloop.metrics import auc
 
 __all__ = ["DayResult", "run_experiment", "unit_day_table"]
@@ -78,7 +78,7 @@ class Simulation:
         self.model_files: dict[str, str] = {}  # arm -> its serving model, relative to run_dir
 
     # --------------------------------------------------------------- serving
-    def rows_of(self, arm_index: int, requests) -> np.ndarray:  # noqa: ANN001
+    def rows_of(self, arm_index: int, requests: DayRequests) -> np.ndarray:
         if self.config.experiment.paired:
             return np.arange(requests.n)
         return np.flatnonzero(self.assignment[requests.user_id] == arm_index)
@@ -87,8 +87,8 @@ class Simulation:
         self,
         scorer: serving.Scorer,
         arm: str,
-        requests,
-        rows: np.ndarray,  # noqa: ANN001
+        requests: DayRequests,
+        rows: np.ndarray,
         version: int,
         exploration: serving.Exploration | None,
     ) -> pl.DataFrame:
