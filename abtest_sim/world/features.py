@@ -1,0 +1,51 @@
+"""What a model may see: ids, user attributes, item category, weekday, hour, position.
+
+Built column by column from numpy gathers (no per-row Python) with compact integer dtypes; every
+column is categorical for ``reloop`` (integers). The latent factors and ``p_true`` are not here and
+cannot be: this module only receives observable arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from abtest_sim.world.requests import DayRequests
+
+__all__ = ["BASE_FEATURES", "feature_names", "observable_frame", "user_attr_names"]
+
+BASE_FEATURES = ("user_id", "item_id", "item_category", "weekday", "hour", "position")
+
+
+def user_attr_names(n_attrs: int) -> list[str]:
+    return [f"user_attr_{a}" for a in range(n_attrs)]
+
+
+def feature_names(n_attrs: int) -> list[str]:
+    """The observable feature columns, in frame order."""
+    return [*BASE_FEATURES, *user_attr_names(n_attrs)]
+
+
+def observable_frame(
+    requests: DayRequests,
+    rows: np.ndarray,
+    items: np.ndarray,
+    positions: np.ndarray,
+    item_category: np.ndarray,
+    user_attrs: np.ndarray,
+) -> pl.DataFrame:
+    """One frame row per (request row, slot), row-major: ``items [len(rows), S]`` shown at
+    ``positions [S]``. ``item_category [I]`` and ``user_attrs [m, U]`` are observable tables."""
+    s = items.shape[1]
+    users = requests.user_id[rows]
+    columns: dict[str, np.ndarray] = {
+        "user_id": np.repeat(users, s),
+        "item_id": items.reshape(-1).astype(np.int32, copy=False),
+        "item_category": item_category[items].reshape(-1),
+        "weekday": np.full(len(rows) * s, requests.weekday, dtype=np.int16),
+        "hour": np.repeat(requests.hour[rows].astype(np.int16), s),
+        "position": np.tile(np.asarray(positions, dtype=np.int16), len(rows)),
+    }
+    for a, name in enumerate(user_attr_names(len(user_attrs))):
+        columns[name] = np.repeat(user_attrs[a][users], s)
+    return pl.DataFrame(columns)
