@@ -25,6 +25,10 @@ import json
 import logging
 import os
 import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +80,15 @@ class Simulation:
         self.assignment = assign_users(config.world.n_users, shares, config.experiment.salt)
         self.arms: list[Arm] = []
         self.model_files: dict[str, str] = {}  # arm -> its serving model, relative to run_dir
+        self.seconds: dict[str, float] = defaultdict(float)  # wall time per stage, this process
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - started
 
     # --------------------------------------------------------------- serving
     def rows_of(self, arm_index: int, requests: DayRequests) -> np.ndarray:
@@ -93,29 +106,33 @@ class Simulation:
         exploration: serving.Exploration | None,
     ) -> pl.DataFrame:
         """Rank, show, click and log one arm's requests; returns the impression log."""
-        slates = serving.rank(
-            scorer,
-            self.world,
-            requests,
-            rows,
-            self.config.experiment.slate_size,
-            exploration=exploration,
-        )
-        shown = self.world.slate_features(requests, slates.items, slates.request_rows)
-        # The logged pCTR is the serving model's prediction of the impression as shown (its
-        # position included): the y_last a ReLoop retraining compares against.
-        pctr = np.asarray(scorer(shown), dtype=np.float32).reshape(slates.items.shape)
+        with self.timed("serving: rank candidates"):
+            slates = serving.rank(
+                scorer,
+                self.world,
+                requests,
+                rows,
+                self.config.experiment.slate_size,
+                exploration=exploration,
+            )
+        with self.timed("serving: score shown slates"):
+            shown = self.world.slate_features(requests, slates.items, slates.request_rows)
+            # The logged pCTR is the serving model's prediction of the impression as shown (its
+            # position included): the y_last a ReLoop retraining compares against.
+            pctr = np.asarray(scorer(shown), dtype=np.float32).reshape(slates.items.shape)
         slates = serving.Slates(slates.items, pctr, slates.request_rows, slates.explored)
-        impressions = self.world.click(requests, slates.items, slates.request_rows)
-        frame = logs.impression_log(
-            self.world, requests, slates, impressions, arm=arm, model_version=version
-        )
-        logs.write_partition(self.logs_root, arm, requests.day, frame)
+        with self.timed("world: clicks and logging"):
+            impressions = self.world.click(requests, slates.items, slates.request_rows)
+            frame = logs.impression_log(
+                self.world, requests, slates, impressions, arm=arm, model_version=version
+            )
+            logs.write_partition(self.logs_root, arm, requests.day, frame)
         return frame
 
     # ----------------------------------------------------------------- phases
     def warmup_day(self, day: int) -> DayResult:
-        requests = self.world.begin_day(day)
+        with self.timed("world: drift and requests"):
+            requests = self.world.begin_day(day)
         scorer = serving.random_scorer(self.config.seed)
         frame = self.serve(scorer, WARMUP_ARM, requests, np.arange(requests.n), 0, None)
         return _day_result(WARMUP_ARM, day, frame)
@@ -124,9 +141,10 @@ class Simulation:
         spec = self.config.experiment
         frame = logs.scan(self.logs_root, [WARMUP_ARM], range(spec.warmup_days))
         frame = frame.select(logs.observable_columns(frame)).collect()
-        model = train_warmup_model(
-            frame, self.features, self.config.model, spec.warmup_epochs, self.config.seed
-        )
+        with self.timed("training"):
+            model = train_warmup_model(
+                frame, self.features, self.config.model, spec.warmup_epochs, self.config.seed
+            )
         model.save(self.run_dir / "models" / "warmup.pt")
         self.arms = [Arm(arm, model) for arm in self.config.arms]
         log.info(
@@ -136,7 +154,8 @@ class Simulation:
         )
 
     def test_day(self, day: int) -> list[DayResult]:
-        requests = self.world.begin_day(day)
+        with self.timed("world: drift and requests"):
+            requests = self.world.begin_day(day)
         spec = self.config.experiment
         exploration = None
         if spec.epsilon > 0 or spec.swap_prob > 0:
@@ -159,14 +178,15 @@ class Simulation:
         phase_tomorrow = self.config.experiment.phase_of(day + 1)
         for arm in self.arms:
             loss = arm.spec.loss_on(phase_tomorrow)
-            arm.retrain(
-                self.logs_root,
-                day,
-                loss,
-                self.features,
-                self.config.model,
-                seed=self.config.seed * 1_000_003 + day,
-            )
+            with self.timed("training"):
+                arm.retrain(
+                    self.logs_root,
+                    day,
+                    loss,
+                    self.features,
+                    self.config.model,
+                    seed=self.config.seed * 1_000_003 + day,
+                )
             path = model_path(self.run_dir, arm.name, day)
             arm.model.save(path)
             self.model_files[arm.name] = str(path.relative_to(self.run_dir))
@@ -258,9 +278,14 @@ def run_experiment(
             results = simulation.test_day(day)
             if day < last_day:
                 simulation.retrain(day)
-        simulation.checkpoint(day)
+        with simulation.timed("checkpoint"):
+            simulation.checkpoint(day)
         _report_progress(days, phase, results)
-    return unit_day_table(run_dir / "logs", config)
+    with simulation.timed("per-user aggregation of the logs"):
+        table = unit_day_table(run_dir / "logs", config)
+    _log_timings(simulation.seconds)
+    _write_json_atomic(run_dir / "timings.json", dict(simulation.seconds))
+    return table
 
 
 def unit_day_table(logs_root: Path, config: SimulationConfig) -> pl.DataFrame:
@@ -322,6 +347,12 @@ def _report_progress(bar: Any, phase: str, results: list[DayResult]) -> None:
             100 * r.ctr,
             r.online_auc,
         )
+
+
+def _log_timings(seconds: dict[str, float]) -> None:
+    total = sum(seconds.values())
+    for stage, value in sorted(seconds.items(), key=lambda item: -item[1]):
+        log.info("time in %-36s %8.1f s (%4.1f%%)", stage, value, 100 * value / max(total, 1e-9))
 
 
 def _day_result(arm: str, day: int, frame: pl.DataFrame) -> DayResult:

@@ -1,0 +1,210 @@
+"""End-to-end tests of the A/A/B experiment on the smoke config (a few thousand users, 5 days)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import reloop
+from abtest_sim import logs
+from abtest_sim.arms import assign_users
+from abtest_sim.cli import CONF_DIR, simulate
+from abtest_sim.config import ConfigError, SimulationConfig
+from abtest_sim.experiment import run_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("simulate", overrides=["experiment=smoke", *overrides])
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "abtest_sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """An uninterrupted smoke run through the CLI."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    result = cli("experiment=smoke", f"run_dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def test_smoke_run_writes_the_contract_layout(reference_run):
+    config = SimulationConfig.from_hydra(compose_config())
+    spec = config.experiment
+    days = range(spec.warmup_days, spec.warmup_days + spec.test_days)
+    for arm in ("control", "treatment"):
+        for day in days:
+            assert logs.partition_path(reference_run / "logs", arm, day).is_file()
+        for day in days[:-1]:  # no retraining after the last day
+            assert (reference_run / "models" / f"arm={arm}" / f"day={day}.pt").is_file()
+    for name in ("daily.csv", "summary.json", "report.md"):
+        assert (reference_run / "report" / name).is_file()
+    daily = pl.read_csv(reference_run / "report" / "daily.csv")
+    for column in ("day", "phase", "lift", "ci_low", "ci_high", "p_value", "true_lift"):
+        assert column in daily.columns
+    frame = logs.scan(reference_run / "logs", ["treatment"]).collect()
+    assert {"pctr", "p_true", "click", "model_version"} <= set(frame.columns)
+    assert frame["model_version"].max() == spec.test_days - 1
+
+
+def test_treatment_switches_recipe_only_in_the_ab_phase(reference_run):
+    # the A/B phase starts on day warmup + aa_days; the last A/A night already trains ReLoop
+    config = SimulationConfig.from_hydra(compose_config())
+    spec = config.experiment
+    first_ab = spec.warmup_days + spec.aa_days
+    assert [spec.phase_of(d) for d in range(first_ab - 1, first_ab + 1)] == ["aa", "ab"]
+    assert config.arm("treatment").loss_on("aa") == "bce"
+    assert config.arm("treatment").loss_on("ab") == "reloop"
+    assert config.arm("control").loss_on("ab") == "bce"
+
+
+def test_same_seed_same_report_bytes(reference_run, tmp_path):
+    result = cli("experiment=smoke", f"run_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    for name in ("daily.csv",):
+        assert (tmp_path / "report" / name).read_bytes() == (
+            reference_run / "report" / name
+        ).read_bytes()
+
+
+def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
+    state = tmp_path / "checkpoint" / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abtest_sim", "experiment=smoke", f"run_dir={tmp_path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["last_day"] >= 3:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "report" / "daily.csv").exists()
+    killed_after = json.loads(state.read_text())["last_day"]
+    assert killed_after >= 3
+
+    result = cli("experiment=smoke", f"run_dir={tmp_path}", "resume=true")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "report" / "daily.csv").read_bytes() == (
+        reference_run / "report" / "daily.csv"
+    ).read_bytes()
+    resumed = logs.scan(tmp_path / "logs").sort("arm", "day", "request_id", "position").collect()
+    reference = (
+        logs.scan(reference_run / "logs").sort("arm", "day", "request_id", "position").collect()
+    )
+    assert resumed.equals(reference)
+    last = sorted((reference_run / "models" / "arm=treatment").glob("*.pt"))[-1]
+    a = torch.load(last, weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "models" / "arm=treatment" / last.name, weights_only=True)[
+        "state_dict"
+    ]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_different_config(reference_run):
+    result = cli(
+        "experiment=smoke", f"run_dir={reference_run}", "resume=true", "arm.treatment.alpha=0.3"
+    )
+    assert result.returncode == 2
+    assert "different config" in result.stderr
+
+
+def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):
+    cfg = compose_config("experiment.paired=true", "arm.treatment.recipe=baseline")
+    config = SimulationConfig.from_hydra(cfg)
+    unit_days = run_experiment(config, tmp_path)
+    control = unit_days.filter(pl.col("arm") == "control").drop("arm")
+    treatment = unit_days.filter(pl.col("arm") == "treatment").drop("arm")
+    assert control.height > 0
+    assert control.equals(treatment)  # same users, same models, same clicks: zero difference
+    log_a = logs.scan(tmp_path / "logs", ["control"]).drop("arm").collect()
+    log_b = logs.scan(tmp_path / "logs", ["treatment"]).drop("arm").collect()
+    assert log_a.equals(log_b)
+
+
+def test_arms_see_only_their_own_users(reference_run):
+    config = SimulationConfig.from_hydra(compose_config())
+    assignment = assign_users(config.world.n_users, [0.5, 0.5], config.experiment.salt)
+    for index, arm in enumerate(("control", "treatment")):
+        users = logs.scan(reference_run / "logs", [arm]).select("user_id").collect()
+        assert (assignment[users["user_id"].to_numpy()] == index).all()
+
+
+def test_assignment_honours_shares():
+    assignment = assign_users(200_000, [0.2, 0.3, 0.5], "salt")
+    shares = np.bincount(assignment, minlength=3) / assignment.size
+    assert shares == pytest.approx([0.2, 0.3, 0.5], abs=0.005)
+    assert not np.array_equal(assignment, assign_users(200_000, [0.2, 0.3, 0.5], "other"))
+
+
+def test_warmup_model_is_shared_and_loadable(reference_run):
+    warmup = reloop.load(reference_run / "models" / "warmup.pt")
+    day1 = logs.scan(reference_run / "logs", ["control"]).collect()
+    first_day = day1.filter(pl.col("day") == day1["day"].min())
+    assert (first_day["model_version"] == 0).all()
+    assert warmup.predict(first_day).shape == (first_day.height,)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("arm.treatment.share=0.7", "shares must sum to 1"),
+        ("arm.treatment.alpha=1.5", "alpha must lie in [0, 1]"),
+        ("arm.treatment.recipe=magic", "unknown recipe 'magic'"),
+        ("world.n_users=0", "n_users"),
+        ("arm.control.epochs=two", "must be an integer"),
+        ("+arm.control.colour=red", "unknown field"),
+        ("experiment.control=nobody", "arm 'nobody'"),
+    ],
+)
+def test_bad_config_is_refused_before_work(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        SimulationConfig.from_hydra(compose_config(override))
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path):
+    result = cli("experiment=smoke", f"run_dir={tmp_path}/run", "arm.treatment.alpha=2")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("abtest-sim: error:")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "logs").exists()
+
+
+def test_simulate_function_returns_the_summary(tmp_path):
+    summary = simulate(compose_config("experiment.ab_days=1", "experiment.aa_days=1"), tmp_path)
+    assert summary
+    assert (tmp_path / "report" / "summary.json").is_file()
+
+
+def test_existing_run_dir_without_resume_is_refused(tmp_path):
+    cfg = compose_config()
+    config = SimulationConfig.from_hydra(cfg)
+    run_experiment(config, tmp_path)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_experiment(config, tmp_path)
