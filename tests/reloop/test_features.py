@@ -65,3 +65,16 @@ def test_round_trip_through_dict():
 def test_missing_column_is_an_error():
     with pytest.raises(ValueError, match="missing feature columns"):
         FeatureMap.fit(FRAME, ["user", "nope"])
+
+
+def test_integer_lookup_table_agrees_with_the_hash_join():
+    rng = np.random.default_rng(0)
+    train = pl.DataFrame({"id": rng.integers(0, 5000, 20_000)})
+    fmap = FeatureMap.fit(train, ["id"])
+    field = fmap.categorical[0]
+    assert field._lookup_table is not None
+    probe = pl.Series("id", np.r_[rng.integers(-10, 6000, 5000), 10**12])
+    via_table = field.encode(probe)
+    via_join = field.encode(probe.cast(pl.Float64))  # a float column takes the hash-join path
+    assert np.array_equal(via_table, via_join)
+    assert via_table[-1] == 0 and (via_table[probe.to_numpy() < 0] == 0).all()
