@@ -1,0 +1,420 @@
+"""The numbers of daily.csv (**contract**): per day and compared pair, the Table-3 row.
+
+Every estimate of a pair is a linear contrast of its daily lifts, or of CUPED-adjusted or
+shared-control lifts, and all share per-user influence functions, so an "Average" row (the mean over
+a phase's days) and "A/B minus A/A" (minus the mean lift of the pre-period days on the same users)
+carry the cross-day covariance. Rows: each day of the log in order, then one "Average" row per phase
+present ("aa" then "ab"); the last row of a pair is always its A/B Average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from abtest_sim.stats.checks import srm_test
+from abtest_sim.stats.cuped import cuped_panels
+from abtest_sim.stats.daily import adjust_p_values, shared_control_of
+from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
+from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
+from abtest_sim.stats.unit_days import (
+    ArmLog,
+    Design,
+    ReportInputError,
+    build_arm_logs,
+    prepare_unit_days,
+)
+
+AVERAGE = "Average"
+DAILY_COLUMNS: tuple[str, ...] = (
+    "day", "phase", "control", "treatment",
+    "users_control", "users_treatment", "impressions_control", "impressions_treatment",
+    "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
+    "true_ctr_control", "true_ctr_treatment", "true_lift",
+    "lift", "se", "ci_low", "ci_high", "p_value", "covers_true",
+    "p_value_holm", "p_value_bh",
+    "naive_p_value", "design_effect",
+    "log_ci_low", "log_ci_high", "log_p_value", "fieller_ci_low", "fieller_ci_high",
+    "fieller_p_value",
+    "srm_p_value",
+    "aa_lift", "ab_minus_aa", "ab_minus_aa_se", "ab_minus_aa_ci_low", "ab_minus_aa_ci_high",
+    "ab_minus_aa_p_value",
+    "cuped_lift", "cuped_se", "cuped_ci_low", "cuped_ci_high", "cuped_p_value",
+    "aa_control", "concurrent_aa_lift", "shared_control_lift", "shared_control_se",
+    "shared_control_ci_low", "shared_control_ci_high", "shared_control_p_value",
+)  # fmt: skip
+_STRING_COLUMNS = {"day", "phase", "control", "treatment", "aa_control"}
+_COUNT_COLUMNS = {"users_control", "users_treatment"}
+
+
+@dataclass
+class Columns:
+    """daily.csv columns of one compared pair: day rows, then one Average row per phase."""
+
+    design: Design
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return self.design.n_days + len(self.design.average_phases)
+
+    def put(self, name: str, day_values: Any, average_values: Any = None) -> None:
+        """A column from its day rows and (optionally) its Average rows; missing = null."""
+        n_avg = len(self.design.average_phases)
+        avg = np.full(n_avg, np.nan) if average_values is None else np.asarray(average_values)
+        self.values[name] = np.concatenate([np.asarray(day_values, dtype=avg.dtype), avg])
+
+    def empty(self, *names: str) -> None:
+        for name in names:
+            self.values[name] = np.full(self.n_rows, np.nan)
+
+    def put_wald(
+        self, lin: Linearized, alpha: float, rows: np.ndarray, names: Sequence[str]
+    ) -> None:
+        """Estimate, se, bounds and p of ``lin`` into ``rows`` of ``names``; other rows null."""
+        wald = lin.wald(alpha)
+        parts = (wald.estimate, wald.se, wald.ci_low, wald.ci_high, wald.p_value)
+        for name, vals in zip(names, parts, strict=True):
+            self.values[name] = np.full(self.n_rows, np.nan)
+            self.values[name][rows] = vals
+
+    def with_averages(self, lin: Linearized) -> Linearized:
+        """Daily estimates followed by their per-phase averages (covariance kept)."""
+        weights = np.vstack([np.eye(self.design.n_days), self.design.average_weights()])
+        return lin.combine(weights)
+
+    @property
+    def ab_average_row(self) -> int:
+        return self.n_rows - 1  # "ab" is the last phase and always present
+
+
+LIFT_COLUMNS = ("lift", "se", "ci_low", "ci_high", "p_value")
+
+
+def _wald_names(prefix: str, value: str) -> tuple[str, ...]:
+    return (value, *(f"{prefix}_{s}" for s in LIFT_COLUMNS[1:]))
+
+
+def _phase_totals(design: Design, per_day: np.ndarray) -> np.ndarray:
+    return (design.average_weights() > 0).astype(np.float64) @ per_day
+
+
+def _put_counts(cols: Columns, role: str, log: ArmLog) -> None:
+    design = cols.design
+    phase_users = [log.users(design.mask(p)) for p in design.average_phases]
+    cols.put(f"users_{role}", log.present.sum(axis=1), phase_users)
+    clicks, impressions = log.clicks.sum(axis=1), log.impressions.sum(axis=1)
+    cols.put(f"impressions_{role}", impressions, _phase_totals(design, impressions))
+    cols.put(f"clicks_{role}", clicks, _phase_totals(design, clicks))
+    ctr = cols.values[f"clicks_{role}"] / cols.values[f"impressions_{role}"]
+    cols.values[f"ctr_{role}"] = ctr
+
+
+def _basic(cols: Columns, a: ArmLog, b: ArmLog) -> None:
+    design = cols.design
+    average_labels = [AVERAGE] * len(design.average_phases)
+    cols.values["day"] = np.array([*design.labels, *average_labels], dtype=object)
+    cols.values["phase"] = np.array(design.row_phases, dtype=object)
+    cols.values["control"] = np.full(cols.n_rows, a.name, dtype=object)
+    cols.values["treatment"] = np.full(cols.n_rows, b.name, dtype=object)
+    for role, log in (("control", a), ("treatment", b)):
+        _put_counts(cols, role, log)
+
+
+def _truth(cols: Columns, a: ArmLog, b: ArmLog) -> None:
+    if a.true_clicks is None or b.true_clicks is None:
+        cols.empty("true_ctr_control", "true_ctr_treatment", "true_lift", "covers_true")
+        return
+    design = cols.design
+    true_ctr = {}
+    for role, log in (("control", a), ("treatment", b)):
+        clicks, impressions = log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
+        true_ctr[role] = clicks / impressions
+        phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
+        cols.put(f"true_ctr_{role}", true_ctr[role], phase_ctr)
+    true_lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
+    # The Average row estimates the mean of the daily lifts, so its truth is the mean true lift.
+    cols.put("true_lift", true_lift, design.average_weights() @ true_lift)
+    truth, low, high = (cols.values[n] for n in ("true_lift", "ci_low", "ci_high"))
+    cols.values["covers_true"] = ((low <= truth) & (truth <= high)).astype(np.float64)
+
+
+def _lift(cols: Columns, lifts: Linearized, alpha: float) -> None:
+    design = cols.design
+    all_rows = np.arange(cols.n_rows)
+    cols.put_wald(cols.with_averages(lifts), alpha, all_rows, LIFT_COLUMNS)
+    for name, method in (("p_value_holm", "holm"), ("p_value_bh", "bh")):
+        adjusted = np.full(design.n_days, np.nan)
+        for phase in design.average_phases:  # one family of tests per phase
+            days = design.mask(phase)
+            adjusted[days] = adjust_p_values(cols.values["p_value"][: design.n_days][days], method)
+        cols.put(name, adjusted)
+
+
+def _naive(cols: Columns, a: ArmLog, b: ArmLog) -> None:
+    r_a, r_b = (log.clicks.sum(1) / log.impressions.sum(1) for log in (a, b))
+    var_a, var_b = (r * (1 - r) / log.impressions.sum(1) for r, log in ((r_a, a), (r_b, b)))
+    # Impressions as independent, within and across days: no covariance anywhere.
+    daily_var = var_b / r_a**2 + r_b**2 * var_a / r_a**4
+    naive_var = np.concatenate([daily_var, cols.design.average_weights() ** 2 @ daily_var])
+    cols.values["naive_p_value"] = two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+    cols.values["design_effect"] = cols.values["se"] ** 2 / naive_var
+
+
+def _other_intervals(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> None:
+    """Log-ratio and Fieller intervals per day, to show how far the choice of interval matters."""
+    panel_a, panel_b = a.panel(), b.panel()
+    var_a, var_b = (np.einsum("di,di->d", p.influence, p.influence) for p in (panel_a, panel_b))
+    out = {
+        f"{m}_{s}": np.full(cols.design.n_days, np.nan)
+        for m in ("log", "fieller")
+        for s in ("ci_low", "ci_high", "p_value")
+    }
+    for d in range(cols.design.n_days):  # a loop over days: scalar comparisons
+        arm_a = ArmEstimate(float(panel_a.ratio[d]), float(var_a[d]))
+        arm_b = ArmEstimate(float(panel_b.ratio[d]), float(var_b[d]))
+        for method in ("log", "fieller") if arm_b.ratio > 0 else ("fieller",):
+            result = compare_relative(arm_a, arm_b, alpha=alpha, method=method)
+            out[f"{method}_ci_low"][d] = result.ci_low
+            out[f"{method}_ci_high"][d] = result.ci_high
+            out[f"{method}_p_value"][d] = result.p_value
+    for name, values in out.items():
+        cols.put(name, values)
+
+
+def _srm(cols: Columns, logs: Sequence[ArmLog], shares: np.ndarray | None) -> None:
+    design = cols.design
+    daily = [
+        srm_test([log.present[d].sum() for log in logs], shares).p_value
+        for d in range(design.n_days)
+    ]
+    per_phase = [
+        srm_test([log.users(design.mask(p)) for log in logs], shares).p_value
+        for p in design.average_phases
+    ]
+    cols.put("srm_p_value", daily, per_phase)
+
+
+def _ab_rows(cols: Columns) -> np.ndarray:
+    """Row indices of the A/B days followed by the A/B Average row."""
+    return np.append(np.flatnonzero(cols.design.mask("ab")), cols.ab_average_row)
+
+
+def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
+    design = cols.design
+    if not design.mask("aa").any():
+        cols.empty("aa_lift", *_wald_names("ab_minus_aa", "ab_minus_aa"))
+        return
+    w_aa = design.mask("aa") / design.mask("aa").sum()
+    w_ab = design.mask("ab") / design.mask("ab").sum()
+    ab_days = np.flatnonzero(design.mask("ab"))
+    # Each A/B day, then the A/B average, minus the mean A/A lift of the same users: one linear
+    # contrast of the daily lifts, so the covariance of the two periods is in its variance.
+    weights = np.vstack([np.eye(design.n_days)[ab_days], w_ab]) - w_aa
+    rows = _ab_rows(cols)
+    cols.put_wald(lifts.combine(weights), alpha, rows, _wald_names("ab_minus_aa", "ab_minus_aa"))
+    cols.empty("aa_lift")
+    cols.values["aa_lift"][rows] = float(w_aa @ lifts.value)
+
+
+def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
+    """CUPED lift on the A/B days, the A/A days' per-user totals being the covariate."""
+    design = cols.design
+    ab, aa = design.mask("ab"), design.mask("aa")
+    cols.empty(*_wald_names("cuped", "cuped_lift"))
+    if not aa.any():
+        return False
+    panels = []
+    for log in (a, b):
+        mask = log.present[ab]
+        pre_c, pre_m = log.clicks[aa].sum(axis=0), log.impressions[aa].sum(axis=0)
+        try:
+            pre = ratio_panel(mask * pre_c, mask * pre_m, mask)
+        except ValueError:  # an A/B day whose users had no A/A impressions: no covariate
+            return False
+        panels.append((log.panel(ab), pre))
+    arms = cuped_panels(*panels[0], *panels[1], groups=(a.name, b.name))
+    k = int(ab.sum())
+    lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
+    cols.put_wald(lifts, alpha, _ab_rows(cols), _wald_names("cuped", "cuped_lift"))
+    return True
+
+
+def _shared_control(
+    cols: Columns,
+    logs: Mapping[str, ArmLog],
+    pair: tuple[str, str],
+    aa_control: str | None,
+    alpha: float,
+) -> None:
+    if aa_control is None:
+        cols.values["aa_control"] = np.full(cols.n_rows, None, dtype=object)
+        cols.empty("concurrent_aa_lift", *_wald_names("shared_control", "shared_control_lift"))
+        return
+    control, treatment = pair
+    a1, a2, b = (logs[n].panel().linearized(n) for n in (control, aa_control, treatment))
+    d = cols.with_averages(shared_control_of(a1, a2, b))
+    names = _wald_names("shared_control", "shared_control_lift")
+    cols.put_wald(d, alpha, np.arange(cols.n_rows), names)
+    cols.values["concurrent_aa_lift"] = cols.with_averages(relative_lift_of(a1, a2)).value
+    cols.values["aa_control"] = np.full(cols.n_rows, aa_control, dtype=object)
+
+
+@dataclass(frozen=True)
+class DailyTable:
+    """daily.csv (all pairs), the treatment pair's rows, and the inputs behind them."""
+
+    frame: pl.DataFrame
+    main: pl.DataFrame
+    logs: dict[str, ArmLog]
+    design: Design
+    has_cuped: bool
+    shares: np.ndarray | None
+
+    @property
+    def ab_average(self) -> dict[str, Any]:
+        """The treatment pair's A/B Average row."""
+        return self.main.row(self.main.height - 1, named=True)
+
+
+def daily_table(
+    unit_days: pl.DataFrame,
+    *,
+    control: str,
+    treatment: str,
+    aa_control: str | None = None,
+    alpha: float = 0.05,
+    shares: Mapping[str, float] | None = None,
+) -> DailyTable:
+    """Validate a per-(unit, arm, day) table and compute daily.csv.
+
+    Pairs: (control, treatment), then (control, aa_control) when a concurrent second control is
+    given; the treatment pair's rows then also carry the shared-control A/B minus A/A.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ReportInputError(f"alpha must lie in (0, 1), got {alpha}")
+    arms = [str(control), str(treatment), *([] if aa_control is None else [str(aa_control)])]
+    share_vector = _share_vector(shares, arms)
+    table, design = prepare_unit_days(unit_days, arms)
+    logs = build_arm_logs(table, design, arms)
+    kwargs = {"alpha": alpha, "shares": share_vector}
+    main, has_cuped = analyse_pair(
+        logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
+    )
+    frames = [main]
+    if aa_control is not None:
+        frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
+    return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector)
+
+
+def _share_vector(shares: Mapping[str, float] | None, arms: Sequence[str]) -> np.ndarray | None:
+    if shares is None:
+        return None
+    missing = [arm for arm in arms if arm not in shares]
+    if missing:
+        raise ReportInputError(f"shares has no entry for arm(s) {', '.join(missing)}")
+    vector = np.array([float(shares[arm]) for arm in arms])
+    if (vector <= 0).any():
+        raise ReportInputError("shares must be positive")
+    return vector
+
+
+def analyse_pair(
+    logs: Mapping[str, ArmLog],
+    design: Design,
+    pair: tuple[str, str],
+    *,
+    aa_control: str | None,
+    alpha: float,
+    shares: np.ndarray | None,
+) -> tuple[pl.DataFrame, bool]:
+    """daily.csv rows of one (control, treatment) pair and whether CUPED could be computed."""
+    a, b = logs[pair[0]], logs[pair[1]]
+    cols = Columns(design)
+    _basic(cols, a, b)
+    lifts = relative_lift_of(a.panel().linearized(a.name), b.panel().linearized(b.name))
+    _lift(cols, lifts, alpha)
+    _truth(cols, a, b)
+    _naive(cols, a, b)
+    _other_intervals(cols, a, b, alpha)
+    _srm(cols, list(logs.values()), shares)
+    _ab_minus_aa(cols, lifts, alpha)
+    has_cuped = _cuped(cols, a, b, alpha)
+    _shared_control(cols, logs, pair, aa_control, alpha)
+    return _frame(cols.values), has_cuped
+
+
+def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.DataFrame:
+    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days)."""
+    ab = design.mask("ab")
+    panels = []
+    for log in (a, b):
+        present = np.logical_or.accumulate(log.present[ab], axis=0)
+        clicks, impressions = (
+            np.cumsum(log.clicks[ab], axis=0),
+            np.cumsum(log.impressions[ab], axis=0),
+        )
+        panels.append(ratio_panel(clicks, impressions, present).linearized(log.name))
+    wald = relative_lift_of(*panels).wald(alpha)
+    return pl.DataFrame(
+        {
+            "day": list(np.array(design.labels)[ab]),
+            "lift": wald.estimate,
+            "ci_low": wald.ci_low,
+            "ci_high": wald.ci_high,
+            "p_value": wald.p_value,
+        }
+    )
+
+
+def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
+    """Per arm and day: users, clicks, impressions, CTR (and true CTR when known)."""
+    frames = []
+    for log in logs.values():
+        impressions = log.impressions.sum(axis=1)
+        truth = None if log.true_clicks is None else log.true_clicks.sum(axis=1) / impressions
+        frames.append(
+            pl.DataFrame(
+                {
+                    "arm": [log.name] * design.n_days,
+                    "day": list(design.labels),
+                    "phase": design.phases.tolist(),
+                    "users": log.present.sum(axis=1),
+                    "clicks": log.clicks.sum(axis=1),
+                    "impressions": impressions,
+                    "ctr": log.clicks.sum(axis=1) / impressions,
+                    "true_ctr": pl.Series(
+                        truth if truth is not None else [None] * design.n_days, dtype=pl.Float64
+                    ),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:
+    series = []
+    for name in DAILY_COLUMNS:
+        column = values[name]
+        if name in _STRING_COLUMNS:
+            series.append(pl.Series(name, column.tolist(), dtype=pl.String))
+        elif name in _COUNT_COLUMNS:
+            series.append(pl.Series(name, column, dtype=pl.Int64))
+        elif name == "covers_true":
+            series.append(pl.Series(name, column, nan_to_null=True).cast(pl.Boolean))
+        else:
+            series.append(_number_series(name, column))
+    return pl.DataFrame(series)
+
+
+def _number_series(name: str, column: np.ndarray) -> pl.Series:
+    values = np.asarray(column, dtype=np.float64)
+    series = pl.Series(name, values, nan_to_null=True)
+    whole = np.array_equal(values, np.round(values), equal_nan=True)
+    if name.startswith(("clicks_", "impressions_")) and whole:
+        return series.cast(pl.Int64)  # integer counts print as integers
+    return series

@@ -1,0 +1,204 @@
+"""A per-(unit, arm, day) table turned into per-arm (days, users) matrices, after validation.
+
+The table has columns unit, arm, day, clicks, impressions, and optionally phase ("aa" for the
+pre-period A/A days on the same users, "ab" for the treatment days; all "ab" without the column)
+and true_clicks (the sum of the simulator's p_true). Anything unusable raises ``ReportInputError``
+with a one-line message meant for the user of a command-line tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from abtest_sim.stats.influence import RatioPanel, ratio_panel
+
+PHASES = ("aa", "ab")
+REQUIRED_COLUMNS = ("unit", "arm", "day", "clicks", "impressions")
+
+
+class ReportInputError(ValueError):
+    """The unit-day table cannot be analysed; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """The days of the test in order, each with its phase ("aa" pre-period or "ab")."""
+
+    labels: tuple[str, ...]
+    phases: np.ndarray
+
+    @property
+    def n_days(self) -> int:
+        return len(self.labels)
+
+    def mask(self, phase: str) -> np.ndarray:
+        return self.phases == phase
+
+    @property
+    def average_phases(self) -> tuple[str, ...]:
+        return tuple(p for p in PHASES if self.mask(p).any())
+
+    def average_weights(self) -> np.ndarray:
+        """(phases present, days): equal weights over each phase's days."""
+        masks = np.array([self.mask(p) for p in self.average_phases], dtype=np.float64)
+        return masks / masks.sum(axis=1, keepdims=True)
+
+    @property
+    def row_phases(self) -> list[str]:
+        return [*self.phases.tolist(), *self.average_phases]
+
+
+@dataclass(frozen=True)
+class ArmLog:
+    """One arm's per-user sums as (days, users) matrices; ``present``: the unit has a row."""
+
+    name: str
+    clicks: np.ndarray
+    impressions: np.ndarray
+    present: np.ndarray
+    true_clicks: np.ndarray | None
+
+    def panel(self, days: np.ndarray | None = None) -> RatioPanel:
+        rows = slice(None) if days is None else days
+        return ratio_panel(self.clicks[rows], self.impressions[rows], self.present[rows])
+
+    def users(self, days: np.ndarray) -> int:
+        """Units with a row on any of the chosen days."""
+        return int(self.present[days].any(axis=0).sum())
+
+
+def _fail(message: str) -> ReportInputError:
+    return ReportInputError(message.replace("\n", " "))
+
+
+def _check_columns(table: pl.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise _fail(f"missing column(s) {', '.join(missing)} (have: {', '.join(table.columns)})")
+    numeric = [
+        "clicks",
+        "impressions",
+        *(["true_clicks"] if "true_clicks" in table.columns else []),
+    ]
+    for name in numeric:
+        if not (table[name].dtype.is_numeric() or table[name].dtype == pl.Boolean):
+            raise _fail(f"column {name} must be numeric, got {table[name].dtype}")
+    used = [*REQUIRED_COLUMNS, *(c for c in ("phase", "true_clicks") if c in table.columns)]
+    for name in used:
+        nulls = table[name].null_count() + (
+            int(table[name].is_nan().sum()) if table[name].dtype.is_float() else 0
+        )
+        if nulls:
+            raise _fail(f"column {name} has {nulls} missing value(s)")
+
+
+def _check_counts(table: pl.DataFrame) -> None:
+    checks = [
+        (pl.col("clicks") < 0, "negative clicks"),
+        (pl.col("impressions") < 0, "negative impressions"),
+        (pl.col("clicks") > pl.col("impressions"), "more clicks than impressions"),
+    ]
+    if "true_clicks" in table.columns:
+        bad_truth = (pl.col("true_clicks") < 0) | (pl.col("true_clicks") > pl.col("impressions"))
+        checks.append((bad_truth, "true_clicks outside [0, impressions]"))
+    for condition, what in checks:
+        rows = table.filter(condition)
+        if rows.height:
+            first = rows.row(0, named=True)
+            raise _fail(
+                f"{rows.height} row(s) with {what} "
+                f"(first: unit {first['unit']}, arm {first['arm']}, day {first['day']})"
+            )
+
+
+def _check_arms(table: pl.DataFrame, arms: Sequence[str]) -> None:
+    if len(set(arms)) != len(arms):
+        raise _fail(f"control, treatment and aa_control must differ, got {', '.join(arms)}")
+    present = set(table["arm"].unique().to_list())
+    for arm in arms:
+        if arm not in present:
+            raise _fail(f"arm {arm!r} not in the data (arms: {', '.join(sorted(present))})")
+    per_arm = table.group_by("arm").agg(pl.col("impressions").sum())
+    for arm, total in per_arm.iter_rows():
+        if total <= 0:
+            raise _fail(f"arm {arm!r} is empty: it has no impressions")
+    shared = table.group_by("unit").agg(pl.col("arm").n_unique().alias("arms"))
+    shared = shared.filter(pl.col("arms") > 1)
+    if shared.height:
+        raise _fail(
+            f"{shared.height} unit(s) appear in more than one arm (e.g. {shared['unit'][0]}); "
+            "a unit must stay in its arm"
+        )
+
+
+def _design(table: pl.DataFrame) -> Design:
+    if "phase" not in table.columns:
+        days = table.select("day").unique().sort("day")["day"]
+        return Design(_day_labels(days), np.full(days.len(), "ab"))
+    per_day = table.group_by("day").agg(pl.col("phase").unique()).sort("day")
+    if (per_day["phase"].list.len() > 1).any():
+        day = per_day.filter(pl.col("phase").list.len() > 1)["day"][0]
+        raise _fail(f"day {day} has more than one phase; a day is either aa or ab")
+    phases = per_day["phase"].list.first().cast(pl.String).to_numpy().astype(str)
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        raise _fail(f"phase values must be aa or ab, got {', '.join(unknown)}")
+    if not (phases == "ab").any():
+        raise _fail("no A/B day: every day has phase aa")
+    return Design(_day_labels(per_day["day"]), phases)
+
+
+def _day_labels(days: pl.Series) -> tuple[str, ...]:
+    return tuple(days.cast(pl.String).to_list())
+
+
+def prepare_unit_days(unit_days: pl.DataFrame, arms: Sequence[str]) -> tuple[pl.DataFrame, Design]:
+    """Validate the table (raising ``ReportInputError``), keep the arms analysed, sum duplicates."""
+    if not isinstance(unit_days, pl.DataFrame):
+        raise _fail(f"unit_days must be a polars DataFrame, got {type(unit_days).__name__}")
+    _check_columns(unit_days)
+    table = unit_days.with_columns(pl.col("arm").cast(pl.String))
+    table = table.filter(pl.col("arm").is_in(list(arms)))
+    if table.height == 0:
+        raise _fail(f"no rows for arms {', '.join(arms)}")
+    _check_counts(table)
+    _check_arms(table, arms)
+    design = _design(table)
+    keys = ["unit", "arm", "day"]
+    sums = [c for c in ("clicks", "impressions", "true_clicks") if c in table.columns]
+    table = table.group_by(keys).agg(pl.col(c).cast(pl.Float64).sum() for c in sums)
+    return table.sort(keys), design
+
+
+def build_arm_logs(table: pl.DataFrame, design: Design, arms: Sequence[str]) -> dict[str, ArmLog]:
+    """Per-arm (days, users) matrices; every arm needs 2 users and an impression on every day."""
+    days = table.select("day").unique().sort("day").with_row_index("day_index")
+    table = table.join(days, on="day")
+    logs = {arm: _arm_log(table.filter(pl.col("arm") == arm), arm, design) for arm in arms}
+    for log in logs.values():
+        short = (log.present.sum(axis=1) < 2) | (log.impressions.sum(axis=1) <= 0)
+        if short.any():
+            day = design.labels[int(np.argmax(short))]
+            raise _fail(f"arm {log.name!r} has fewer than 2 units or no impressions on day {day}")
+    return logs
+
+
+def _arm_log(rows: pl.DataFrame, arm: str, design: Design) -> ArmLog:
+    units = rows.select("unit").unique().sort("unit").with_row_index("unit_index")
+    rows = rows.join(units, on="unit")
+    where = (rows["day_index"].to_numpy(), rows["unit_index"].to_numpy())
+    shape = (design.n_days, units.height)
+
+    def matrix(column: str) -> np.ndarray:
+        out = np.zeros(shape)
+        out[where] = rows[column].to_numpy()
+        return out
+
+    present = np.zeros(shape, dtype=bool)
+    present[where] = True
+    truth = matrix("true_clicks") if "true_clicks" in rows.columns else None
+    return ArmLog(arm, matrix("clicks"), matrix("impressions"), present, truth)
