@@ -1,7 +1,7 @@
 """``abtest-sim``: the Hydra app that runs a simulated A/A/B test and writes its report.
 
-``@hydra.main`` is a thin wrapper: ``simulate(cfg, run_dir)`` is a plain function that tests and
-sweeps call directly. Configuration errors print one line and exit with code 2 before any work.
+The Hydra entry point is a thin wrapper: ``simulate(cfg, run_dir)`` is a plain function that tests
+and sweeps call directly. Configuration errors print one line and exit with code 2 before any work.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.experiment import run_experiment
+from abtest_sim.report import write_report
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
@@ -30,19 +31,19 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     config = SimulationConfig.from_hydra(cfg)
     resume = bool(cfg.get("resume", False))
     run_dir = Path(run_dir)
-    unit_days = run_experiment(config, run_dir, resume=resume)
+    cache = cfg.get("warmup_cache")
+    unit_days = run_experiment(
+        config, run_dir, resume=resume, warmup_cache=Path(cache) if cache else None
+    )
     return write_simulation_report(config, unit_days, run_dir, cfg.get("stats") or {})
 
 
 def write_simulation_report(
-    config: SimulationConfig,
-    unit_days: pl.DataFrame,
-    run_dir: Path,
-    stats: Any,
+    config: SimulationConfig, unit_days: pl.DataFrame, run_dir: Path, stats: Any
 ) -> dict[str, Any]:
-    from abtest_sim.report import write_report
-
+    """The Table-3 report of a simulated run (delta method, A/B minus A/A, the true lift)."""
     spec = config.experiment
+    shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
     summary = write_report(
         unit_days,
         run_dir,
@@ -50,8 +51,15 @@ def write_simulation_report(
         treatment=spec.treatments[0],
         aa_control=spec.aa_control,
         alpha=float(stats.get("alpha", 0.05)),
+        shares=shares,
+        metadata={
+            "source": "abtest-sim",
+            "experiment": spec.name,
+            "seed": config.seed,
+            "paired": spec.paired,
+        },
     )
-    return summary if isinstance(summary, dict) else getattr(summary, "__dict__", {})
+    return summary.to_dict()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="simulate")

@@ -21,6 +21,7 @@ Run dir (**contract**): ``logs/arm=<name>/day=<d>/part-0.parquet``, ``models/arm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,12 @@ class DayResult:
 class Simulation:
     """The state of a run: world, arms, user assignment and where things are written."""
 
-    def __init__(self, config: SimulationConfig, run_dir: Path) -> None:
+    def __init__(
+        self, config: SimulationConfig, run_dir: Path, warmup_cache: Path | None = None
+    ) -> None:
         self.config = config
         self.run_dir = run_dir
+        self.warmup_cache = None if warmup_cache is None else warmup_cache / warmup_key(config)
         self.logs_root = run_dir / "logs"
         self.world = World(config.world, config.seed)
         self.features = self.world.feature_columns
@@ -152,6 +156,24 @@ class Simulation:
             frame.height,
             spec.warmup_epochs,
         )
+        if (
+            self.warmup_cache is not None
+        ):  # world first: a cache entry is complete once its model is
+            self.world.save(self.warmup_cache / "world.npz")
+            model.save(self.warmup_cache / "model.pt")
+
+    def load_cached_warmup(self) -> bool:
+        """Skip the warm-up days if an identical warm-up (same world, seed, model, design) is
+        cached: its world state after the warm-up and its model are all that later days use."""
+        cache = self.warmup_cache
+        if cache is None or not (cache / "model.pt").is_file():
+            return False
+        self.world = World.load(cache / "world.npz", self.config.world, self.config.seed)
+        model = reloop.load(cache / "model.pt")
+        model.save(self.run_dir / "models" / "warmup.pt")
+        self.arms = [Arm(arm, model) for arm in self.config.arms]
+        log.info("warm-up model and world taken from the cache %s", cache)
+        return True
 
     def test_day(self, day: int) -> list[DayResult]:
         with self.timed("world: drift and requests"):
@@ -240,25 +262,48 @@ class Simulation:
         return day + 1
 
 
+def warmup_key(config: SimulationConfig) -> str:
+    """What determines the warm-up (world, seed, model, warm-up design), hashed: runs that differ
+    only in their arms (alpha, recipe, shares) share one warm-up."""
+    spec = config.experiment
+    material = {
+        "world": config.world.to_dict(),
+        "seed": config.seed,
+        "model": asdict(config.model),
+        "warmup": [spec.warmup_days, spec.warmup_epochs, spec.slate_size],
+        "format": 1,
+    }
+    text = json.dumps(material, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
 def model_path(run_dir: Path, arm: str, day: int) -> Path:
     return run_dir / "models" / f"arm={arm}" / f"day={day}.pt"
 
 
 def run_experiment(
-    config: SimulationConfig, run_dir: Path, *, resume: bool = False
+    config: SimulationConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    warmup_cache: Path | None = None,
 ) -> pl.DataFrame:
     """Simulate every day of ``config`` into ``run_dir``; returns the per-(unit, arm, day) table.
 
     With ``resume``, continue after the last checkpoint in ``run_dir`` (a fresh start if there is
-    none); the result is exactly that of an uninterrupted run.
+    none); the result is exactly that of an uninterrupted run. With ``warmup_cache``, the warm-up
+    is taken from (or stored in) that directory, keyed by ``warmup_key``.
     """
     run_dir = Path(run_dir)
-    simulation = Simulation(config, run_dir)
+    simulation = Simulation(config, run_dir, warmup_cache)
+    spec = config.experiment
     first_day = _prepare_run_dir(config, run_dir, resume)
     if first_day > 0:
         first_day = simulation.restore()
         log.info("resuming after day %d", first_day - 1)
-    spec = config.experiment
+    elif simulation.load_cached_warmup():
+        first_day = spec.warmup_days
+        simulation.checkpoint(first_day - 1)
     last_day = spec.warmup_days + spec.test_days - 1
     days = tqdm(
         range(first_day, last_day + 1),

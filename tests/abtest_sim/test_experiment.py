@@ -31,14 +31,15 @@ def compose_config(*overrides: str):
         return compose("simulate", overrides=["experiment=smoke", *overrides])
 
 
-def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "abtest_sim", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
+def cli_args(*args: str) -> list[str]:
+    """``python -m abtest_sim ARGS``, with no warm-up cache unless the test asks for one."""
+    if not any(arg.startswith("warmup_cache=") for arg in args):
+        args = (*args, "warmup_cache=null")
+    return [sys.executable, "-m", "abtest_sim", *args]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cli_args(*args), capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_same_seed_same_report_bytes(reference_run, tmp_path):
 def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
     state = tmp_path / "checkpoint" / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "abtest_sim", "experiment=smoke", f"run_dir={tmp_path}"],
+        cli_args("experiment=smoke", f"run_dir={tmp_path}"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -132,6 +133,29 @@ def test_resume_refuses_a_different_config(reference_run):
     )
     assert result.returncode == 2
     assert "different config" in result.stderr
+
+
+def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
+    cache = tmp_path / "cache"
+    for name in ("first", "second"):
+        result = cli(
+            "experiment=smoke",
+            f"run_dir={tmp_path / name}",
+            f"warmup_cache={cache}",
+            "arm.treatment.alpha=0.3" if name == "second" else "arm.treatment.alpha=0.5",
+        )
+        assert result.returncode == 0, result.stderr
+    assert len(list(cache.iterdir())) == 1  # alpha does not change the warm-up
+    assert logs.list_partitions(tmp_path / "first" / "logs", ["warmup"])
+    assert not logs.list_partitions(tmp_path / "second" / "logs", ["warmup"])  # taken from cache
+    assert (tmp_path / "first" / "report" / "daily.csv").read_bytes() == (
+        reference_run / "report" / "daily.csv"
+    ).read_bytes()
+    third = cli("experiment=smoke", f"run_dir={tmp_path / 'third'}", f"warmup_cache={cache}")
+    assert third.returncode == 0, third.stderr
+    assert (tmp_path / "third" / "report" / "daily.csv").read_bytes() == (
+        reference_run / "report" / "daily.csv"
+    ).read_bytes()
 
 
 def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):
