@@ -115,19 +115,22 @@ def _check_counts(table: pl.DataFrame) -> None:
             )
 
 
-def _check_arms(table: pl.DataFrame, arms: Sequence[str]) -> None:
+def _check_arm_names(table: pl.DataFrame, arms: Sequence[str]) -> None:
     if len(set(arms)) != len(arms):
         raise _fail(f"control, treatment and aa_control must differ, got {', '.join(arms)}")
-    present = set(table["arm"].unique().to_list())
+    present = sorted(table["arm"].unique().to_list())
     for arm in arms:
         if arm not in present:
-            raise _fail(f"arm {arm!r} not in the data (arms: {', '.join(sorted(present))})")
-    per_arm = table.group_by("arm").agg(pl.col("impressions").sum())
+            raise _fail(f"arm {arm!r} not in the data (arms: {', '.join(present)})")
+
+
+def _check_arms(table: pl.DataFrame) -> None:
+    per_arm = table.group_by("arm").agg(pl.col("impressions").sum()).sort("arm")
     for arm, total in per_arm.iter_rows():
         if total <= 0:
             raise _fail(f"arm {arm!r} is empty: it has no impressions")
     shared = table.group_by("unit").agg(pl.col("arm").n_unique().alias("arms"))
-    shared = shared.filter(pl.col("arms") > 1)
+    shared = shared.filter(pl.col("arms") > 1).sort("unit")
     if shared.height:
         raise _fail(
             f"{shared.height} unit(s) appear in more than one arm (e.g. {shared['unit'][0]}); "
@@ -162,11 +165,10 @@ def prepare_unit_days(unit_days: pl.DataFrame, arms: Sequence[str]) -> tuple[pl.
         raise _fail(f"unit_days must be a polars DataFrame, got {type(unit_days).__name__}")
     _check_columns(unit_days)
     table = unit_days.with_columns(pl.col("arm").cast(pl.String))
+    _check_arm_names(table, arms)
     table = table.filter(pl.col("arm").is_in(list(arms)))
-    if table.height == 0:
-        raise _fail(f"no rows for arms {', '.join(arms)}")
     _check_counts(table)
-    _check_arms(table, arms)
+    _check_arms(table)
     design = _design(table)
     keys = ["unit", "arm", "day"]
     sums = [c for c in ("clicks", "impressions", "true_clicks") if c in table.columns]
