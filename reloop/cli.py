@@ -1,0 +1,198 @@
+"""``reloop-offline``: ReLoop against BCE and KD on logged data, from one command.
+
+    reloop-offline dataset=movielens100k model=dcn protocol=successive seeds=5 alpha=0.5
+    reloop-offline dataset=table dataset.path=PATH dataset.label=COL \\
+        dataset.categorical=[a,b] dataset.numeric=[x]
+
+``@hydra.main`` is a thin wrapper around ``run_offline(cfg, output_dir)``, a plain function that
+tests call. Bad input (configuration, data, or Hydra's own composition errors) prints one line
+``reloop-offline: error: <message>`` on stderr and exits with code 2 before any training;
+``results.csv`` and ``results.md`` are written atomically once every model is evaluated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from reloop.datasets import load_dataset
+from reloop.offline import (
+    Budget,
+    ModelConfig,
+    OfflineConfig,
+    OfflineResults,
+    Plan,
+    execute,
+    plan,
+    write_results,
+)
+
+__all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+PROG = "reloop-offline"
+TRAINING_KEYS = ("epochs", "patience")  # go to the budgets, not to the model
+log = logging.getLogger(__name__)
+
+
+def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
+    """The typed configuration of a composed ``offline`` config (plain mapping)."""
+    protocol = str(cfg.get("protocol", "paper"))
+    options = cfg.get(protocol) or {}
+    seeds, alpha = cfg.get("seeds", 1), cfg.get("alpha", 0.5)
+    methods = cfg.get("methods") or options.get("methods") or ()
+    model = {k: v for k, v in (cfg.get("model") or {}).items() if k not in TRAINING_KEYS}
+    try:
+        return OfflineConfig(
+            protocol=protocol,
+            seeds=tuple(range(int(seeds))) if isinstance(seeds, int) else _ints(seeds),
+            alphas=tuple(float(a) for a in (alpha if isinstance(alpha, list) else [alpha])),
+            methods=tuple(methods),
+            baselines=tuple(cfg.get("baselines") or ()),
+            model=ModelConfig(**{**model, "hidden_units": tuple(model.get("hidden_units", ()))}),
+            budgets={
+                k: Budget(int(b["epochs"]), int(b["patience"])) for k, b in cfg["budgets"].items()
+            },
+            split=tuple(options.get("split", (0.8, 0.1, 0.1))),
+            previous_fraction=float(options.get("previous_fraction", 0.9)),
+            periods=int(options.get("periods", 6)),
+            valid_fraction=float(options.get("valid_fraction", 0.1)),
+            progress=bool(cfg.get("progress", False)),
+        )
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"bad configuration: {error}") from None
+
+
+def _ints(values: Any) -> tuple[int, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
+        raise ValueError(f"seeds: a count or a list of integers, got {values!r}")
+    return tuple(values)
+
+
+def prepare(cfg: DictConfig | Mapping[str, Any]) -> Plan:
+    """Check the configuration, load the data and cut it for every seed (``ValueError`` if bad)."""
+    plain = _plain(cfg)
+    config = offline_config(plain)
+    config.validate()
+    return plan(load_dataset(plain["dataset"]), config)
+
+
+def run_offline(
+    cfg: DictConfig | Mapping[str, Any],
+    output_dir: str | Path | None = None,
+    command: str | None = None,
+) -> OfflineResults:
+    """Run the offline comparison a composed config describes; write results into ``output_dir``."""
+    prepared = prepare(cfg)
+    return _execute(prepared, output_dir, command)
+
+
+def _execute(prepared: Plan, output_dir: str | Path | None, command: str | None) -> OfflineResults:
+    results = execute(prepared, _title(prepared), _notes(prepared, command))
+    if output_dir is not None:
+        csv_path, md_path = write_results(results, output_dir)
+        log.info("results: %s and %s", csv_path, md_path)
+    return results
+
+
+def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(dict(cfg))
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as error:
+        raise ValueError(_one_line(error)) from None
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items()}
+
+
+def _title(prepared: Plan) -> str:
+    config, data = prepared.config, prepared.data
+    return (
+        f"ReLoop offline: {config.model.name} on {data.name} ({len(data)} rows), "
+        f"protocol {config.protocol}, {len(config.seeds)} seeds"
+    )
+
+
+def _notes(prepared: Plan, command: str | None) -> list[str]:
+    config, model = prepared.config, prepared.config.model
+    budgets = ", ".join(
+        f"{k}: {b.epochs} epochs, patience {b.patience}" for k, b in config.budgets.items()
+    )
+    lines = [f"Command: `{command}`", ""] if command else []
+    lines += [
+        f"- model: {model.name}, embedding {model.embedding_dim}, "
+        f"hidden {list(model.hidden_units)}, dropout {model.dropout}, "
+        f"options {dict(model.options)}; Adam lr {model.lr}, batch {model.batch_size}, "
+        f"weight decay {model.weight_decay}",
+        f"- early-stopping budgets: {budgets} (bce_long uses `long`, every other method `default`)",
+        f"- alpha: {list(config.alphas)}; seeds: {list(config.seeds)}",
+        f"- features: {list(prepared.data.features)}; label `{prepared.data.label}`",
+    ]
+    if config.protocol == "paper":
+        lines.append(
+            f"- split {list(config.split)} (random, per seed); previous model on "
+            f"{config.previous_fraction:g} of the training set"
+        )
+    else:
+        lines.append(
+            f"- {config.periods} periods in time order; versions 1..{config.periods - 2} compared; "
+            f"{config.valid_fraction:g} of each period held out for early stopping"
+        )
+    return [*lines, ""]
+
+
+def _one_line(error: BaseException) -> str:
+    return re.sub(r"\s+", " ", str(error)).strip()
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _command(args: Sequence[str]) -> str:
+    return " ".join([PROG, *args])
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="offline")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        prepared = prepare(cfg)
+    except ValueError as error:
+        _fail(_one_line(error))
+    _execute(prepared, HydraConfig.get().runtime.output_dir, _command(sys.argv[1:]))
+
+
+def _precheck(args: Sequence[str]) -> None:
+    """Compose the config once so that Hydra's own errors (an unknown group option, a malformed
+    override) also come out as one line with exit code 2. Flags (``--help``, ``-m``) and
+    ``hydra.*`` overrides are left to Hydra."""
+    if any(arg.startswith("-") for arg in args):
+        return
+    overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            compose("offline", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        _fail(_one_line(error))
+
+
+def main() -> None:
+    _precheck(sys.argv[1:])
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
