@@ -31,10 +31,19 @@ class SyntheticCtr:
         self, rng: np.random.Generator, *, replicates: int, days: int, users: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(clicks, impressions), each (replicates, days, users); users persist over the days."""
+        clicks, impressions, _ = self.draw_with_truth(
+            rng, replicates=replicates, days=days, users=users
+        )
+        return clicks, impressions
+
+    def draw_with_truth(
+        self, rng: np.random.Generator, *, replicates: int, days: int, users: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like ``draw``, plus the expected clicks (impressions times each user's true CTR)."""
         fixed = (replicates, 1, users)
         rate = rng.gamma(self.activity_shape, self.mean_impressions / self.activity_shape, fixed)
         a = self.ctr * self.ctr_concentration
-        user_ctr = rng.beta(a, self.ctr_concentration - a, fixed) * (1.0 + self.lift)
+        user_ctr = np.minimum(rng.beta(a, self.ctr_concentration - a, fixed) * (1.0 + self.lift), 1)
         impressions = rng.poisson(np.broadcast_to(rate, (replicates, days, users)))
-        clicks = rng.binomial(impressions, np.minimum(user_ctr, 1.0))
-        return clicks.astype(np.float64), impressions.astype(np.float64)
+        clicks = rng.binomial(impressions, user_ctr)
+        return clicks.astype(np.float64), impressions.astype(np.float64), impressions * user_ctr
