@@ -59,7 +59,7 @@ def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
             seeds=tuple(range(int(seeds))) if isinstance(seeds, int) else _ints(seeds),
             alphas=tuple(float(a) for a in (alpha if isinstance(alpha, list) else [alpha])),
             methods=tuple(methods),
-            baselines=tuple(cfg.get("baselines") or ()),
+            baselines=tuple(cfg.get("baselines") or options.get("baselines") or ()),
             model=ModelConfig(**{**model, "hidden_units": tuple(model.get("hidden_units", ()))}),
             budgets={
                 k: Budget(int(b["epochs"]), int(b["patience"])) for k, b in cfg["budgets"].items()

@@ -150,6 +150,10 @@ class OfflineConfig:
             f"methods: unknown {unknown}; protocol {self.protocol!r} has {list(allowed)}",
         )
         yield len(set(self.methods)) == len(self.methods), "methods: a method is named twice"
+        yield (
+            set(self.baselines) <= set(self.methods),
+            f"baselines: {list(self.baselines)} must be among the methods run {list(self.methods)}",
+        )
         yield BACKBONE in self.methods, f"methods: must include the backbone {BACKBONE!r}"
         yield model.name in MODELS, f"model.name: unknown {model.name!r}; expected {sorted(MODELS)}"
         yield model.batch_size >= 1, f"model.batch_size must be >= 1, got {model.batch_size}"
@@ -470,6 +474,8 @@ class Paired:
     @classmethod
     def of(cls, treatment: np.ndarray, baseline: np.ndarray, higher_is_better: bool) -> Paired:
         diff = treatment - baseline
+        if diff.size == 0:
+            return cls(float("nan"), float("nan"), 0, 0, float("nan"))
         better = diff > 0 if higher_is_better else diff < 0
         p_value = float("nan")
         if diff.size > 1 and np.ptp(diff) > 0:
@@ -480,6 +486,8 @@ class Paired:
         return cls(float(diff.mean()), std, int(better.sum()), int(diff.size), p_value)
 
     def cell(self, digits: int = 4) -> str:
+        if self.n == 0:
+            return ""
         p = "n/a" if np.isnan(self.p_value) else f"{self.p_value:.3g}"
         return f"{self.mean:+.{digits}f} ± {self.std:.{digits}f} ({self.improved}/{self.n}, p={p})"
 
@@ -511,6 +519,12 @@ def report(
     return "\n".join(parts) + "\n"
 
 
+TABLE1_HEADER = (
+    "method", "AUC", "logloss", "AUC vs bce", "logloss vs bce", "epochs", "train s",
+    "time × bce", "s/epoch × bce",
+)  # fmt: skip
+
+
 def _table1(seeds: pl.DataFrame, n_seeds: int) -> list[str]:
     summary = seeds.group_by("variant", maintain_order=True).agg(
         pl.col("auc", "logloss").mean().name.suffix("_mean"),
@@ -519,80 +533,95 @@ def _table1(seeds: pl.DataFrame, n_seeds: int) -> list[str]:
     )
     base = summary.filter(pl.col("variant") == BACKBONE).row(0, named=True)
     base_per_epoch = base["seconds"] / base["epochs"]
-    lines = [
-        f"## Test AUC and logloss: mean ± std over {n_seeds} seeds",
-        "",
-        f"Relative changes and time are against the backbone `{BACKBONE}`; time is the training "
-        "time of the method itself (the previous model's is its own row).",
-        "",
-        "| method | AUC | logloss | AUC vs bce | logloss vs bce | epochs | train s "
-        "| time × bce | s/epoch × bce |",
-        "|---|---|---|---|---|---|---|---|---|",
+    body = [
+        [
+            r["variant"],
+            f"{r['auc_mean']:.4f} ± {_std(r['auc_std'])}",
+            f"{r['logloss_mean']:.4f} ± {_std(r['logloss_std'])}",
+            f"{100 * (r['auc_mean'] / base['auc_mean'] - 1):+.2f}%",
+            f"{100 * (r['logloss_mean'] / base['logloss_mean'] - 1):+.2f}%",
+            f"{r['epochs']:.1f}",
+            f"{r['seconds']:.1f}",
+            f"{r['seconds'] / base['seconds']:.2f}",
+            f"{r['seconds'] / r['epochs'] / base_per_epoch:.2f}",
+        ]
+        for r in summary.iter_rows(named=True)
     ]
-    for r in summary.iter_rows(named=True):
-        lines.append(
-            f"| {r['variant']} | {r['auc_mean']:.4f} ± {_std(r['auc_std'])} "
-            f"| {r['logloss_mean']:.4f} ± {_std(r['logloss_std'])} "
-            f"| {100 * (r['auc_mean'] / base['auc_mean'] - 1):+.2f}% "
-            f"| {100 * (r['logloss_mean'] / base['logloss_mean'] - 1):+.2f}% "
-            f"| {r['epochs']:.1f} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.2f} "
-            f"| {r['seconds'] / r['epochs'] / base_per_epoch:.2f} |"
-        )
-    return [*lines, ""]
+    return _markdown_table(
+        f"Test AUC and logloss: mean ± std over {n_seeds} seeds",
+        f"Relative changes and time are against the backbone `{BACKBONE}`; time is the training "
+        "time of the method itself (the previous model's is its own row); in `successive`, "
+        "epochs and time are summed over the versions of a lineage.",
+        TABLE1_HEADER,
+        body,
+    )
 
 
 def _std(value: float | None) -> str:
     return "n/a" if value is None or np.isnan(value) else f"{value:.4f}"
 
 
+def _compared(variants: Sequence[str]) -> list[str]:
+    """The variants a paired table lists: all but the backbone and the reference model."""
+    reference = set(REFERENCE.values())
+    return [v for v in dict.fromkeys(variants) if v not in reference and v != BACKBONE]
+
+
 def _paired_table(seeds: pl.DataFrame, baselines: list[str], metric: str) -> list[str]:
     better = "higher" if metric == "auc" else "lower"
     name = {"auc": "AUC", "logloss": "logloss"}[metric]
-    reference = set(REFERENCE.values())
-    variants = [
-        v for v in seeds.get_column("variant").unique(maintain_order=True).to_list()
-        if v not in reference and v != BACKBONE
-    ]  # fmt: skip
-    lines = [
-        f"## Paired {name} differences across seeds (method − baseline; {better} is better)",
-        "",
+    body = [
+        [v, *("—" if v == b else paired(seeds, v, b, metric).cell() for b in baselines)]
+        for v in _compared(seeds.get_column("variant").to_list())
+    ]
+    return _markdown_table(
+        f"Paired {name} differences across seeds (method − baseline; {better} is better)",
         "Each cell: mean ± std of the per-seed difference (seeds where the method is better / "
         "seeds, paired t-test p-value).",
-        "",
-        "| method | " + " | ".join(f"vs {b}" for b in baselines) + " |",
-        "|---|" + "---|" * len(baselines),
-    ]
-    for variant in variants:
-        cells = [
-            "—" if variant == b else paired(seeds, variant, b, metric).cell() for b in baselines
-        ]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+        ["method", *(f"vs {b}" for b in baselines)],
+        body,
+    )
 
 
 def _period_tables(rows: pl.DataFrame) -> list[str]:
-    labelled = rows.with_columns(variant=_variant())
-    periods = sorted(labelled.get_column("period").unique().to_list())
-    cells = labelled.group_by("variant", "period", maintain_order=True).agg(
+    """``successive``: AUC per period, and the paired difference against the backbone per period."""
+    by_period = rows.with_columns(variant=_variant())
+    periods = sorted(by_period.get_column("period").unique().to_list())
+    summary = by_period.group_by("variant", "period", maintain_order=True).agg(
         pl.col("auc").mean().alias("mean"), pl.col("auc").std().alias("std")
     )
-    lines = [
-        "## Test AUC per evaluation period (mean ± std over seeds)",
-        "",
+    cells = {
+        (r["variant"], r["period"]): f"{r['mean']:.4f} ± {_std(r['std'])}"
+        for r in summary.iter_rows(named=True)
+    }
+    variants = list(dict.fromkeys(summary.get_column("variant").to_list()))
+    header = ["method", *(f"period {p}" for p in periods)]
+    auc_table = _markdown_table(
+        "Test AUC per evaluation period (mean ± std over seeds)",
         "Version t is trained on period t and evaluated on period t + 1; `initial` (version 0, "
         "BCE on period 0) is shared by every lineage.",
-        "",
-        "| method | " + " | ".join(f"period {p}" for p in periods) + " |",
-        "|---|" + "---|" * len(periods),
-    ]
-    for variant in cells.get_column("variant").unique(maintain_order=True).to_list():
-        mine = cells.filter(pl.col("variant") == variant)
-        by_period = {r["period"]: r for r in mine.iter_rows(named=True)}
-        row = [
-            f"{by_period[p]['mean']:.4f} ± {_std(by_period[p]['std'])}" if p in by_period else ""
-            for p in periods
-        ]
-        lines.append(f"| {variant} | " + " | ".join(row) + " |")
+        header,
+        [[v, *(cells.get((v, p), "") for p in periods)] for v in variants],
+    )
+    per_period = [by_period.filter(pl.col("period") == p) for p in periods]
+    diff_table = _markdown_table(
+        f"Paired AUC differences against `{BACKBONE}` per period (method − {BACKBONE})",
+        "Each cell: mean ± std over seeds (seeds improved / seeds, paired t-test p-value).",
+        header,
+        [
+            [v, *(paired(frame, v, BACKBONE, "auc").cell() for frame in per_period)]
+            for v in _compared(variants)
+        ],
+    )
+    return auc_table + diff_table
+
+
+def _markdown_table(
+    title: str, note: str, header: Sequence[str], body: Sequence[Sequence[str]]
+) -> list[str]:
+    lines = [f"## {title}", "", note, "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(row) + " |" for row in body]
     return [*lines, ""]
 
 
