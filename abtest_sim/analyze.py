@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import hydra
 import polars as pl
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 if TYPE_CHECKING:
     from abtest_sim.report import ReportSummary
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONFIG_FILE = Path(CONF_DIR) / "analyze.yaml"
+CONFIG_NAME = "abtest_analyze"
 PROG = "abtest-analyze"
 FORMATS = ("auto", "impressions", "unit_day")
 
@@ -320,7 +323,20 @@ def _headline(summary: ReportSummary) -> str:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="analyze")
+def register_config() -> None:
+    """Put conf/analyze.yaml into Hydra's ConfigStore as ``CONFIG_NAME``.
+
+    The app does not search conf/ itself: conf/ also holds abtest-sim's config groups (arm/, model/,
+    ...), and Hydra would read the contract override ``arm=<column>`` as a choice of the ``arm``
+    group and refuse it. From the store, the yaml is the same single source of the settings.
+    """
+    ConfigStore.instance().store(name=CONFIG_NAME, node=OmegaConf.load(CONFIG_FILE))
+
+
+register_config()
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=CONFIG_NAME)
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         summary = analyze(AnalyzeSettings.from_config(cfg))

@@ -7,9 +7,11 @@ what makes impression-level tests wrong and the cross-day covariance matter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,43 @@ class SyntheticCtr:
         impressions = rng.poisson(np.broadcast_to(rate, (replicates, days, users)))
         clicks = rng.binomial(impressions, user_ctr)
         return clicks.astype(np.float64), impressions.astype(np.float64), impressions * user_ctr
+
+
+def synthetic_unit_days(
+    rng: np.random.Generator,
+    *,
+    lifts: Mapping[str, float],
+    users: int,
+    days: int,
+    aa_days: int = 0,
+    population: SyntheticCtr | None = None,
+) -> pl.DataFrame:
+    """A synthetic log in the report's input shape: one row per active (unit, arm, day).
+
+    Each arm gets ``users`` units of its own. The first ``aa_days`` days are the A/A pre-period;
+    after it, an arm's users click at their CTR times 1 + ``lifts[arm]``. Columns: unit, arm, day
+    (from 1), phase, clicks, impressions, true_clicks (impressions times the user's true CTR).
+    """
+    population = population or SyntheticCtr()
+    frames = []
+    for k, (arm, lift) in enumerate(lifts.items()):
+        drawn = population.draw_with_truth(rng, replicates=1, days=days, users=users)
+        clicks, impressions, expected = (x[0] for x in drawn)
+        ctr = np.divide(expected, impressions, out=np.zeros_like(expected), where=impressions > 0)
+        ab = slice(aa_days, None)
+        clicks[ab] = rng.binomial(
+            impressions[ab].astype(np.int64), np.minimum(ctr[ab] * (1 + lift), 1)
+        )
+        expected[ab] *= 1 + lift
+        day, unit = np.nonzero(impressions > 0)
+        columns = {
+            "unit": unit + k * users,
+            "arm": arm,
+            "day": day + 1,
+            "phase": np.where(day < aa_days, "aa", "ab"),
+            "clicks": clicks[day, unit].astype(np.int64),
+            "impressions": impressions[day, unit].astype(np.int64),
+            "true_clicks": expected[day, unit],
+        }
+        frames.append(pl.DataFrame(columns))
+    return pl.concat(frames)

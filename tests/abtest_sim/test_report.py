@@ -15,9 +15,11 @@ from abtest_sim.stats import (
     shared_control_lift,
     srm_test,
 )
+from abtest_sim.stats.simulate import synthetic_unit_days
 
 ARMS = {"A": 0.0, "B": 0.06, "A2": 0.0}
 DAYS, AA_DAYS = 6, 2
+POPULATION = SyntheticCtr(mean_impressions=6)
 FILES = (
     "daily.csv",
     "summary.json",
@@ -33,30 +35,9 @@ FILES = (
 def unit_days(seed: int = 0, users: int = 500, *, truth: bool = True) -> pl.DataFrame:
     """Three arms over 6 days; from day 3 (A/B phase) each arm's users click at CTR * (1+lift)."""
     rng = np.random.default_rng(seed)
-    population = SyntheticCtr(mean_impressions=6)
-    frames = []
-    for k, (arm, lift) in enumerate(ARMS.items()):
-        drawn = population.draw_with_truth(rng, replicates=1, days=DAYS, users=users)
-        clicks, impressions, expected = (x[0] for x in drawn)
-        ctr = np.divide(expected, impressions, out=np.zeros_like(expected), where=impressions > 0)
-        ab = slice(AA_DAYS, None)
-        clicks[ab] = rng.binomial(impressions[ab].astype(int), np.minimum(ctr[ab] * (1 + lift), 1))
-        expected[ab] *= 1 + lift
-        day, unit = np.nonzero(impressions > 0)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "unit": unit + k * users,
-                    "arm": arm,
-                    "day": day + 1,
-                    "phase": np.where(day < AA_DAYS, "aa", "ab"),
-                    "clicks": clicks[day, unit].astype(np.int64),
-                    "impressions": impressions[day, unit].astype(np.int64),
-                    "true_clicks": expected[day, unit],
-                }
-            )
-        )
-    table = pl.concat(frames)
+    table = synthetic_unit_days(
+        rng, lifts=ARMS, users=users, days=DAYS, aa_days=AA_DAYS, population=POPULATION
+    )
     return table if truth else table.drop("true_clicks")
 
 
@@ -196,9 +177,12 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
 
 def test_without_phase_every_day_is_ab_and_no_aa_columns(tmp_path) -> None:
     table = unit_days(truth=False).drop("phase")
-    summary = write_report(table, tmp_path, control="A", treatment="B")
+    summary = write_report(table, tmp_path, control="A", treatment="B", alpha=0.1)
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     assert daily.height == DAYS + 1 and set(daily["phase"]) == {"ab"}
+    assert (daily["ci_high"] - daily["lift"]).to_numpy() == pytest.approx(
+        1.6448536 * daily["se"].to_numpy(), rel=1e-6
+    )
     assert daily["ab_minus_aa"].null_count() == daily.height
     assert daily["cuped_lift"].null_count() == daily.height
     assert summary.ab_minus_aa is None and summary.cuped is None and summary.aa_days == 0
