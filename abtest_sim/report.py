@@ -40,9 +40,10 @@ from abtest_sim.stats.unit_days import ReportInputError
 __all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportSummary", "write_report"]
 
 METHOD_NOTE = (
-    "Intervals and p-values: delta method on the relative lift R_B / R_A - 1, with users as the "
-    "unit (per-user clicks and impressions) and a normal approximation. Users, not impressions, "
-    "are randomised and one user's impressions are correlated, so the naive binomial test is shown "
+    "Intervals and p-values: delta method on the relative lift R_B / R_A - 1, with the log's units "
+    "(users) as the independent observations (per-unit clicks and impressions) and a normal "
+    "approximation. Users, not impressions, are randomised and one user's impressions are "
+    "correlated, so the naive binomial test is shown "
     "only as a diagnostic, beside its design effect (variance ratio of the right test to the "
     "naive one). The delta interval is shown rather than the log-ratio or Fieller interval because "
     "the Average and A/B - A/A rows are linear combinations of daily lifts, whose joint covariance "
@@ -82,6 +83,7 @@ class ReportSummary:
     ab_days: int
     users: dict[str, int]
     average: LiftResult
+    pooled: LiftResult
     naive_p_value: float
     design_effect: float
     ab_minus_aa: LiftResult | None
@@ -131,9 +133,12 @@ def _row_result(row: Mapping[str, Any], kind: str, alpha: float) -> LiftResult |
     return LiftResult(value, low, high, p, se, method=method, alpha=alpha)
 
 
-def summarise(table: DailyTable, *, alpha: float, report_dir: Path) -> ReportSummary:
-    """The headline numbers of a computed daily table."""
+def summarise(
+    table: DailyTable, cumulative: pl.DataFrame, *, alpha: float, report_dir: Path
+) -> ReportSummary:
+    """The headline numbers of a computed daily table (and its cumulative lift)."""
     row = table.ab_average
+    whole = cumulative.row(cumulative.height - 1, named=True)  # all A/B days pooled
     ab_days = table.main.filter((pl.col("day") != AVERAGE) & (pl.col("phase") == "ab"))
     gaps = [
         (ab_days[f"{method}_{bound}"] - ab_days[bound]).abs().max()
@@ -154,6 +159,7 @@ def summarise(table: DailyTable, *, alpha: float, report_dir: Path) -> ReportSum
         ab_days=int(table.design.mask("ab").sum()),
         users=users,
         average=_row_result(row, "average", alpha),
+        pooled=_row_result(whole, "average", alpha),
         naive_p_value=row["naive_p_value"],
         design_effect=row["design_effect"],
         ab_minus_aa=_row_result(row, "ab_minus_aa", alpha),
@@ -197,10 +203,9 @@ def write_report(
         shares=shares,
     )
     report_dir = Path(out_dir) / "report"
-    summary = summarise(table, alpha=alpha, report_dir=report_dir)
-    cumulative = cumulative_lift(
-        table.logs[summary.control], table.logs[summary.treatment], table.design, alpha
-    )
+    control_log, treatment_log = list(table.logs.values())[:2]
+    cumulative = cumulative_lift(control_log, treatment_log, table.design, alpha)
+    summary = summarise(table, cumulative, alpha=alpha, report_dir=report_dir)
     per_arm = arm_days(table.logs, table.design)
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.
@@ -346,10 +351,12 @@ def _headline(summary: ReportSummary) -> list[str]:
         f"- Average daily lift of `{summary.treatment}` over `{summary.control}` on the "
         f"{summary.ab_days} A/B day(s): **{_interval(avg.lift, avg.ci_low, avg.ci_high)}**, "
         f"p = {_p(avg.p_value)} ({verdict} at alpha = {summary.alpha}).",
-        f"- Naive binomial p = {_p(summary.naive_p_value)} with design effect "
-        f"{summary.design_effect:.2f}: treating impressions as independent would understate the "
-        f"variance {summary.design_effect:.1f}-fold.",
-        f"- Sample ratio mismatch (chi-square on users per arm): p = {_p(summary.srm_p_value)}"
+        f"- Lift of the CTR pooled over the A/B days: "
+        f"{_interval(summary.pooled.lift, summary.pooled.ci_low, summary.pooled.ci_high)}, "
+        f"p = {_p(summary.pooled.p_value)}.",
+        f"- Naive binomial p = {_p(summary.naive_p_value)} (impressions as independent), design "
+        f"effect {summary.design_effect:.2f}: the variance of the right test over the naive one.",
+        f"- Sample ratio mismatch (chi-square on units per arm): p = {_p(summary.srm_p_value)}"
         + (
             " **- sample ratio mismatch, do not trust the lift**"
             if summary.srm_p_value < 1e-3
@@ -385,17 +392,20 @@ def render_markdown(summary: ReportSummary, table: DailyTable) -> str:
     arms = ", ".join(f"`{a}`: {n}" for a, n in summary.users.items())
     design = (
         f"{summary.days} day(s): {summary.aa_days} A/A pre-period, {summary.ab_days} A/B. "
-        f"Users per arm: {arms}."
+        f"Units per arm: {arms}."
     )
     parts = [title, "", design, "", *_headline(summary), "", "## Daily lift (Table 3)", ""]
     parts += _table3(summary, table)
-    parts += [
-        "",
-        "Average: mean of the daily lifts of the phase, with the cross-day covariance "
-        "(the same users on several days). A/B - A/A subtracts the mean A/A lift of the same "
-        "users with the covariance of the two periods.",
-        "",
-    ]
+    note = (
+        "Average: mean of the daily lifts of the phase, with the cross-day covariance (the same "
+        "users on several days)."
+    )
+    if summary.ab_minus_aa is not None:
+        note += (
+            " A/B - A/A subtracts the mean A/A lift of the same users with the covariance of the "
+            "two periods."
+        )
+    parts += ["", note, ""]
     parts += ["## Diagnostics", "", *_diagnostics(summary, table), ""]
     parts += ["## Method", "", METHOD_NOTE, ""]
     parts += [

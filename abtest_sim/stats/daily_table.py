@@ -364,6 +364,7 @@ def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.Da
         {
             "day": list(np.array(design.labels)[ab]),
             "lift": wald.estimate,
+            "se": wald.se,
             "ci_low": wald.ci_low,
             "ci_high": wald.ci_high,
             "p_value": wald.p_value,

@@ -1,5 +1,6 @@
 """The report: daily.csv against the stats functions on the same users, determinism, errors."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +278,28 @@ def test_unknown_arm_names_the_arms_in_the_log(tmp_path) -> None:
         write_report(unit_days(users=50), tmp_path, control="A", treatment="C")
     with pytest.raises(ReportInputError, match="must differ"):
         write_report(unit_days(users=50), tmp_path, control="A", treatment="A")
+
+
+def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> None:
+    table, _, out = report
+    summary = json.loads((out / "report" / "summary.json").read_text())["summary"]
+    totals = (
+        table.filter(pl.col("phase") == "ab")
+        .group_by("arm", "unit")
+        .agg(pl.col("clicks").sum(), pl.col("impressions").sum())
+        .sort("unit")
+    )
+    arrays = [
+        totals.filter(pl.col("arm") == arm)[c].to_numpy()
+        for arm in ("A", "B")
+        for c in ("clicks", "impressions")
+    ]
+    expected = relative_lift(*arrays)
+    assert summary["pooled"]["lift"] == pytest.approx(expected.lift, rel=1e-9)
+    assert summary["pooled"]["se"] == pytest.approx(expected.se, rel=1e-9)
+    assert (
+        summary["users"]
+        == {"A": totals.filter(pl.col("arm") == "A").height}
+        | {arm: summary["users"][arm] for arm in ("B", "A2")}
+        or summary["users"]["A"] >= totals.filter(pl.col("arm") == "A").height
+    )
