@@ -36,10 +36,11 @@ class Linearized:
         return cov
 
     def variance(self) -> np.ndarray:
-        return sum(
-            (np.einsum("ki,ki->k", phi, phi) for phi in self.influence.values()),
-            np.zeros(self.value.size),
-        )
+        """The diagonal of ``covariance()``, without forming the matrix."""
+        out = np.zeros(self.value.size)
+        for phi in self.influence.values():
+            out += np.einsum("ki,ki->k", phi, phi)
+        return out
 
     def se(self) -> np.ndarray:
         return np.sqrt(self.variance())

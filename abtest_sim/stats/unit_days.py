@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -63,8 +64,15 @@ class ArmLog:
     true_clicks: np.ndarray | None
 
     def panel(self, days: np.ndarray | None = None) -> RatioPanel:
-        rows = slice(None) if days is None else days
-        return ratio_panel(self.clicks[rows], self.impressions[rows], self.present[rows])
+        """Per-day ratios with their influence over the chosen days (None: every day)."""
+        if days is None:
+            return self.all_days
+        return ratio_panel(self.clicks[days], self.impressions[days], self.present[days])
+
+    @cached_property
+    def all_days(self) -> RatioPanel:
+        """The panel of every day, computed once (the report uses it several times)."""
+        return ratio_panel(self.clicks, self.impressions, self.present)
 
     def users(self, days: np.ndarray) -> int:
         """Units with a row on any of the chosen days."""
