@@ -7,12 +7,15 @@ and sweeps call directly. Configuration errors print one line and exit with code
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import hydra
 import polars as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -29,13 +32,28 @@ log = logging.getLogger(__name__)
 def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """Run the simulation described by the composed config into ``run_dir``; returns the summary."""
     config = SimulationConfig.from_hydra(cfg)
+    threads = cfg.get("torch_threads")
+    if threads:
+        torch.set_num_threads(int(threads))
     resume = bool(cfg.get("resume", False))
     run_dir = Path(run_dir)
     cache = cfg.get("warmup_cache")
     unit_days = run_experiment(
         config, run_dir, resume=resume, warmup_cache=Path(cache) if cache else None
     )
+    # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
+    write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
     return write_simulation_report(config, unit_days, run_dir, cfg.get("stats") or {})
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_simulation_report(
