@@ -113,9 +113,7 @@ def partition_path(root: str | os.PathLike[str], arm: str, day: int) -> Path:
     return Path(root) / f"arm={arm}" / f"day={int(day)}" / PART_FILE
 
 
-def write_partition(
-    root: str | os.PathLike[str], arm: str, day: int, frame: pl.DataFrame
-) -> Path:
+def write_partition(root: str | os.PathLike[str], arm: str, day: int, frame: pl.DataFrame) -> Path:
     """Write ``frame`` as the (arm, day) partition, atomically; an existing one is replaced.
 
     The file is written and fsynced in a hidden temp directory next to the final one, which is then

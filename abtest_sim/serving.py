@@ -186,9 +186,9 @@ class PopularityScorer:
         self.prior = np.float32(prior)
 
     @classmethod
-    def from_logs(cls, frame: pl.DataFrame | pl.LazyFrame, prior_weight: float = 100.0) -> (
-        PopularityScorer
-    ):
+    def from_logs(
+        cls, frame: pl.DataFrame | pl.LazyFrame, prior_weight: float = 100.0
+    ) -> PopularityScorer:
         stats = (
             frame.lazy()
             .group_by("item_id")

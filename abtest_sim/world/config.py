@@ -115,13 +115,34 @@ class WorldConfig:
         return self
 
     def _checks(self) -> list[tuple[str, bool]]:
-        positive = ["n_users", "n_items", "n_categories", "latent_dim", "attr_levels",
-                    "item_lifetime_days", "activity_mean", "activity_shape",
-                    "max_requests_per_user", "n_candidates", "drift_tau", "freshness_tau"]
-        non_negative = ["category_zipf", "user_mean_std", "pref_std", "n_user_attrs",
-                        "attr_noise", "item_bias_std", "freshness_boost", "candidate_popularity",
-                        "user_bias_std", "affinity_scale", "position_eta",
-                        "hour_effect_amplitude"]
+        positive = [
+            "n_users",
+            "n_items",
+            "n_categories",
+            "latent_dim",
+            "attr_levels",
+            "item_lifetime_days",
+            "activity_mean",
+            "activity_shape",
+            "max_requests_per_user",
+            "n_candidates",
+            "drift_tau",
+            "freshness_tau",
+        ]
+        non_negative = [
+            "category_zipf",
+            "user_mean_std",
+            "pref_std",
+            "n_user_attrs",
+            "attr_noise",
+            "item_bias_std",
+            "freshness_boost",
+            "candidate_popularity",
+            "user_bias_std",
+            "affinity_scale",
+            "position_eta",
+            "hour_effect_amplitude",
+        ]
         unit = ["user_category_share", "item_category_share", "regime_shift_prob"]
         checks = [(n, _finite(getattr(self, n)) and getattr(self, n) > 0) for n in positive]
         checks += [(n, _finite(getattr(self, n)) and getattr(self, n) >= 0) for n in non_negative]
@@ -132,10 +153,15 @@ class WorldConfig:
             ("n_candidates", self.n_candidates <= self.n_items and self.n_candidates < 2**8),
             ("n_categories", self.n_categories < 2**15),
             ("attr_levels", self.attr_levels < 2**15),
-            ("weekday_activity", len(self.weekday_activity) == 7
-             and all(_finite(x) and x > 0 for x in self.weekday_activity)),
-            ("weekday_effect", len(self.weekday_effect) == 7
-             and all(_finite(x) for x in self.weekday_effect)),
+            (
+                "weekday_activity",
+                len(self.weekday_activity) == 7
+                and all(_finite(x) and x > 0 for x in self.weekday_activity),
+            ),
+            (
+                "weekday_effect",
+                len(self.weekday_effect) == 7 and all(_finite(x) for x in self.weekday_effect),
+            ),
             ("hour_activity_amplitude", 0 <= self.hour_activity_amplitude <= 1),
             ("start_weekday", 0 <= self.start_weekday < 7),
             ("base_logit", _finite(self.base_logit)),

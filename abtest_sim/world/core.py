@@ -182,7 +182,11 @@ class World:
         p = self.p_true(requests, slate_items, rows)
         positions = np.arange(slate_items.shape[1])
         clicks = draw_clicks(
-            p, self.seed, requests.day, requests.user_id[rows], requests.request_index[rows],
+            p,
+            self.seed,
+            requests.day,
+            requests.user_id[rows],
+            requests.request_index[rows],
             positions,
         )
         return Impressions(p_true=p, click=clicks)

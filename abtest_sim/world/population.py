@@ -60,7 +60,7 @@ def init_state(config: WorldConfig, seed: int) -> WorldState:
     k, m = config.latent_dim, config.n_user_attrs
     centroids = rng.standard_normal((config.n_categories, k), dtype=np.float32)
     ranks = np.arange(1, config.n_categories + 1, dtype=np.float64)
-    probs = ranks ** -config.category_zipf
+    probs = ranks**-config.category_zipf
     probs /= probs.sum()
     projection = rng.standard_normal((k, m), dtype=np.float32)
     projection /= np.maximum(np.linalg.norm(projection, axis=0, keepdims=True), 1e-12)
@@ -116,9 +116,7 @@ def draw_items(
     category = rng.choice(config.n_categories, size=n, p=state.category_probs)
     share = config.item_category_share
     own = rng.standard_normal((n, k), dtype=np.float32)
-    vec = (np.sqrt(share) * state.centroids[category] + np.sqrt(1 - share) * own).astype(
-        np.float32
-    )
+    vec = (np.sqrt(share) * state.centroids[category] + np.sqrt(1 - share) * own).astype(np.float32)
     bias = rng.standard_normal(n, dtype=np.float32) * np.float32(config.item_bias_std)
     state.item_vec = np.concatenate([state.item_vec, vec])
     state.item_category = np.concatenate([state.item_category, category.astype(np.int16)])
