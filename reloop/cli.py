@@ -52,7 +52,8 @@ def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
     options = cfg.get(protocol) or {}
     seeds, alpha = cfg.get("seeds", 1), cfg.get("alpha", 0.5)
     methods = cfg.get("methods") or options.get("methods") or ()
-    model = {k: v for k, v in (cfg.get("model") or {}).items() if k not in TRAINING_KEYS}
+    node = cfg.get("model") or {}
+    model = {k: v for k, v in node.items() if k not in (*TRAINING_KEYS, "hidden_units", "options")}
     try:
         return OfflineConfig(
             protocol=protocol,
@@ -60,7 +61,11 @@ def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
             alphas=tuple(float(a) for a in (alpha if isinstance(alpha, list) else [alpha])),
             methods=tuple(methods),
             baselines=tuple(cfg.get("baselines") or options.get("baselines") or ()),
-            model=ModelConfig(**{**model, "hidden_units": tuple(model.get("hidden_units", ()))}),
+            model=ModelConfig(
+                **model,
+                hidden_units=tuple(node.get("hidden_units", ModelConfig.hidden_units) or ()),
+                options=dict(node.get("options") or {}),
+            ),
             budgets={
                 k: Budget(int(b["epochs"]), int(b["patience"])) for k, b in cfg["budgets"].items()
             },
