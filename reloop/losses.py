@@ -33,7 +33,6 @@ __all__ = [
 LOSSES = ("bce", "reloop", "kd")
 
 
-
 def _check_probabilities(name: str, values: torch.Tensor) -> None:
     if torch.isnan(values).any():
         raise ValueError(f"{name} contains NaN")
