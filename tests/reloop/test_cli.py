@@ -52,6 +52,7 @@ def test_contract_overrides_reach_the_configuration():
     sweep = cli.offline_config(cli._plain(_compose("alpha=[0.1,0.3]", "seeds=[4,9]")))
     assert sweep.alphas == (0.1, 0.3) and sweep.seeds == (4, 9)
     assert sweep.methods == tuple(METHODS) and sweep.baselines == ("bce", "bce_long", "bce_warm")
+    assert cli.offline_config(cli._plain(_compose("model.options=null"))).model.options == {}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
