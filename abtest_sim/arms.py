@@ -23,7 +23,7 @@ from abtest_sim.config import ArmSpec, ModelSpec
 from abtest_sim.serving import Scorer
 from abtest_sim.world.rng import keyed_uniform
 
-__all__ = ["Arm", "assign_users", "salt_key", "train_warmup_model"]
+__all__ = ["Arm", "assign_users", "salt_key", "train_warmup_model", "truth_panel"]
 
 
 def salt_key(salt: str) -> int:
@@ -41,6 +41,14 @@ def assign_users(n_users: int, shares: Sequence[float], salt: str) -> np.ndarray
     edges = np.cumsum(np.asarray(shares, dtype=np.float64))
     edges[-1] = np.inf  # floating shares summing to 0.9999999 still cover every user
     return np.searchsorted(edges, u, side="right").astype(np.int8)
+
+
+def truth_panel(n_users: int, share: float, salt: str) -> np.ndarray:
+    """bool [n_users]: a fixed ``share`` of users, by a hash independent of the arm assignment."""
+    if share >= 1:
+        return np.ones(n_users, dtype=bool)
+    u = keyed_uniform(salt_key(f"truth-panel:{salt}"), np.arange(n_users, dtype=np.uint64))
+    return u < share
 
 
 @dataclass

@@ -7,9 +7,7 @@ and sweeps call directly. Configuration errors print one line and exit with code
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from abtest_sim.config import ConfigError, SimulationConfig
-from abtest_sim.experiment import run_experiment
+from abtest_sim.experiment import policy_truth_table, run_experiment, write_parquet_atomic
 from abtest_sim.report import write_report
 
 __all__ = ["CONF_DIR", "main", "simulate"]
@@ -46,16 +44,6 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     return write_simulation_report(config, unit_days, run_dir, cfg.get("stats") or {})
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_simulation_report(
     config: SimulationConfig, unit_days: pl.DataFrame, run_dir: Path, stats: Any
 ) -> dict[str, Any]:
@@ -70,11 +58,14 @@ def write_simulation_report(
         aa_control=spec.aa_control,
         alpha=float(stats.get("alpha", 0.05)),
         shares=shares,
+        policy_truth=policy_truth_table(run_dir, config),
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,
             "seed": config.seed,
             "paired": spec.paired,
+            "truth": "policy on the truth panel" if spec.truth_panel > 0 else "served users",
+            "truth_panel": spec.truth_panel,
         },
     )
     return summary.to_dict()

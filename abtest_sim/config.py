@@ -74,6 +74,9 @@ class ExperimentSpec:
     treatments: tuple[str, ...] = ("treatment",)
     aa_control: str | None = None  # optional concurrent second control (A/A')
     salt: str = "abtest"  # salt of the user -> arm hash
+    # Share of users on whom every arm's policy is also evaluated in the shadow (never shown) to
+    # give the true lift; 0: the truth is the expected clicks of the served impressions only.
+    truth_panel: float = 1.0
 
     @property
     def test_days(self) -> int:
@@ -184,7 +187,7 @@ def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> No
             raise ConfigError(f"experiment.{name} must be at least 1, got {getattr(spec, name)}")
     if spec.aa_days < 0:
         raise ConfigError(f"experiment.aa_days must be >= 0, got {spec.aa_days}")
-    for name in ("epsilon", "swap_prob"):
+    for name in ("epsilon", "swap_prob", "truth_panel"):
         if not 0.0 <= getattr(spec, name) <= 1.0:
             raise ConfigError(f"experiment.{name} must lie in [0, 1], got {getattr(spec, name)}")
     compared = [spec.control, *spec.treatments] + ([spec.aa_control] if spec.aa_control else [])

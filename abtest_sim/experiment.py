@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 import reloop
 from abtest_sim import logs, serving
-from abtest_sim.arms import Arm, assign_users, train_warmup_model
+from abtest_sim.arms import Arm, assign_users, train_warmup_model, truth_panel
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.world import DayRequests, World
 from reloop.metrics import auc
@@ -82,6 +82,10 @@ class Simulation:
         self.features = self.world.feature_columns
         shares = [arm.share for arm in config.arms]
         self.assignment = assign_users(config.world.n_users, shares, config.experiment.salt)
+        # Users on whom every arm's policy is evaluated for the true lift (a fixed hash panel).
+        self.truth_panel = truth_panel(
+            config.world.n_users, config.experiment.truth_panel, config.experiment.salt
+        )
         self.arms: list[Arm] = []
         self.model_files: dict[str, str] = {}  # arm -> its serving model, relative to run_dir
         self.seconds: dict[str, float] = defaultdict(float)  # wall time per stage, this process
@@ -182,18 +186,55 @@ class Simulation:
         exploration = None
         if spec.epsilon > 0 or spec.swap_prob > 0:
             exploration = serving.Exploration(spec.epsilon, spec.swap_prob)
-        results = []
+        results, truth = [], []
         for index, arm in enumerate(self.arms):
-            frame = self.serve(
-                arm.scorer(),
-                arm.name,
-                requests,
-                self.rows_of(index, requests),
-                arm.version,
-                exploration,
-            )
+            rows = self.rows_of(index, requests)
+            frame = self.serve(arm.scorer(), arm.name, requests, rows, arm.version, exploration)
             results.append(_day_result(arm.name, day, frame))
+            truth.append(self.policy_truth(arm, requests, rows, frame, exploration))
+        write_parquet_atomic(pl.DataFrame(truth), truth_path(self.run_dir, day))
         return results
+
+    def policy_truth(
+        self,
+        arm: Arm,
+        requests: DayRequests,
+        served_rows: np.ndarray,
+        served: pl.DataFrame,
+        exploration: serving.Exploration | None,
+    ) -> dict[str, float | int | str]:
+        """The arm's policy evaluated on every request of the truth panel: its own users' slates
+        as served, the other users' slates ranked in the shadow (never shown, never logged).
+        Expected clicks come from p_true: what only a simulator knows."""
+        panel = self.truth_panel[requests.user_id]
+        own = np.zeros(requests.n, dtype=bool)
+        own[served_rows] = True
+        served_in_panel = panel[np.repeat(served_rows, self.config.experiment.slate_size)]
+        true_clicks = float(served.get_column("p_true").to_numpy()[served_in_panel].sum())
+        impressions = int(served_in_panel.sum())
+        shadow_rows = np.flatnonzero(panel & ~own)
+        if shadow_rows.size:
+            with self.timed("truth: shadow ranking"):
+                slates = serving.rank(
+                    arm.scorer(),
+                    self.world,
+                    requests,
+                    shadow_rows,
+                    self.config.experiment.slate_size,
+                    exploration=exploration,
+                )
+                true_clicks += float(
+                    self.world.p_true(requests, slates.items, slates.request_rows).sum(
+                        dtype=np.float64
+                    )
+                )
+                impressions += slates.items.size
+        return {
+            "day": requests.day,
+            "arm": arm.name,
+            "true_clicks": true_clicks,
+            "impressions": impressions,
+        }
 
     def retrain(self, day: int) -> None:
         """Night ``day``: every arm trains the version that serves day ``day + 1``."""
@@ -275,6 +316,32 @@ def warmup_key(config: SimulationConfig) -> str:
     }
     text = json.dumps(material, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def truth_path(run_dir: Path, day: int) -> Path:
+    return run_dir / "truth" / f"day={day}.parquet"
+
+
+def policy_truth_table(run_dir: Path, config: SimulationConfig) -> pl.DataFrame | None:
+    """Per-(test day, arm) expected clicks and impressions of each policy on the truth panel,
+    with days numbered as in ``unit_day_table``; None if the run has no truth panel."""
+    spec = config.experiment
+    if spec.truth_panel <= 0:
+        return None
+    days = range(spec.warmup_days, spec.warmup_days + spec.test_days)
+    frame = pl.concat([pl.read_parquet(truth_path(run_dir, day)) for day in days])
+    return frame.with_columns((pl.col("day") - spec.warmup_days + 1).alias("day"))
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def model_path(run_dir: Path, arm: str, day: int) -> Path:

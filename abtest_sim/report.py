@@ -185,6 +185,7 @@ def write_report(
     alpha: float = 0.05,
     shares: Mapping[str, float] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    policy_truth: pl.DataFrame | None = None,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -193,6 +194,9 @@ def write_report(
     A/B minus A/A. ``shares``: the designed share of users per arm for the SRM test (default:
     equal). ``metadata`` goes into summary.json (e.g. where the log came from). Raises
     ``ReportInputError`` (a ``ValueError``) with a one-line message when the table is unusable.
+    ``policy_truth`` (day, arm, true_clicks, impressions): a simulator's evaluation of each arm's
+    policy on the whole population, the truth behind true_lift (else true_clicks of the served
+    users, which still carries the noise of who was randomised where).
     """
     table = daily_table(
         unit_days,
@@ -201,6 +205,7 @@ def write_report(
         aa_control=aa_control,
         alpha=alpha,
         shares=shares,
+        policy_truth=policy_truth,
     )
     report_dir = Path(out_dir) / "report"
     control_log, treatment_log = list(table.logs.values())[:2]

@@ -10,7 +10,7 @@ present ("aa" then "ab"); the last row of a pair is always its A/B Average.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,14 +125,23 @@ def _basic(cols: Columns, a: ArmLog, b: ArmLog) -> None:
         _put_counts(cols, role, log)
 
 
+def _true_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-day expected clicks and impressions behind the arm's true CTR, if known."""
+    if log.true_totals is not None:
+        return log.true_totals
+    if log.true_clicks is None:
+        return None
+    return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
+
+
 def _truth(cols: Columns, a: ArmLog, b: ArmLog) -> None:
-    if a.true_clicks is None or b.true_clicks is None:
+    totals = {"control": _true_totals(a), "treatment": _true_totals(b)}
+    if totals["control"] is None or totals["treatment"] is None:
         cols.empty("true_ctr_control", "true_ctr_treatment", "true_lift", "covers_true")
         return
     design = cols.design
     true_ctr = {}
-    for role, log in (("control", a), ("treatment", b)):
-        clicks, impressions = log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
+    for role, (clicks, impressions) in totals.items():
         true_ctr[role] = clicks / impressions
         phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
         cols.put(f"true_ctr_{role}", true_ctr[role], phase_ctr)
@@ -289,11 +298,14 @@ def daily_table(
     aa_control: str | None = None,
     alpha: float = 0.05,
     shares: Mapping[str, float] | None = None,
+    policy_truth: pl.DataFrame | None = None,
 ) -> DailyTable:
     """Validate a per-(unit, arm, day) table and compute daily.csv.
 
     Pairs: (control, treatment), then (control, aa_control) when a concurrent second control is
     given; the treatment pair's rows then also carry the shared-control A/B minus A/A.
+    ``policy_truth`` (columns day, arm, true_clicks, impressions): each arm's policy evaluated on
+    a whole population by a simulator; when given, it is the truth behind true_lift.
     """
     if not 0.0 < alpha < 1.0:
         raise ReportInputError(f"alpha must lie in (0, 1), got {alpha}")
@@ -301,6 +313,8 @@ def daily_table(
     share_vector = _share_vector(shares, arms)
     table, design = prepare_unit_days(unit_days, arms)
     logs = build_arm_logs(table, design, arms)
+    if policy_truth is not None:
+        logs = _with_policy_truth(logs, design, policy_truth)
     kwargs = {"alpha": alpha, "shares": share_vector}
     main, has_cuped = analyse_pair(
         logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
@@ -309,6 +323,27 @@ def daily_table(
     if aa_control is not None:
         frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
     return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector)
+
+
+def _with_policy_truth(
+    logs: dict[str, ArmLog], design: Design, truth: pl.DataFrame
+) -> dict[str, ArmLog]:
+    out = {}
+    for name, log in logs.items():
+        rows = truth.filter(pl.col("arm") == name).with_columns(pl.col("day").cast(pl.String))
+        by_day = dict(
+            zip(
+                rows["day"].to_list(), rows.select("true_clicks", "impressions").rows(), strict=True
+            )
+        )
+        missing = [day for day in design.labels if day not in by_day]
+        if missing:
+            raise ReportInputError(f"policy truth has no row for arm {name!r} on day {missing[0]}")
+        clicks, impressions = (
+            np.array([by_day[d][i] for d in design.labels], dtype=np.float64) for i in (0, 1)
+        )
+        out[name] = replace(log, true_totals=(clicks, impressions))
+    return out
 
 
 def _share_vector(shares: Mapping[str, float] | None, arms: Sequence[str]) -> np.ndarray | None:

@@ -62,6 +62,9 @@ class ArmLog:
     impressions: np.ndarray
     present: np.ndarray
     true_clicks: np.ndarray | None
+    # Per-day expected clicks and impressions of the arm's policy over a whole population (the
+    # simulator's counterfactual truth); when set, the true CTR comes from these, not true_clicks.
+    true_totals: tuple[np.ndarray, np.ndarray] | None = None
 
     def panel(self, days: np.ndarray | None = None) -> RatioPanel:
         """Per-day ratios with their influence over the chosen days (None: every day)."""

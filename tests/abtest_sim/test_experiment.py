@@ -70,6 +70,31 @@ def test_smoke_run_writes_the_contract_layout(reference_run):
     assert frame["model_version"].max() == spec.test_days - 1
 
 
+def test_true_lift_evaluates_both_policies_on_every_user(reference_run):
+    config = SimulationConfig.from_hydra(compose_config())
+    spec = config.experiment
+    for day in range(spec.warmup_days, spec.warmup_days + spec.test_days):
+        truth = pl.read_parquet(reference_run / "truth" / f"day={day}.parquet").sort("arm")
+        served = logs.scan(reference_run / "logs", ["control", "treatment"], [day]).collect()
+        # every request of the day, under each policy: the served ones and the shadow ones
+        assert truth["impressions"].to_list() == [served.height, served.height]
+        own = served.filter(pl.col("arm") == "control")["p_true"].sum()
+        assert truth.filter(pl.col("arm") == "control")["true_clicks"][0] > own
+    daily = pl.read_csv(reference_run / "report" / "daily.csv", infer_schema_length=None)
+    day_rows = daily.filter(pl.col("day") != "Average")
+    truth = pl.concat(
+        pl.read_parquet(reference_run / "truth" / f"day={d}.parquet")
+        for d in range(spec.warmup_days, spec.warmup_days + spec.test_days)
+    )
+    ctr = truth.with_columns(ctr=pl.col("true_clicks") / pl.col("impressions"))
+    expected = (
+        ctr.filter(pl.col("arm") == "treatment")["ctr"].to_numpy()
+        / ctr.filter(pl.col("arm") == "control")["ctr"].to_numpy()
+        - 1
+    )
+    assert day_rows["true_lift"].to_numpy() == pytest.approx(expected, rel=1e-9)
+
+
 def test_treatment_switches_recipe_only_in_the_ab_phase(reference_run):
     # the A/B phase starts on day warmup + aa_days; the last A/A night already trains ReLoop
     config = SimulationConfig.from_hydra(compose_config())

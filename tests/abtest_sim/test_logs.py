@@ -13,16 +13,33 @@ from abtest_sim.serving import Exploration, random_scorer, rank
 from abtest_sim.world import World, WorldConfig
 
 SMALL = WorldConfig(
-    n_users=2000, n_items=1000, n_categories=8, latent_dim=8, n_user_attrs=3,
-    item_lifetime_days=20, n_candidates=15,
+    n_users=2000,
+    n_items=1000,
+    n_categories=8,
+    latent_dim=8,
+    n_user_attrs=3,
+    item_lifetime_days=20,
+    n_candidates=15,
 )
 K = 5
 EXPECTED_DTYPES = {
-    "day": pl.Int16, "arm": pl.String, "user_id": pl.Int32, "request_id": pl.Int32,
-    "request_index": pl.Int16, "position": pl.Int16, "item_id": pl.Int32,
-    "item_category": pl.Int16, "weekday": pl.Int16, "hour": pl.Int16,
-    "user_attr_0": pl.Int16, "user_attr_1": pl.Int16, "user_attr_2": pl.Int16,
-    "pctr": pl.Float32, "p_true": pl.Float32, "click": pl.Int8, "model_version": pl.Int32,
+    "day": pl.Int16,
+    "arm": pl.String,
+    "user_id": pl.Int32,
+    "request_id": pl.Int32,
+    "request_index": pl.Int16,
+    "position": pl.Int16,
+    "item_id": pl.Int32,
+    "item_category": pl.Int16,
+    "weekday": pl.Int16,
+    "hour": pl.Int16,
+    "user_attr_0": pl.Int16,
+    "user_attr_1": pl.Int16,
+    "user_attr_2": pl.Int16,
+    "pctr": pl.Float32,
+    "p_true": pl.Float32,
+    "click": pl.Int8,
+    "model_version": pl.Int32,
     "explored": pl.Int8,
 }
 
@@ -67,7 +84,9 @@ def test_write_then_scan_round_trips(served, tmp_path):
     both_days = logs.window(tmp_path, "control", last_day=3, n_days=5).collect()
     assert sorted(both_days["day"].unique().to_list()) == [2, 3]
     assert logs.scan(tmp_path, days=[2]).collect()["arm"].unique().sort().to_list() == [
-        "control", "treatment"]
+        "control",
+        "treatment",
+    ]
     with pytest.raises(FileNotFoundError, match="no log partitions"):
         logs.scan(tmp_path, arms=["nobody"])
 

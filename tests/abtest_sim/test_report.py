@@ -299,3 +299,28 @@ def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> 
     assert summary["pooled"]["se"] == pytest.approx(expected.se, rel=1e-9)
     units = table.group_by("arm").agg(pl.col("unit").n_unique()).sort("arm")
     assert summary["users"] == dict(units.iter_rows())
+
+
+def test_policy_truth_replaces_the_served_truth(tmp_path) -> None:
+    table = unit_days(truth=False)
+    truth = pl.DataFrame(
+        {
+            "day": [d for d in range(1, DAYS + 1) for _ in ARMS],
+            "arm": [arm for _ in range(DAYS) for arm in ARMS],
+            "true_clicks": [100.0 * (1 + ARMS[arm]) for _ in range(DAYS) for arm in ARMS],
+            "impressions": [2000 for _ in range(DAYS) for _ in ARMS],
+        }
+    )
+    write_report(table, tmp_path, control="A", treatment="B", policy_truth=truth)
+    daily = pl.read_csv(tmp_path / "report" / "daily.csv", schema_overrides={"day": pl.String})
+    days = daily.filter(pl.col("day") != "Average")
+    assert days["true_lift"].to_numpy() == pytest.approx(np.full(DAYS, 0.06))
+    assert days["true_ctr_control"].to_numpy() == pytest.approx(np.full(DAYS, 0.05))
+    with pytest.raises(ReportInputError, match="no row for arm 'B'"):
+        write_report(
+            table,
+            tmp_path,
+            control="A",
+            treatment="B",
+            policy_truth=truth.filter(pl.col("arm") != "B"),
+        )

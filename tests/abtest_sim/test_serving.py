@@ -11,8 +11,13 @@ from abtest_sim.serving import Exploration, PopularityScorer, random_scorer, ran
 from abtest_sim.world import World, WorldConfig
 
 SMALL = WorldConfig(
-    n_users=3000, n_items=1200, n_categories=8, latent_dim=8, n_user_attrs=4,
-    item_lifetime_days=20, n_candidates=20,
+    n_users=3000,
+    n_items=1200,
+    n_categories=8,
+    latent_dim=8,
+    n_user_attrs=4,
+    item_lifetime_days=20,
+    n_candidates=20,
 )
 K = 6
 
@@ -70,8 +75,9 @@ def test_epsilon_exploration_serves_random_slates(day):
     slot = np.argmax(requests.candidates[hit] == eps.items[hit][:, :1], axis=1)
     share = np.bincount(slot, minlength=SMALL.n_candidates) / slot.size
     assert share.max() < 2.0 / SMALL.n_candidates
-    other_key = rank(item_id_scorer, world, requests, None, K,
-                     exploration=Exploration(epsilon=0.3), rng_key=1)
+    other_key = rank(
+        item_id_scorer, world, requests, None, K, exploration=Exploration(epsilon=0.3), rng_key=1
+    )
     assert not np.array_equal(other_key.explored, eps.explored)
 
 
@@ -138,8 +144,12 @@ def test_identical_models_give_identical_logs(day):
 
 
 def test_trivial_scorers():
-    frame = pl.DataFrame({"user_id": np.arange(20000, dtype=np.int32) % 50,
-                          "item_id": np.arange(20000, dtype=np.int32)})
+    frame = pl.DataFrame(
+        {
+            "user_id": np.arange(20000, dtype=np.int32) % 50,
+            "item_id": np.arange(20000, dtype=np.int32),
+        }
+    )
     scores = random_scorer(1)(frame)
     np.testing.assert_array_equal(scores, random_scorer(1)(frame))
     assert not np.array_equal(scores, random_scorer(2)(frame))

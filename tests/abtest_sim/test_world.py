@@ -14,8 +14,13 @@ from abtest_sim.world.clicks import draw_clicks
 from abtest_sim.world.drift import live_items
 
 SMALL = WorldConfig(
-    n_users=3000, n_items=1200, n_categories=8, latent_dim=8, n_user_attrs=4,
-    item_lifetime_days=20, n_candidates=20,
+    n_users=3000,
+    n_items=1200,
+    n_categories=8,
+    latent_dim=8,
+    n_user_attrs=4,
+    item_lifetime_days=20,
+    n_candidates=20,
 )
 
 
@@ -73,8 +78,9 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     ra, rb = run.begin_day(4), resumed.begin_day(4)
     _requests_equal(ra, rb)
     items, rows = _first_slots(ra, 8)
-    np.testing.assert_array_equal(run.click(ra, items, rows).p_true,
-                                  resumed.click(rb, items, rows).p_true)
+    np.testing.assert_array_equal(
+        run.click(ra, items, rows).p_true, resumed.click(rb, items, rows).p_true
+    )
     _states_equal(run, resumed)
 
     in_memory = World(SMALL, 11)
@@ -222,11 +228,11 @@ def test_candidate_features_are_observable_only():
     assert all(dtype.is_integer() for dtype in frame.dtypes)  # no latent floats, no p_true
     assert frame["position"].unique().to_list() == [0]
     np.testing.assert_array_equal(frame["item_id"].to_numpy(), requests.candidates[rows].ravel())
-    np.testing.assert_array_equal(frame["user_id"].to_numpy(),
-                                  np.repeat(requests.user_id[rows], c))
+    np.testing.assert_array_equal(frame["user_id"].to_numpy(), np.repeat(requests.user_id[rows], c))
     categories = world.state_dict()["item_category"]
-    np.testing.assert_array_equal(frame["item_category"].to_numpy(),
-                                  categories[requests.candidates[rows].ravel()])
+    np.testing.assert_array_equal(
+        frame["item_category"].to_numpy(), categories[requests.candidates[rows].ravel()]
+    )
     attrs = frame.select(pl.col("^user_attr_.*$")).to_numpy()
     assert attrs.min() >= 0 and attrs.max() < SMALL.attr_levels
     assert world.candidate_features(requests).height == requests.n * c
@@ -251,9 +257,14 @@ def test_click_model_formula_and_click_frequency():
     truth, st = world.truth, world.state_dict()
     users, hours = requests.user_id, requests.hour.astype(int)
     dot = np.einsum("nk,nsk->ns", truth.user_pref[users], truth.item_vec[items])
-    logit = (SMALL.base_logit + st["user_bias"][users][:, None] + truth.item_bias[items]
-             + SMALL.affinity_scale * dot / np.sqrt(SMALL.latent_dim)
-             + SMALL.weekday_effect[1] + truth.hour_effect[hours][:, None])
+    logit = (
+        SMALL.base_logit
+        + st["user_bias"][users][:, None]
+        + truth.item_bias[items]
+        + SMALL.affinity_scale * dot / np.sqrt(SMALL.latent_dim)
+        + SMALL.weekday_effect[1]
+        + truth.hour_effect[hours][:, None]
+    )
     e_pos = (1.0 / (np.arange(6) + 1.0)) ** SMALL.position_eta
     expected = e_pos / (1 + np.exp(-logit))
     outcome = world.click(requests, items, rows)

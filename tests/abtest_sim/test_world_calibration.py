@@ -106,9 +106,18 @@ def test_drift_makes_the_day_0_truth_a_worse_model_on_day_14():
 # small catalogue without turnover, a strong affinity, fast drift. Preference drift is the only
 # thing that changes between day 0 and day 14.
 LEARNABLE = WorldConfig(
-    n_users=300, n_items=300, n_categories=8, activity_mean=30.0, activity_shape=5.0,
-    base_logit=-2.0, affinity_scale=2.0, drift_tau=3.0, pref_std=0.9, user_mean_std=0.4,
-    item_lifetime_days=100, freshness_boost=0.0,
+    n_users=300,
+    n_items=300,
+    n_categories=8,
+    activity_mean=30.0,
+    activity_shape=5.0,
+    base_logit=-2.0,
+    affinity_scale=2.0,
+    drift_tau=3.0,
+    pref_std=0.9,
+    user_mean_std=0.4,
+    item_lifetime_days=100,
+    freshness_boost=0.0,
 )
 
 
