@@ -18,6 +18,7 @@ __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "
 
 RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
+OFFLINE_TRAINING_KEYS = ("epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode")
 
 
 class ConfigError(ValueError):
@@ -123,7 +124,11 @@ class SimulationConfig:
             world.validate()
         except (TypeError, ValueError) as error:
             raise ConfigError(str(error)) from None
-        model = _build(ModelSpec, cfg.get("model") or {}, "model")
+        # conf/model/ nodes also carry offline training settings; arms set the nightly training.
+        model_node = {
+            k: v for k, v in (cfg.get("model") or {}).items() if k not in OFFLINE_TRAINING_KEYS
+        }
+        model = _build(ModelSpec, model_node, "model")
         arms_cfg = cfg.get("arm") or {}
         if not isinstance(arms_cfg, Mapping) or not arms_cfg:
             raise ConfigError("arm: at least one arm is needed (arm.<name>.share=...)")

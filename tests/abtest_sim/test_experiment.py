@@ -257,3 +257,9 @@ def test_existing_run_dir_without_resume_is_refused(tmp_path):
     run_experiment(config, tmp_path)
     with pytest.raises(ConfigError, match="already holds a run"):
         run_experiment(config, tmp_path)
+
+
+@pytest.mark.parametrize("model", ["dcn", "lr", "xdeepfm", "sim"])
+def test_every_backbone_config_drives_the_simulator(model):
+    config = SimulationConfig.from_hydra(compose_config(f"model={model}"))
+    assert config.model.name == ("deepfm" if model == "sim" else model)
