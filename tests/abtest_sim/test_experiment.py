@@ -263,3 +263,21 @@ def test_existing_run_dir_without_resume_is_refused(tmp_path):
 def test_every_backbone_config_drives_the_simulator(model):
     config = SimulationConfig.from_hydra(compose_config(f"model={model}"))
     assert config.model.name == ("deepfm" if model == "sim" else model)
+
+
+def test_concurrent_second_control_gives_the_shared_control_lift(tmp_path):
+    cfg = compose_config(
+        "experiment=aab",
+        "world=small",
+        "world.n_users=3000",
+        "experiment.warmup_days=1",
+        "experiment.aa_days=1",
+        "experiment.ab_days=1",
+        "model.hidden_units=[16]",
+        "progress=false",
+    )
+    summary = simulate(cfg, tmp_path)
+    assert summary["aa_control"] == "control2"
+    assert summary["shared_control"]["lift"] is not None
+    daily = pl.read_csv(tmp_path / "report" / "daily.csv", infer_schema_length=None)
+    assert set(daily["treatment"].unique()) == {"treatment", "control2"}
