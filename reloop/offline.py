@@ -616,11 +616,12 @@ def _period_tables(rows: pl.DataFrame) -> list[str]:
         header,
         [[v, *(cells.get((v, p), "") for p in periods)] for v in variants],
     )
-    per_period = [by_period.filter(pl.col("period") == p) for p in periods]
+    compared = sorted(by_period.filter(pl.col("method") == BACKBONE)["period"].unique())
+    per_period = [by_period.filter(pl.col("period") == p) for p in compared]
     diff_table = _markdown_table(
         f"Paired AUC differences against `{BACKBONE}` per period (method − {BACKBONE})",
         "Each cell: mean ± std over seeds (seeds improved / seeds, paired t-test p-value).",
-        header,
+        ["method", *(f"period {p}" for p in compared)],
         [
             [v, *(paired(frame, v, BACKBONE, "auc").cell() for frame in per_period)]
             for v in _compared(variants)
