@@ -16,7 +16,14 @@ import torch
 
 from reloop.features import FeatureMap, NumericMode
 from reloop.models import CTRModel, build_model
-from reloop.train import TrainConfig, TrainData, TrainHistory, predict_proba, train
+from reloop.train import (
+    PREDICT_BATCH,
+    TrainConfig,
+    TrainData,
+    TrainHistory,
+    predict_proba,
+    train,
+)
 
 __all__ = ["FittedModel", "fit", "load", "predict"]
 
@@ -38,7 +45,7 @@ class FittedModel:
     def features(self) -> tuple[str, ...]:
         return self.feature_map.feature_names
 
-    def predict(self, frame: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+    def predict(self, frame: pl.DataFrame, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         return predict_proba(self.model, self.feature_map.transform(frame), batch_size)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -152,7 +159,7 @@ def fit(
     return FittedModel(network, feature_map, model_name, options, label, history)
 
 
-def predict(model: FittedModel, frame: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+def predict(model: FittedModel, frame: pl.DataFrame, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Click probabilities (float32) of ``model`` for every row of ``frame``."""
     return model.predict(frame, batch_size)
 

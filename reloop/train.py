@@ -21,9 +21,13 @@ from reloop.losses import LOSSES, loss_from_logits
 from reloop.metrics import auc
 from reloop.models import CTRModel
 
-__all__ = ["TrainConfig", "TrainData", "TrainHistory", "predict_proba", "train"]
+__all__ = ["PREDICT_BATCH", "TrainConfig", "TrainData", "TrainHistory", "predict_proba", "train"]
 
 log = logging.getLogger(__name__)
+
+# Scoring batch: small enough that a batch's activations stay in the CPU caches. Measured on a
+# 2-core machine: 8192 rows score 2x faster than 65536 for DeepFM 128-64 and 400-400-400.
+PREDICT_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,9 @@ def _run_epoch(
 
 
 @torch.no_grad()
-def predict_proba(model: CTRModel, features: FeatureTensors, batch_size: int = 65536) -> np.ndarray:
+def predict_proba(
+    model: CTRModel, features: FeatureTensors, batch_size: int = PREDICT_BATCH
+) -> np.ndarray:
     """Click probabilities (float32) for every row, scored in large batches."""
     was_training = model.training
     model.eval()
