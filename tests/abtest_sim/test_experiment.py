@@ -281,3 +281,28 @@ def test_concurrent_second_control_gives_the_shared_control_lift(tmp_path):
     assert summary["shared_control"]["lift"] is not None
     daily = pl.read_csv(tmp_path / "report" / "daily.csv", infer_schema_length=None)
     assert set(daily["treatment"].unique()) == {"treatment", "control2"}
+
+
+def test_no_training_path_sees_the_truth(tmp_path, monkeypatch):
+    """Every frame handed to reloop.fit (warm-up and nightly retraining, every recipe) and every
+    frame a serving model scores lacks p_true."""
+    seen: list[set[str]] = []
+    real_fit, real_predict = reloop.fit, reloop.predict
+
+    def spy_fit(frame, *args, **kwargs):
+        seen.append(set(frame.columns))
+        return real_fit(frame, *args, **kwargs)
+
+    def spy_predict(model, frame, *args, **kwargs):
+        seen.append(set(frame.columns))
+        return real_predict(model, frame, *args, **kwargs)
+
+    monkeypatch.setattr(reloop, "fit", spy_fit)
+    monkeypatch.setattr(reloop, "predict", spy_predict)
+    cfg = compose_config(
+        "arm.treatment.y_last=rescore", "experiment.aa_days=1", "experiment.ab_days=2"
+    )
+    run_experiment(SimulationConfig.from_hydra(cfg), tmp_path)
+    assert len(seen) > 10
+    assert all("p_true" not in columns for columns in seen)
+    assert any("pctr" in columns for columns in seen)  # the logged y_last is there
