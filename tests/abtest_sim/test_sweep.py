@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from abtest_sim.aggregate import aggregate, flatten_config, rate
+from abtest_sim.aggregate import aggregate, flatten_config, rate, served_true_lift
 from abtest_sim.plan import plan_sample_size, predicted_power
 from abtest_sim.stats import per_user_variance, users_per_arm
 
@@ -229,3 +229,21 @@ def test_planner_se_matches_the_spread_of_simulated_tests():
         )
         lifts.append(float((ctr["b"] / ctr["a"] - 1).mean()))
     assert planned.reference_se == pytest.approx(np.std(lifts, ddof=1), rel=0.15)
+
+
+def test_served_true_lift_is_the_mean_daily_ratio_of_expected_ctr(tmp_path):
+    table = pl.DataFrame(
+        {
+            "unit": [1, 2, 3, 4, 1, 2, 3, 4],
+            "arm": ["a", "a", "b", "b"] * 2,
+            "day": [1, 1, 1, 1, 2, 2, 2, 2],
+            "phase": ["aa"] * 4 + ["ab"] * 4,
+            "clicks": [0] * 8,
+            "impressions": [10, 10, 10, 10, 10, 30, 20, 20],
+            "true_clicks": [1.0, 1.0, 9.0, 9.0, 1.0, 3.0, 2.2, 2.2],
+        }
+    )
+    table.write_parquet(tmp_path / "unit_days.parquet")
+    # A/B day 2 only: control 4/40 = 0.1, treatment 4.4/40 = 0.11 -> +10%
+    assert served_true_lift(tmp_path / "unit_days.parquet", "a", "b") == pytest.approx(0.10)
+    assert served_true_lift(tmp_path / "missing.parquet", "a", "b") is None
