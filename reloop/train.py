@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +22,16 @@ from reloop.features import FeatureTensors
 from reloop.losses import LOSSES, loss_from_logits
 from reloop.metrics import auc
 from reloop.models import CTRModel
+from reloop.models.layers import FeatureEmbedding
 
 __all__ = ["PREDICT_BATCH", "TrainConfig", "TrainData", "TrainHistory", "predict_proba", "train"]
 
 log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("auto", "adam", "lazy_adam")
+# Below this many embedding rows dense Adam is as fast or faster (20k rows: 144k against 125k
+# rows/s for DeepFM 128-64 on 2 cores; the two cross near 100k rows).
+LAZY_ADAM_MIN_ROWS = 100_000
 
 # Scoring batch: small enough that a batch's activations stay in the CPU caches. Measured on a
 # 2-core machine: 8192 rows score 2x faster than 65536 for DeepFM 128-64 and 400-400-400.
@@ -41,6 +49,11 @@ class TrainConfig:
     patience: int = 2  # epochs without a better validation AUC before stopping
     seed: int = 0
     progress: bool = False
+    # "adam": Adam on every parameter. "lazy_adam": embedding tables get sparse gradients and
+    # SparseAdam (only the rows a batch touches move, as in TF's LazyAdam), dense layers Adam.
+    # "auto": lazy_adam once the embedding tables hold LAZY_ADAM_MIN_ROWS rows, where updating
+    # every row at every step dominates (600k rows: 154k against 41k rows/s), else adam.
+    optimizer: str = "auto"
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -52,6 +65,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer == "lazy_adam" and self.weight_decay:
+            raise ValueError("weight_decay needs optimizer='adam' (SparseAdam has none)")
 
 
 @dataclass(frozen=True)
@@ -89,14 +106,16 @@ def train(
         raise ValueError(f"loss {config.loss!r} with alpha > 0 needs y_last")
     torch.manual_seed(config.seed)  # dropout and any other torch randomness
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lazy = _uses_lazy_adam(model, config)
+    optimizers = _optimizers(model, config, lazy)
     history = TrainHistory()
     best_auc, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
         epoch_data = data.take(torch.randperm(len(data), generator=generator))
-        history.train_loss.append(_run_epoch(model, optimizer, epoch_data, config, epoch))
+        with _sparse_gradients(model, lazy):
+            history.train_loss.append(_run_epoch(model, optimizers, epoch_data, config, epoch))
         if valid is None:
             continue
         valid_auc = auc(valid.label.numpy(), predict_proba(model, valid.features))
@@ -122,7 +141,7 @@ def train(
 
 def _run_epoch(
     model: CTRModel,
-    optimizer: torch.optim.Optimizer,
+    optimizers: list[torch.optim.Optimizer],
     data: TrainData,
     config: TrainConfig,
     epoch: int,
@@ -138,11 +157,51 @@ def _run_epoch(
         logits = model(categorical[start:stop], numeric[start:stop])
         batch_y_last = None if y_last is None else y_last[start:stop]
         loss = loss_from_logits(config.loss, logits, label[start:stop], batch_y_last, config.alpha)
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        for optimizer in optimizers:
+            optimizer.step()
         total += loss.detach() * (min(stop, len(data)) - start)
     return float(total) / max(len(data), 1)
+
+
+def _embedding_tables(model: CTRModel) -> list[torch.nn.Embedding]:
+    return [module.table for module in model.modules() if isinstance(module, FeatureEmbedding)]
+
+
+def _uses_lazy_adam(model: CTRModel, config: TrainConfig) -> bool:
+    if config.optimizer != "auto":
+        return config.optimizer == "lazy_adam"
+    rows = max((table.num_embeddings for table in _embedding_tables(model)), default=0)
+    return rows >= LAZY_ADAM_MIN_ROWS and not config.weight_decay
+
+
+def _optimizers(model: CTRModel, config: TrainConfig, lazy: bool) -> list[torch.optim.Optimizer]:
+    if not lazy:
+        return [
+            torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        ]
+    tables = [table.weight for table in _embedding_tables(model)]
+    in_tables = {id(weight) for weight in tables}
+    dense = [p for p in model.parameters() if id(p) not in in_tables]
+    optimizers: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(tables, lr=config.lr)]
+    if dense:
+        optimizers.append(torch.optim.Adam(dense, lr=config.lr))
+    return optimizers
+
+
+@contextmanager
+def _sparse_gradients(model: CTRModel, sparse: bool) -> Iterator[None]:
+    """Embedding lookups emit sparse gradients while training with lazy Adam."""
+    tables = _embedding_tables(model) if sparse else []
+    for table in tables:
+        table.sparse = True
+    try:
+        yield
+    finally:
+        for table in tables:
+            table.sparse = False
 
 
 @torch.no_grad()

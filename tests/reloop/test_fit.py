@@ -1,6 +1,7 @@
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 import reloop
 from reloop.metrics import auc
@@ -120,3 +121,35 @@ def test_non_binary_labels_rejected(data):
     train = data[0][:100].with_columns(click=pl.lit(2))
     with pytest.raises(ValueError, match="only 0 and 1"):
         reloop.fit(train, FIELDS)
+
+
+def test_lazy_adam_learns_and_moves_only_touched_rows(data):
+    train, valid, test, p_test = data
+    fitted = reloop.fit(train, FIELDS, epochs=5, lr=3e-3, valid=valid, optimizer="lazy_adam")
+    truth_auc = auc(test["click"], p_test)
+    assert auc(test["click"], reloop.predict(fitted, test)) >= 0.97 * truth_auc
+    # one batch of rows with f0 < 10: embedding rows of f0 values 10..19 must not move
+    small = train.filter(pl.col("f0") < 10)[:4096]
+    start = reloop.fit(train, FIELDS, hidden_units=(8,), seed=1)
+    after = reloop.fit(small, FIELDS, warm_start=start, optimizer="lazy_adam", batch_size=4096)
+    before_rows = start.model.embedding.table.weight[
+        11:21
+    ]  # field f0: codes 11..20 = values 10..19
+    after_rows = after.model.embedding.table.weight[11:21]
+    assert torch.equal(before_rows, after_rows)
+    assert not torch.equal(
+        start.model.embedding.table.weight[1:11], after.model.embedding.table.weight[1:11]
+    )
+
+
+def test_auto_optimizer_switches_on_table_size():
+    from reloop.features import FieldSchema
+    from reloop.models import build_model
+    from reloop.train import TrainConfig, _uses_lazy_adam
+
+    small, large = (build_model("fm", FieldSchema((rows,))) for rows in (1_000, 150_000))
+    assert not _uses_lazy_adam(small, TrainConfig())
+    assert _uses_lazy_adam(large, TrainConfig())
+    assert not _uses_lazy_adam(large, TrainConfig(optimizer="adam"))
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(optimizer="lazy_adam", weight_decay=0.1).validate()
