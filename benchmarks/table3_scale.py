@@ -23,8 +23,10 @@ from abtest_sim.cli import CONF_DIR, simulate
 
 def main(overrides: list[str]) -> None:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("simulate", overrides=["experiment=table3", "warmup_cache=null",
-                                             "progress=false", *overrides])
+        cfg = compose(
+            "simulate",
+            overrides=["experiment=table3", "warmup_cache=null", "progress=false", *overrides],
+        )
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         summary = simulate(cfg, Path(tmp))

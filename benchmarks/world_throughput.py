@@ -35,8 +35,10 @@ class Timings:
 
     def report(self, title: str) -> None:
         total = sum(self.seconds.values())
-        print(f"{title}: {self.impressions:,} impressions in {total:.2f} s "
-              f"= {self.impressions / total:,.0f} impressions/s")
+        print(
+            f"{title}: {self.impressions:,} impressions in {total:.2f} s "
+            f"= {self.impressions / total:,.0f} impressions/s"
+        )
         for stage, sec in self.seconds.items():
             print(f"  {stage:<16} {sec:7.2f} s  {100 * sec / total:5.1f}%")
 
@@ -91,8 +93,14 @@ def deepfm(config: WorldConfig, slate: int, scored_users: int, profile: bool) ->
         frame = logs.scan(root).collect()
         train = frame.select(logs.observable_columns(frame)).head(200_000)
         start = time.perf_counter()
-        model = reloop.fit(train, world.feature_columns, label="click", model="deepfm", epochs=1,
-                           hidden_units=(400, 400, 400))
+        model = reloop.fit(
+            train,
+            world.feature_columns,
+            label="click",
+            model="deepfm",
+            epochs=1,
+            hidden_units=(400, 400, 400),
+        )
         seconds = time.perf_counter() - start
         print(f"(b) DeepFM fit on {train.height:,} impressions: {seconds:.2f} s")
 
@@ -108,8 +116,10 @@ def deepfm(config: WorldConfig, slate: int, scored_users: int, profile: bool) ->
         timings = simulate_days(world, scorer, range(1, 2), slate, root, rows_of)
         if profiler:
             profiler.disable()
-    timings.report(f"(b) DeepFM scorer, users < {scored_users:,} "
-                   f"({config.n_candidates} candidates scored per request)")
+    timings.report(
+        f"(b) DeepFM scorer, users < {scored_users:,} "
+        f"({config.n_candidates} candidates scored per request)"
+    )
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
@@ -121,8 +131,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--slate", type=int, default=10)
-    parser.add_argument("--deepfm-users", type=int, default=20_000,
-                        help="users served by the DeepFM arm in (b) (0 skips (b))")
+    parser.add_argument(
+        "--deepfm-users",
+        type=int,
+        default=20_000,
+        help="users served by the DeepFM arm in (b) (0 skips (b))",
+    )
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     config = replace(WorldConfig(), n_users=args.users)
