@@ -22,6 +22,7 @@ Run dir (**contract**): ``logs/arm=<name>/day=<d>/part-0.parquet``, ``models/arm
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -313,6 +314,8 @@ def warmup_key(config: SimulationConfig) -> str:
         "model": asdict(config.model),
         "warmup": [spec.warmup_days, spec.warmup_epochs, spec.slate_size],
         "format": 1,
+        # a new release may train the warm-up differently: never reuse another version's cache
+        "version": _package_version(),
     }
     text = json.dumps(material, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -342,6 +345,13 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("abtest-sim-reloop")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "unknown"
 
 
 def model_path(run_dir: Path, arm: str, day: int) -> Path:
