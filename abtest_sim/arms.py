@@ -20,7 +20,7 @@ import polars as pl
 import reloop
 from abtest_sim import logs
 from abtest_sim.config import ArmSpec, ModelSpec
-from abtest_sim.serving import Scorer
+from abtest_sim.serving import ModelScorer
 from abtest_sim.world.rng import keyed_uniform
 
 __all__ = ["Arm", "assign_users", "salt_key", "train_warmup_model", "truth_panel"]
@@ -63,10 +63,9 @@ class Arm:
     def name(self) -> str:
         return self.spec.name
 
-    def scorer(self) -> Scorer:
-        """The serving model as a ``serving.Scorer`` (a frame of candidates -> pCTRs)."""
-        model = self.model
-        return lambda frame: reloop.predict(model, frame)
+    def scorer(self) -> ModelScorer:
+        """The serving model as a ``serving.SlateScorer`` (candidates -> pCTRs)."""
+        return ModelScorer(self.model)
 
     def retrain(
         self,

@@ -1,8 +1,11 @@
 """Serving: score every candidate of a day's requests with an arm's model, keep the top K.
 
-A ``Scorer`` maps a ``World.candidate_features`` frame to one probability per row. ``rank`` scores
-all candidates of the given requests in a few large calls, picks the top K per request from the
-``[n, C]`` score matrix with ``argpartition``, and optionally explores:
+A ``Scorer`` maps a ``World.candidate_features`` frame to one probability per row. A scorer that
+also has ``score_slates`` (a ``SlateScorer``, such as ``ModelScorer``) is given the request-level
+features once per request and the per-slot features once per slot, so a model computes its
+request-level part once per request rather than once per candidate (2-3x faster for DeepFM).
+``rank`` scores all candidates of the given requests in a few large calls, picks the top K per
+request from the ``[n, C]`` score matrix with ``argpartition``, and optionally explores:
 
 * ``epsilon``: with this probability a request's slate is K candidates in a uniformly random order;
 * ``swap_prob``: otherwise, with this probability the top item swaps places with a uniformly drawn
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
 
+import reloop
 from abtest_sim.world import DayRequests, World
 from abtest_sim.world.rng import Purpose, keyed_uniform, pack_counters, stream_key
 
@@ -29,16 +34,45 @@ __all__ = [
     "EXPLORED_NONE",
     "EXPLORED_SWAP",
     "Exploration",
+    "ModelScorer",
     "PopularityScorer",
     "Scorer",
+    "SlateScorer",
     "Slates",
     "random_scorer",
     "rank",
     "score_candidates",
+    "score_slates",
     "top_k",
 ]
 
 Scorer = Callable[[pl.DataFrame], np.ndarray]
+
+
+@runtime_checkable
+class SlateScorer(Protocol):
+    """A ``Scorer`` that also scores ``R`` requests of ``S`` slots from a request-level frame
+    (``R`` rows) and a per-slot frame (``R * S`` rows), returning ``[R, S]`` probabilities."""
+
+    def __call__(self, frame: pl.DataFrame) -> np.ndarray: ...
+
+    def score_slates(
+        self, requests: pl.DataFrame, slots: pl.DataFrame, n_slots: int
+    ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelScorer:
+    """A ``reloop`` model as a ``SlateScorer``."""
+
+    model: reloop.FittedModel
+
+    def __call__(self, frame: pl.DataFrame) -> np.ndarray:
+        return self.model.predict(frame)
+
+    def score_slates(self, requests: pl.DataFrame, slots: pl.DataFrame, n_slots: int) -> np.ndarray:
+        return self.model.predict_slates(requests, slots, n_slots)
+
 
 EXPLORED_NONE, EXPLORED_EPSILON, EXPLORED_SWAP = 0, 1, 2
 DEFAULT_CHUNK_ROWS = 1 << 20
@@ -105,19 +139,44 @@ def score_candidates(
     rows: np.ndarray,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> np.ndarray:
-    """float32 [len(rows), C]: the scorer's probability for every candidate, in large chunks."""
-    c = requests.n_candidates
-    scores = np.empty((len(rows), c), dtype=np.float32)
-    step = max(1, chunk_rows // c)
+    """float32 [len(rows), C]: the scorer's probability for every candidate (at position 0)."""
+    positions = np.zeros(requests.n_candidates, dtype=np.int16)
+    return score_slates(
+        scorer, world, requests, rows, requests.candidates[rows], positions, chunk_rows
+    )
+
+
+def score_slates(
+    scorer: Scorer,
+    world: World,
+    requests: DayRequests,
+    rows: np.ndarray,
+    items: np.ndarray,
+    positions: np.ndarray,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> np.ndarray:
+    """float32 [len(rows), S]: the scorer's probability of ``items [len(rows), S]`` shown to the
+    requests ``rows`` at ``positions [S]``, in chunks of about ``chunk_rows`` slots."""
+    n_slots = items.shape[1]
+    scores = np.empty((len(rows), n_slots), dtype=np.float32)
+    step = max(1, chunk_rows // max(n_slots, 1))
     for start in range(0, len(rows), step):
-        part = rows[start : start + step]
-        frame = world.candidate_features(requests, part)
-        out = np.asarray(scorer(frame), dtype=np.float32).reshape(-1)
-        if out.shape[0] != frame.height:
-            raise ValueError(f"scorer returned {out.shape[0]} scores for {frame.height} rows")
+        part = slice(start, start + step)
+        n_part = len(rows[part])
+        if isinstance(scorer, SlateScorer):
+            request_part, slot_part = world.split_features(
+                requests, items[part], rows[part], positions
+            )
+            out = np.asarray(scorer.score_slates(request_part, slot_part, n_slots))
+        else:
+            frame = world.features_at(requests, rows[part], items[part], positions)
+            out = np.asarray(scorer(frame))
+        out = out.astype(np.float32, copy=False).reshape(-1)
+        if out.shape[0] != n_part * n_slots:
+            raise ValueError(f"scorer returned {out.shape[0]} scores for {n_part * n_slots} rows")
         if not np.isfinite(out).all():
             raise ValueError("scorer returned non-finite scores")
-        scores[start : start + len(part)] = out.reshape(len(part), c)
+        scores[part] = out.reshape(n_part, n_slots)
     return scores
 
 

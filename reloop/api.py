@@ -22,6 +22,7 @@ from reloop.train import (
     TrainData,
     TrainHistory,
     predict_proba,
+    predict_slates,
     train,
 )
 
@@ -47,6 +48,20 @@ class FittedModel:
 
     def predict(self, frame: pl.DataFrame, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         return predict_proba(self.model, self.feature_map.transform(frame), batch_size)
+
+    def predict_slates(
+        self,
+        requests: pl.DataFrame,
+        slots: pl.DataFrame,
+        n_slots: int,
+        batch_size: int = PREDICT_BATCH,
+    ) -> np.ndarray:
+        """Probabilities ``[R, n_slots]`` for ``R`` requests of ``n_slots`` slots each:
+        ``requests`` holds the request-level features (one row per request), ``slots`` the
+        per-slot ones (one row per slot, request-major). Equal to ``predict`` on the joined
+        rows, faster because request-level work is done once per request."""
+        slates = self.feature_map.transform_slates(requests, slots, n_slots)
+        return predict_slates(self.model, slates, batch_size)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights, architecture and feature map to ``path`` atomically."""
@@ -118,7 +133,7 @@ def fit(
     its vocabularies grow with the values new in ``frame`` (``model``, ``embedding_dim``,
     ``hidden_units`` and ``model_options`` are then taken from it). With ``valid``, training
     early-stops on the validation AUC (``patience`` epochs) and keeps the best epoch.
-    ``optimizer``: "adam", "lazy_adam" (SparseAdam on embedding tables, Adam elsewhere) or
+    ``optimizer``: "adam", "lazy_adam" (``LazyAdam`` on embedding tables, Adam elsewhere) or
     "auto" (lazy_adam once an embedding table has 100k rows, where it trains several times faster).
     """
     config = TrainConfig(

@@ -22,7 +22,14 @@ import numpy as np
 import polars as pl
 import torch
 
-__all__ = ["FeatureMap", "FeatureTensors", "FieldSchema", "NumericMode", "is_numeric_dtype"]
+__all__ = [
+    "FeatureMap",
+    "FeatureTensors",
+    "FieldSchema",
+    "NumericMode",
+    "SlateTensors",
+    "is_numeric_dtype",
+]
 
 NumericMode = Literal["normalize", "bucketize"]
 
@@ -60,6 +67,33 @@ class FeatureTensors:
 
     def take(self, index: torch.Tensor) -> FeatureTensors:
         return FeatureTensors(self.categorical[index], self.numeric[index])
+
+
+@dataclass(frozen=True)
+class SlateTensors:
+    """Model inputs for ``R`` requests of ``S`` slots each (candidates or shown items): the
+    request-level fields once per request, the per-slot fields once per slot."""
+
+    categorical: torch.Tensor  # int64 [R, n_categorical_fields]; the slot fields' columns are 0
+    numeric: torch.Tensor  # float32 [R, n_numeric]
+    slot_categorical: torch.Tensor  # int64 [R, S, len(slot_fields)]
+    slot_fields: torch.Tensor  # int64 [k]: which categorical fields vary per slot
+
+    def __len__(self) -> int:
+        return self.categorical.shape[0]
+
+    @property
+    def n_slots(self) -> int:
+        return self.slot_categorical.shape[1]
+
+    def rows(self, start: int, stop: int) -> SlateTensors:
+        """Requests ``start:stop`` (contiguous, ready for a model)."""
+        return SlateTensors(
+            self.categorical[start:stop].contiguous(),
+            self.numeric[start:stop],
+            self.slot_categorical[start:stop].contiguous(),
+            self.slot_fields,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +211,43 @@ class FeatureMap:
     def transform(self, frame: pl.DataFrame) -> FeatureTensors:
         """Encode ``frame`` into tensors, column by column (vectorised, no per-row Python)."""
         _check_columns(frame, self.feature_names)
+        return self._encode(frame, frozenset())
+
+    def transform_slates(
+        self, requests: pl.DataFrame, slots: pl.DataFrame, n_slots: int
+    ) -> SlateTensors:
+        """Encode ``R`` requests of ``n_slots`` slots: ``requests`` has one row per request,
+        ``slots`` one row per (request, slot), request-major. A feature is per slot if ``slots``
+        has its column (it must be categorical), else it is read from ``requests``; request
+        columns are encoded once per request instead of once per slot."""
+        if n_slots < 1 or slots.height != requests.height * n_slots:
+            raise ValueError(
+                f"slots has {slots.height} rows for {requests.height} requests of {n_slots} slots"
+            )
+        field_of = {f.name: i for i, f in enumerate(self.categorical)}
+        slot_names = [name for name in self.feature_names if name in slots.columns]
+        not_categorical = [name for name in slot_names if name not in field_of]
+        if not_categorical:
+            raise ValueError(f"per-slot features must be categorical: {not_categorical}")
+        _check_columns(requests, [n for n in self.feature_names if n not in slot_names])
+        request_part = self._encode(requests, frozenset(slot_names))
+        codes = [self.categorical[field_of[n]].encode(slots.get_column(n)) for n in slot_names]
+        shape = (requests.height, n_slots, len(slot_names))
+        slot_codes = np.stack(codes, axis=-1) if codes else np.zeros(shape, dtype=np.int64)
+        return SlateTensors(
+            request_part.categorical,
+            request_part.numeric,
+            torch.from_numpy(slot_codes.reshape(shape)),
+            torch.tensor([field_of[n] for n in slot_names], dtype=torch.long),
+        )
+
+    def _encode(self, frame: pl.DataFrame, skipped: frozenset[str]) -> FeatureTensors:
+        """Tensors of every field; the ``skipped`` categorical fields are all 0."""
         n = frame.height
-        codes = [f.encode(frame.get_column(f.name)) for f in self.categorical]
+        codes = [
+            np.zeros(n, dtype=np.int64) if f.name in skipped else f.encode(frame.get_column(f.name))
+            for f in self.categorical
+        ]
         codes += [
             f.encode_buckets(frame.get_column(f.name))
             for f in self.numeric
@@ -187,8 +256,10 @@ class FeatureMap:
         dense = [
             f.encode_dense(frame.get_column(f.name)) for f in self.numeric if f.mode == "normalize"
         ]
-        categorical = np.stack(codes, axis=1) if codes else np.zeros((n, 0), dtype=np.int64)
-        numeric = np.stack(dense, axis=1) if dense else np.zeros((n, 0), dtype=np.float32)
+        # Stacked field-major and viewed transposed: writing each code column contiguously is 3-5x
+        # faster than interleaving them row-major, and a batch slice is copied once at lookup.
+        categorical = np.stack(codes).T if codes else np.zeros((n, 0), dtype=np.int64)
+        numeric = np.stack(dense).T if dense else np.zeros((n, 0), dtype=np.float32)
         return FeatureTensors(torch.from_numpy(categorical), torch.from_numpy(numeric))
 
     # ----------------------------------------------------------- serialisation

@@ -31,7 +31,13 @@ from abtest_sim.world.clicks import (
 )
 from abtest_sim.world.config import WorldConfig
 from abtest_sim.world.drift import advance_one_day, item_bias, live_items
-from abtest_sim.world.features import feature_names, observable_frame, user_attr_names
+from abtest_sim.world.features import (
+    feature_names,
+    observable_frame,
+    request_frame,
+    slot_frame,
+    user_attr_names,
+)
 from abtest_sim.world.population import WorldState, init_state
 from abtest_sim.world.requests import DayRequests, draw_candidates, draw_requests, weekday_of
 
@@ -136,7 +142,7 @@ class World:
         None), row-major ``[len(rows) * C]``, with ``position = 0`` (scoring time)."""
         rows = self._rows(requests, rows)
         positions = np.zeros(requests.n_candidates, dtype=np.int16)
-        return self._frame(requests, rows, requests.candidates[rows], positions)
+        return self.features_at(requests, rows, requests.candidates[rows], positions)
 
     def slate_features(
         self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray
@@ -144,11 +150,31 @@ class World:
         """Observable features of served impressions, ``position = 0..K-1``, row-major."""
         self._check_day(requests)
         positions = np.arange(slate_items.shape[1], dtype=np.int16)
-        return self._frame(requests, np.asarray(request_rows), slate_items, positions)
+        return self.features_at(requests, np.asarray(request_rows), slate_items, positions)
 
-    def _frame(
+    def split_features(
+        self,
+        requests: DayRequests,
+        items: np.ndarray,
+        request_rows: np.ndarray,
+        positions: np.ndarray,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The same features as ``slate_features`` (``items [n, S]`` at ``positions [S]``) in two
+        frames: one row per request for the request-level columns, one row per slot for
+        ``SLOT_FEATURES``. Scoring reads the request-level columns once per request."""
+        self._check_day(requests)
+        rows = np.asarray(request_rows)
+        return (
+            request_frame(requests, rows, self._state.user_attrs),
+            slot_frame(items, positions, self._state.item_category),
+        )
+
+    def features_at(
         self, requests: DayRequests, rows: np.ndarray, items: np.ndarray, positions: np.ndarray
     ) -> pl.DataFrame:
+        """Observable features of ``items [len(rows), S]`` shown to the requests ``rows`` at
+        ``positions [S]``, row-major (``candidate_features`` and ``slate_features`` in general)."""
+        self._check_day(requests)
         return observable_frame(
             requests, rows, items, positions, self._state.item_category, self._state.user_attrs
         )

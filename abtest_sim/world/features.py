@@ -12,9 +12,18 @@ import polars as pl
 
 from abtest_sim.world.requests import DayRequests
 
-__all__ = ["BASE_FEATURES", "feature_names", "observable_frame", "user_attr_names"]
+__all__ = [
+    "BASE_FEATURES",
+    "SLOT_FEATURES",
+    "feature_names",
+    "observable_frame",
+    "request_frame",
+    "slot_frame",
+    "user_attr_names",
+]
 
 BASE_FEATURES = ("user_id", "item_id", "item_category", "weekday", "hour", "position")
+SLOT_FEATURES = ("item_id", "item_category", "position")  # the rest is the same for a request
 
 
 def user_attr_names(n_attrs: int) -> list[str]:
@@ -49,3 +58,28 @@ def observable_frame(
     for a, name in enumerate(user_attr_names(len(user_attrs))):
         columns[name] = np.repeat(user_attrs[a][users], s)
     return pl.DataFrame(columns)
+
+
+def request_frame(requests: DayRequests, rows: np.ndarray, user_attrs: np.ndarray) -> pl.DataFrame:
+    """The features shared by every slot of a request, one row per request of ``rows``."""
+    users = requests.user_id[rows]
+    columns: dict[str, np.ndarray] = {
+        "user_id": users,
+        "weekday": np.full(len(rows), requests.weekday, dtype=np.int16),
+        "hour": requests.hour[rows].astype(np.int16),
+    }
+    for a, name in enumerate(user_attr_names(len(user_attrs))):
+        columns[name] = user_attrs[a][users]
+    return pl.DataFrame(columns)
+
+
+def slot_frame(items: np.ndarray, positions: np.ndarray, item_category: np.ndarray) -> pl.DataFrame:
+    """The per-slot features (``SLOT_FEATURES``) of ``items [n, S]`` at ``positions [S]``,
+    row-major: one row per (request, slot)."""
+    return pl.DataFrame(
+        {
+            "item_id": items.reshape(-1).astype(np.int32, copy=False),
+            "item_category": item_category[items].reshape(-1),
+            "position": np.tile(np.asarray(positions, dtype=np.int16), len(items)),
+        }
+    )

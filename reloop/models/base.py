@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reloop.features import FieldSchema
+from reloop.features import FieldSchema, SlateTensors
 from reloop.models.layers import FeatureEmbedding
 
 __all__ = ["CTRModel"]
@@ -37,6 +37,20 @@ class CTRModel(nn.Module):
 
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def forward_slates(self, slates: SlateTensors) -> torch.Tensor:
+        """Logits ``[R, S]`` of the ``S`` slots (candidates, or shown items) of ``R`` requests:
+        ``slates.categorical [R, F]`` and ``slates.numeric [R, N]`` hold each request's fields,
+        ``slates.slot_categorical [R, S, k]`` the ``slates.slot_fields`` that vary per slot.
+
+        Equal to ``forward`` on the ``R * S`` expanded rows, which is what this default does;
+        models whose request-level part can be computed once per request override it."""
+        r, s = slates.slot_categorical.shape[:2]
+        rows = slates.categorical.unsqueeze(1).repeat(1, s, 1)
+        rows[:, :, slates.slot_fields] = slates.slot_categorical
+        numeric = slates.numeric.repeat_interleave(s, dim=0)
+        logits = self.forward(rows.reshape(r * s, -1), numeric)
+        return logits.reshape(r, s)
 
     def grow_vocabulary(self, schema: FieldSchema) -> None:
         """Enlarge every embedding table to ``schema``'s vocabularies, keeping learned rows."""

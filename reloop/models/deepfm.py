@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from reloop.features import FieldSchema
+from reloop.features import FieldSchema, SlateTensors
 from reloop.models.base import CTRModel
 from reloop.models.layers import MLP, FactorizationMachine, FeatureEmbedding, LinearTerm
 
@@ -25,3 +25,8 @@ class DeepFM(CTRModel):
         embeddings = self.embedding(categorical, numeric)
         deep = self.mlp(embeddings.flatten(start_dim=1)).squeeze(-1)
         return self.linear(categorical, numeric) + self.fm(embeddings) + deep
+
+    def forward_slates(self, slates: SlateTensors) -> torch.Tensor:
+        parts = self.embedding.forward_slates(slates)
+        deep = self.mlp.forward_slates(parts).squeeze(-1)
+        return self.linear.forward_slates(slates) + self.fm.forward_slates(parts) + deep

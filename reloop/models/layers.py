@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from reloop.features import FieldSchema
+from reloop.features import FieldSchema, SlateTensors
 
 __all__ = [
     "MLP",
@@ -17,7 +18,25 @@ __all__ = [
     "FeatureEmbedding",
     "FieldPairs",
     "LinearTerm",
+    "SlateEmbeddings",
 ]
+
+
+@dataclass(frozen=True)
+class SlateEmbeddings:
+    """Field embeddings of ``R`` requests of ``S`` slots, each field embedded once: the fields
+    shared by a request's slots and the fields that vary per slot, with their field positions
+    (in ``FeatureEmbedding.forward``'s field order)."""
+
+    request: torch.Tensor  # [R, a, dim]
+    slot: torch.Tensor  # [R, S, k, dim]
+    request_fields: torch.Tensor  # int64 [a]
+    slot_fields: torch.Tensor  # int64 [k]
+
+    def columns(self, fields: torch.Tensor) -> torch.Tensor:
+        """Positions of ``fields``' values in the flattened ``[batch, n_fields * dim]`` input."""
+        dim = self.request.shape[-1]
+        return (fields[:, None] * dim + torch.arange(dim)).reshape(-1)
 
 
 class FeatureEmbedding(nn.Module):
@@ -44,6 +63,27 @@ class FeatureEmbedding(nn.Module):
         if self.schema.n_numeric:
             parts.append(numeric.unsqueeze(-1) * self.dense)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def forward_slates(self, slates: SlateTensors) -> SlateEmbeddings:
+        """The fields of ``R`` requests of ``S`` slots, each embedded once: the request-level
+        fields (every field but ``slot_fields``) ``[R, a, dim]``, the slot fields
+        ``[R, S, k, dim]``."""
+        categorical, numeric = slates.categorical, slates.numeric
+        slot_categorical, slot_fields = slates.slot_categorical, slates.slot_fields
+        n_categorical = len(self.schema.categorical_sizes)
+        is_slot = torch.zeros(n_categorical, dtype=torch.bool)
+        is_slot[slot_fields] = True
+        request_fields = torch.nonzero(~is_slot).squeeze(1)
+        parts = [self.table(categorical[:, request_fields] + self.offsets[request_fields])]
+        if self.schema.n_numeric:
+            parts.append(numeric.unsqueeze(-1) * self.dense)
+        numeric_fields = torch.arange(n_categorical, self.schema.n_fields)
+        return SlateEmbeddings(
+            request=torch.cat(parts, dim=1) if len(parts) > 1 else parts[0],
+            slot=self.table(slot_categorical + self.offsets[slot_fields]),
+            request_fields=torch.cat([request_fields, numeric_fields]),
+            slot_fields=slot_fields,
+        )
 
     @torch.no_grad()
     def grow(self, schema: FieldSchema) -> None:
@@ -94,6 +134,12 @@ class LinearTerm(nn.Module):
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         return self.weights(categorical, numeric).sum(dim=(1, 2)) + self.bias
 
+    def forward_slates(self, slates: SlateTensors) -> torch.Tensor:
+        """``forward`` of every slot of ``R`` requests, ``[R, S]``."""
+        parts = self.weights.forward_slates(slates)
+        request = parts.request.sum(dim=(1, 2)) + self.bias
+        return request.unsqueeze(1) + parts.slot.sum(dim=(2, 3))
+
 
 class FactorizationMachine(nn.Module):
     """Second-order FM interaction of field embeddings ``[batch, fields, dim] -> [batch]``."""
@@ -102,6 +148,14 @@ class FactorizationMachine(nn.Module):
         square_of_sum = embeddings.sum(dim=1).pow(2)
         sum_of_square = embeddings.pow(2).sum(dim=1)
         return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+
+    def forward_slates(self, parts: SlateEmbeddings) -> torch.Tensor:
+        """``forward`` of every slot, ``[R, S]``, from the request and slot fields' embeddings."""
+        total = parts.request.sum(dim=1).unsqueeze(1) + parts.slot.sum(dim=2)  # [R, S, dim]
+        squares = parts.request.pow(2).sum(dim=(1, 2)).unsqueeze(1) + parts.slot.pow(2).sum(
+            dim=(2, 3)
+        )
+        return 0.5 * (total.pow(2).sum(dim=-1) - squares)
 
 
 class FieldPairs(nn.Module):
@@ -150,6 +204,22 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def forward_slates(self, parts: SlateEmbeddings) -> torch.Tensor:
+        """``forward`` of the flattened field embeddings of every slot, ``[R, S, out_dim]``.
+
+        The first layer is linear, so the request fields' share of it is computed once per
+        request and added to every slot's share (a cached user tower, as in serving systems)."""
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        request_weight = first.weight[:, parts.columns(parts.request_fields)]
+        slot_weight = first.weight[:, parts.columns(parts.slot_fields)]
+        linear = nn.functional.linear
+        request = linear(parts.request.flatten(start_dim=1), request_weight, first.bias)
+        hidden = linear(parts.slot.flatten(start_dim=2), slot_weight)  # [R, S, width]
+        hidden += request.unsqueeze(1)
+        r, s = hidden.shape[:2]
+        return self.net[1:](hidden.reshape(r * s, -1)).reshape(r, s, -1)
 
 
 class CrossNetwork(nn.Module):

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from reloop.features import FieldSchema
+from reloop.features import FieldSchema, SlateTensors
 from reloop.models.base import CTRModel
 from reloop.models.layers import MLP, FeatureEmbedding, LinearTerm
 
@@ -23,3 +23,7 @@ class WideDeep(CTRModel):
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         deep = self.mlp(self.embedding(categorical, numeric).flatten(start_dim=1)).squeeze(-1)
         return self.linear(categorical, numeric) + deep
+
+    def forward_slates(self, slates: SlateTensors) -> torch.Tensor:
+        deep = self.mlp.forward_slates(self.embedding.forward_slates(slates)).squeeze(-1)
+        return self.linear.forward_slates(slates) + deep

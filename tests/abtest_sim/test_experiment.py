@@ -285,7 +285,7 @@ def test_concurrent_second_control_gives_the_shared_control_lift(tmp_path):
 
 def test_no_training_path_sees_the_truth(tmp_path, monkeypatch):
     """Every frame handed to reloop.fit (warm-up and nightly retraining, every recipe) and every
-    frame a serving model scores lacks p_true."""
+    frame a serving model scores (rows or request and slot frames) lacks p_true."""
     seen: list[set[str]] = []
     real_fit, real_predict = reloop.fit, reloop.predict
 
@@ -297,8 +297,15 @@ def test_no_training_path_sees_the_truth(tmp_path, monkeypatch):
         seen.append(set(frame.columns))
         return real_predict(model, frame, *args, **kwargs)
 
+    real_predict_slates = reloop.FittedModel.predict_slates
+
+    def spy_predict_slates(model, requests, slots, *args, **kwargs):
+        seen.extend([set(requests.columns), set(slots.columns)])
+        return real_predict_slates(model, requests, slots, *args, **kwargs)
+
     monkeypatch.setattr(reloop, "fit", spy_fit)
     monkeypatch.setattr(reloop, "predict", spy_predict)
+    monkeypatch.setattr(reloop.FittedModel, "predict_slates", spy_predict_slates)
     cfg = compose_config(
         "arm.treatment.y_last=rescore", "experiment.aa_days=1", "experiment.ab_days=2"
     )

@@ -158,3 +158,33 @@ def test_trivial_scorers():
     pop = PopularityScorer.from_logs(log, prior_weight=2.0)
     got = pop(pl.DataFrame({"item_id": [1, 2, 3, 99]}))
     np.testing.assert_allclose(got, [4 / 6, 2 / 6, 0.5, 0.5], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def fitted(day):
+    """A small DeepFM trained on a day of random slates (requests of day 1, all users)."""
+    import reloop
+
+    world, requests = day
+    slates = rank(random_scorer(0), world, requests, None, K)
+    outcome = world.click(requests, slates.items, slates.request_rows)
+    log = logs.impression_log(world, requests, slates, outcome, arm="a", model_version=0)
+    return reloop.fit(log, world.feature_columns, hidden_units=(16,), embedding_dim=4)
+
+
+def test_a_model_scores_slates_as_it_scores_rows(day, fitted):
+    """ModelScorer's request-level path (features of a request read once) gives the scores and
+    slates of the same model scoring every (request, candidate) row."""
+    world, requests = day
+    rows = np.flatnonzero(requests.user_id % 2 == 0)
+    by_rows = rank(lambda frame: fitted.predict(frame), world, requests, rows, K)
+    by_slates = rank(serving.ModelScorer(fitted), world, requests, rows, K, chunk_rows=1000)
+    np.testing.assert_allclose(by_slates.pctr, by_rows.pctr, rtol=1e-5, atol=1e-6)
+    same = (by_slates.items == by_rows.items).all(axis=1).mean()
+    assert same > 0.99  # only float near-ties may order differently
+    positions = np.arange(K, dtype=np.int16)
+    shown = serving.score_slates(
+        serving.ModelScorer(fitted), world, requests, rows, by_rows.items, positions
+    )
+    expected = fitted.predict(world.slate_features(requests, by_rows.items, rows))
+    np.testing.assert_allclose(shown.reshape(-1), expected, rtol=1e-5, atol=1e-6)

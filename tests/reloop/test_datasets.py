@@ -55,7 +55,7 @@ def test_movielens_from_another_folder(tmp_path):
     )
     (tmp_path / "ml-100k.item").write_text(
         "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
-        "7\tA \"Film\"\t1990\tDrama War\n"
+        '7\tA "Film"\t1990\tDrama War\n'
     )
     data = load_dataset({"name": "movielens100k", "path": str(tmp_path)})
     assert data.frame["click"].to_list() == [1, 0]

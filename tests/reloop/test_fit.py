@@ -153,3 +153,48 @@ def test_auto_optimizer_switches_on_table_size():
     assert not _uses_lazy_adam(large, TrainConfig(optimizer="adam"))
     with pytest.raises(ValueError, match="weight_decay"):
         TrainConfig(optimizer="lazy_adam", weight_decay=0.1).validate()
+
+
+@pytest.mark.parametrize("model", ["deepfm", "dcn"])
+def test_predict_slates_equals_predict_on_the_joined_rows(model):
+    """Request-level columns (ids, a float, strings) once per request, slot columns per slot."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "user": rng.integers(0, 50, n),
+            "age": rng.normal(30, 5, n),
+            "country": rng.choice(["de", "fr", "it"], n),
+            "item": rng.integers(0, 40, n),
+            "slot": rng.integers(0, 5, n),
+        }
+    ).with_columns(click=pl.Series((rng.random(n) < 0.2).astype(np.int8)))
+    features = ["user", "item", "age", "country", "slot"]
+    fitted = reloop.fit(frame, features, model=model, hidden_units=(16,), embedding_dim=4)
+    r, s = 7, 5
+    requests = pl.DataFrame(
+        {
+            "user": rng.integers(0, 60, r),  # some users never seen in training (OOV)
+            "age": rng.normal(30, 5, r),
+            "country": rng.choice(["de", "fr", "xx"], r),
+        }
+    )
+    slots = pl.DataFrame({"item": rng.integers(0, 45, r * s), "slot": np.tile(np.arange(s), r)})
+    joined = pl.concat([requests.select(pl.all().repeat_by(s).explode()), slots], how="horizontal")
+    expected = reloop.predict(fitted, joined).reshape(r, s)
+    got = fitted.predict_slates(requests, slots, s, batch_size=10)  # several batches
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_slates_refuses_bad_input():
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"user": rng.integers(0, 5, 100), "score": rng.random(100)})
+    frame = frame.with_columns(click=pl.Series((rng.random(100) < 0.5).astype(np.int8)))
+    fitted = reloop.fit(frame, ["user", "score"], model="lr")
+    requests = pl.DataFrame({"user": [1, 2]})
+    with pytest.raises(ValueError, match="per-slot features must be categorical"):
+        fitted.predict_slates(requests, pl.DataFrame({"score": [0.1] * 6}), 3)
+    with pytest.raises(ValueError, match="5 rows for 2 requests of 3 slots"):
+        fitted.predict_slates(requests, pl.DataFrame({"user": [1] * 5}), 3)
+    with pytest.raises(ValueError, match="missing feature columns"):
+        fitted.predict_slates(requests, pl.DataFrame({"user": [1] * 6}), 3)
