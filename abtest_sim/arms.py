@@ -10,12 +10,15 @@ impression (``logged``) or the previous version's prediction recomputed on the w
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 
 import reloop
 from abtest_sim import logs
@@ -23,7 +26,16 @@ from abtest_sim.config import ArmSpec, ModelSpec
 from abtest_sim.serving import ModelScorer
 from abtest_sim.world.rng import keyed_uniform
 
-__all__ = ["Arm", "assign_users", "salt_key", "train_warmup_model", "truth_panel"]
+__all__ = [
+    "Arm",
+    "RetrainJob",
+    "assign_users",
+    "retrain_pool",
+    "run_retrain_job",
+    "salt_key",
+    "train_warmup_model",
+    "truth_panel",
+]
 
 
 def salt_key(salt: str) -> int:
@@ -99,6 +111,41 @@ class Arm:
             **_architecture(model),
         )
         self.version += 1
+
+
+@dataclass(frozen=True)
+class RetrainJob:
+    """One arm's nightly retraining as plain data, for a worker process: the serving model is read
+    from ``serving_model`` and the new version written to ``out``."""
+
+    spec: ArmSpec
+    serving_model: Path
+    logs_root: Path
+    day: int
+    loss: str
+    features: tuple[str, ...]
+    model: ModelSpec
+    seed: int
+    out: Path
+
+
+def run_retrain_job(job: RetrainJob) -> float:
+    """Retrain (in a worker) and save the new version; returns the training seconds."""
+    arm = Arm(job.spec, reloop.load(job.serving_model))
+    arm.retrain(job.logs_root, job.day, job.loss, job.features, job.model, job.seed)
+    arm.model.save(job.out)
+    return arm.model.history.seconds
+
+
+def retrain_pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    """Worker processes for ``run_retrain_job``, each with ``threads`` torch threads. Spawned, not
+    forked: forking a process whose OpenMP threads have run can deadlock."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(threads,),
+    )
 
 
 def train_warmup_model(

