@@ -34,9 +34,12 @@ def main(overrides: list[str]) -> None:
         stages = json.loads((Path(tmp) / "timings.json").read_text())
         report = (Path(tmp) / "report" / "report.md").read_text()
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # retrain_workers: the largest worker's peak (they run side by side, one per arm)
+    worker_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"experiment=table3 {' '.join(overrides)}")
     print(f"users per arm: {summary['users']}")
-    print(f"wall time: {wall / 60:.1f} min, peak memory (max RSS): {peak_gib:.2f} GiB")
+    print(f"wall time: {wall / 60:.1f} min, peak memory (max RSS): {peak_gib:.2f} GiB", end="")
+    print(f" + retraining workers {worker_gib:.2f} GiB each" if worker_gib else "")
     for stage, seconds in sorted(stages.items(), key=lambda item: -item[1]):
         print(f"  {stage:<36} {seconds:8.1f} s  {100 * seconds / wall:5.1f}%")
     print(f"  {'report':<36} {wall - sum(stages.values()):8.1f} s")
