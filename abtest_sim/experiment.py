@@ -6,7 +6,8 @@ One simulated day, in data-flow order:
 2. For each arm: rank its users' candidates with its serving model, score the shown slates at
    their positions (the pCTR it logs), draw clicks with common random numbers, write the (arm, day)
    log partition.
-3. Nightly, for each arm: retrain on a window of its own logs (the recipe's loss), save the model.
+3. Nightly, for each arm: retrain on a window of its own logs (the recipe's loss), save the model
+   (with ``retrain_workers > 1``, the arms train at once in worker processes).
 4. Checkpoint: world state, model versions and the last completed day, written atomically.
 
 Days ``0 .. warmup_days-1`` are served to every user by an exploring policy (random slates); the
