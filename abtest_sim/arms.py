@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -70,6 +73,7 @@ class Arm:
     spec: ArmSpec
     model: reloop.FittedModel
     version: int = 0  # 0 = the shared warm-up model; +1 every night
+    warmup: reloop.FittedModel | None = None  # where warm_start=false restarts every night
 
     @property
     def name(self) -> str:
@@ -89,7 +93,8 @@ class Arm:
         seed: int,
     ) -> None:
         """Train the next version with ``loss`` on the arm's own logs of the window ending on
-        ``day``: warm-started from the serving model, or from scratch if the arm says so."""
+        ``day``: warm-started from the serving model, or (``warm_start=false``) from the shared
+        warm-up model every night."""
         spec = self.spec
         window = logs.window(logs_root, spec.name, day, spec.window_days)
         frame = window.select(logs.observable_columns(window)).collect()
@@ -107,10 +112,15 @@ class Arm:
             batch_size=spec.batch_size,
             lr=spec.lr,
             seed=seed,
-            warm_start=self.model if spec.warm_start else None,
+            warm_start=self.model if spec.warm_start else self._warmup(),
             **_architecture(model),
         )
         self.version += 1
+
+    def _warmup(self) -> reloop.FittedModel:
+        if self.warmup is None:
+            raise ValueError(f"arm {self.name!r} has warm_start=false but no warm-up model")
+        return self.warmup
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class RetrainJob:
 
     spec: ArmSpec
     serving_model: Path
+    warmup_model: Path
     logs_root: Path
     day: int
     loss: str
@@ -131,7 +142,8 @@ class RetrainJob:
 
 def run_retrain_job(job: RetrainJob) -> float:
     """Retrain (in a worker) and save the new version; returns the training seconds."""
-    arm = Arm(job.spec, reloop.load(job.serving_model))
+    warmup = None if job.spec.warm_start else reloop.load(job.warmup_model)
+    arm = Arm(job.spec, reloop.load(job.serving_model), warmup=warmup)
     arm.retrain(job.logs_root, job.day, job.loss, job.features, job.model, job.seed)
     arm.model.save(job.out)
     return arm.model.history.seconds
@@ -143,9 +155,22 @@ def retrain_pool(workers: int, threads: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(threads,),
+        initializer=_start_worker,
+        initargs=(threads, os.getpid()),
     )
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    torch.set_num_threads(threads)
+    # A killed run (SIGKILL, out of memory) cannot stop its workers: they stop themselves, so no
+    # orphan keeps training, competes with the resumed run for the cores or holds its memory.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_seconds)
+    os._exit(1)
 
 
 def train_warmup_model(

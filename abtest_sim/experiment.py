@@ -170,7 +170,7 @@ class Simulation:
                 frame, self.features, self.config.model, spec.warmup_epochs, self.config.seed
             )
         model.save(self.run_dir / WARMUP_MODEL)
-        self.arms = [Arm(arm, model) for arm in self.config.arms]
+        self.arms = [Arm(arm, model, warmup=model) for arm in self.config.arms]
         log.info(
             "warm-up model: %d impressions of random slates, %d epochs",
             frame.height,
@@ -191,7 +191,7 @@ class Simulation:
         self.world = World.load(cache / "world.npz", self.config.world, self.config.seed)
         model = reloop.load(cache / "model.pt")
         model.save(self.run_dir / WARMUP_MODEL)
-        self.arms = [Arm(arm, model) for arm in self.config.arms]
+        self.arms = [Arm(arm, model, warmup=model) for arm in self.config.arms]
         log.info("warm-up model and world taken from the cache %s", cache)
         return True
 
@@ -295,6 +295,7 @@ class Simulation:
             RetrainJob(
                 spec=arm.spec,
                 serving_model=self.run_dir / self.model_files.get(arm.name, WARMUP_MODEL),
+                warmup_model=self.run_dir / WARMUP_MODEL,
                 logs_root=self.logs_root,
                 day=day,
                 loss=loss,
@@ -314,7 +315,7 @@ class Simulation:
     def close(self) -> None:
         """Stop the retraining workers, if any were started."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)  # after an error, queued jobs do not run
             self._pool = None
 
     # ------------------------------------------------------------ checkpoints
@@ -353,7 +354,7 @@ class Simulation:
                 if saved["model"] is not None:
                     model = reloop.load(self.run_dir / saved["model"])
                     self.model_files[arm_spec.name] = saved["model"]
-                self.arms.append(Arm(arm_spec, model, int(saved["version"])))
+                self.arms.append(Arm(arm_spec, model, int(saved["version"]), warmup))
         return day + 1
 
 
@@ -367,6 +368,7 @@ def warmup_key(config: SimulationConfig) -> str:
         "model": asdict(config.model),
         "warmup": [spec.warmup_days, spec.warmup_epochs, spec.slate_size],
         "format": 1,
+        "torch_threads": torch.get_num_threads(),  # the warm-up trains in this process
         # a new release may train the warm-up differently: never reuse another version's cache
         "version": _package_version(),
     }
@@ -503,8 +505,10 @@ def _prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> i
     """Check the run dir against the config; returns 1 if a checkpoint exists to resume from."""
     config_file = run_dir / "config.json"
     has_checkpoint = (run_dir / "checkpoint" / STATE_FILE).exists()
+    execution = _execution(config)
     if config_file.exists() and (has_checkpoint or not resume):
         saved = json.loads(config_file.read_text())
+        saved_execution = saved.pop("execution", execution)
         if saved != _json_roundtrip(config.to_dict()):
             raise ConfigError(
                 f"{run_dir} holds a run with a different config; choose another run_dir"
@@ -514,9 +518,20 @@ def _prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> i
                 f"{run_dir} already holds a run; pass resume=true to continue it "
                 "or choose another run_dir"
             )
+        if saved_execution != execution:
+            settings = " ".join(f"{key}={value}" for key, value in saved_execution.items())
+            raise ConfigError(
+                f"{run_dir} was run with {settings}; resume with the same (another thread split "
+                "rounds floats differently, so the result would not be the uninterrupted one)"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(config_file, config.to_dict())
+    _write_json_atomic(config_file, {**config.to_dict(), "execution": execution})
     return 1 if (resume and has_checkpoint) else 0
+
+
+def _execution(config: SimulationConfig) -> dict[str, int]:
+    """The execution settings a run's numbers depend on (float rounding of threaded kernels)."""
+    return {"torch_threads": torch.get_num_threads(), "retrain_workers": config.retrain_workers}
 
 
 def _report_progress(bar: Any, phase: str, results: list[DayResult]) -> None:

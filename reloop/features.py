@@ -229,7 +229,9 @@ class FeatureMap:
         not_categorical = [name for name in slot_names if name not in field_of]
         if not_categorical:
             raise ValueError(f"per-slot features must be categorical: {not_categorical}")
-        _check_columns(requests, [n for n in self.feature_names if n not in slot_names])
+        request_names = [n for n in self.feature_names if n not in slot_names]
+        if request_names:
+            _check_columns(requests, request_names)
         request_part = self._encode(requests, frozenset(slot_names))
         codes = [self.categorical[field_of[n]].encode(slots.get_column(n)) for n in slot_names]
         shape = (requests.height, n_slots, len(slot_names))

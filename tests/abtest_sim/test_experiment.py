@@ -177,6 +177,60 @@ def test_resume_refuses_a_different_config(reference_run):
     assert "different config" in result.stderr
 
 
+def test_resume_refuses_other_execution_settings(reference_run):
+    result = cli("experiment=smoke", f"run_dir={reference_run}", "resume=true", "retrain_workers=2")
+    assert result.returncode == 2
+    assert "retrain_workers=1" in result.stderr and "resume with the same" in result.stderr
+
+
+def test_without_warm_start_every_night_restarts_from_the_warmup_model(tmp_path):
+    """warm_start=false: each version starts from the warm-up model, not from yesterday's, so its
+    user vocabulary is the warm-up's plus the users of its own window, nothing in between."""
+    overrides = ("arm.control.warm_start=false", "experiment.aa_days=3", "retrain_workers=2")
+    config = SimulationConfig.from_hydra(compose_config(*overrides))
+    run_experiment(config, tmp_path)
+    warmup = reloop.load(tmp_path / "models" / "warmup.pt")
+    warmup_users = set(warmup.feature_map.categorical[0].vocabulary)
+    spec = config.experiment
+    for day in range(spec.warmup_days + 1, spec.warmup_days + spec.test_days - 1):
+        model = reloop.load(tmp_path / "models" / "arm=control" / f"day={day}.pt")
+        window = logs.scan(tmp_path / "logs", ["control"], [day]).collect()
+        users = model.feature_map.categorical[0]
+        assert users.name == "user_id"
+        assert set(users.vocabulary) == warmup_users | set(window["user_id"].to_list())
+        treated = reloop.load(tmp_path / "models" / "arm=treatment" / f"day={day}.pt")
+        assert len(treated.feature_map.categorical[0].vocabulary) > len(users.vocabulary)
+
+
+def test_retraining_workers_stop_when_the_run_is_killed(tmp_path):
+    """A SIGKILLed run cannot shut its worker pool down: the workers notice and exit."""
+    script = (
+        "import time\n"
+        "from abtest_sim.arms import retrain_pool\n"
+        "pool = retrain_pool(1, 1)\n"
+        "pool.submit(time.sleep, 120)\n"
+        "time.sleep(3)\n"
+        "print(*pool._processes, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(worker):
+        time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited, only its parent's init has to reap it
+
+
 def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
     cache = tmp_path / "cache"
     for name in ("first", "second"):

@@ -198,3 +198,14 @@ def test_predict_slates_refuses_bad_input():
         fitted.predict_slates(requests, pl.DataFrame({"user": [1] * 5}), 3)
     with pytest.raises(ValueError, match="missing feature columns"):
         fitted.predict_slates(requests, pl.DataFrame({"user": [1] * 6}), 3)
+
+
+def test_predict_slates_with_every_feature_per_slot():
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"item": rng.integers(0, 9, 500), "pos": rng.integers(0, 3, 500)})
+    frame = frame.with_columns(click=pl.Series((rng.random(500) < 0.3).astype(np.int8)))
+    fitted = reloop.fit(frame, ["item", "pos"], model="deepfm", hidden_units=(8,), embedding_dim=4)
+    slots = pl.DataFrame({"item": rng.integers(0, 9, 12), "pos": np.tile([0, 1, 2], 4)})
+    requests = pl.DataFrame({"request": np.arange(4)})  # no request-level feature
+    got = fitted.predict_slates(requests, slots, 3)
+    np.testing.assert_allclose(got.reshape(-1), reloop.predict(fitted, slots), rtol=1e-5)
