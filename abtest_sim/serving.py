@@ -3,7 +3,8 @@
 A ``Scorer`` maps a ``World.candidate_features`` frame to one probability per row. A scorer that
 also has ``score_slates`` (a ``SlateScorer``, such as ``ModelScorer``) is given the request-level
 features once per request and the per-slot features once per slot, so a model computes its
-request-level part once per request rather than once per candidate (2-3x faster for DeepFM).
+request-level part once per request rather than once per candidate (1.6-1.8x faster for the
+simulator's DeepFM 128-64, about 1.1x with a 400-400-400 MLP, whose later layers dominate).
 ``rank`` scores all candidates of the given requests in a few large calls, picks the top K per
 request from the ``[n, C]`` score matrix with ``argpartition``, and optionally explores:
 
