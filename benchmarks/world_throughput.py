@@ -84,7 +84,9 @@ def trivial(config: WorldConfig, days: int, slate: int) -> None:
     timings.report("(a) trivial scorer")
 
 
-def deepfm(config: WorldConfig, slate: int, scored_users: int, profile: bool) -> None:
+def deepfm(
+    config: WorldConfig, slate: int, scored_users: int, profile: bool, hidden: tuple[int, ...]
+) -> None:
     try:
         import reloop
     except ImportError:
@@ -102,10 +104,10 @@ def deepfm(config: WorldConfig, slate: int, scored_users: int, profile: bool) ->
             label="click",
             model="deepfm",
             epochs=1,
-            hidden_units=(400, 400, 400),
+            hidden_units=hidden,
         )
         seconds = time.perf_counter() - start
-        print(f"(b) DeepFM fit on {train.height:,} impressions: {seconds:.2f} s")
+        print(f"(b) DeepFM {hidden} fit on {train.height:,} impressions: {seconds:.2f} s")
 
         def scorer(candidates: pl.DataFrame) -> np.ndarray:
             return reloop.predict(model, candidates)
@@ -148,11 +150,15 @@ def main() -> None:
         help="users served by the DeepFM arm in (b) (0 skips (b))",
     )
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--hidden", default="400,400,400", help="DeepFM MLP widths (the simulator's: 128,64)"
+    )
     args = parser.parse_args()
     config = replace(WorldConfig(), n_users=args.users)
     trivial(config, args.days, args.slate)
     if args.deepfm_users > 0:
-        deepfm(config, args.slate, args.deepfm_users, not args.no_profile)
+        hidden = tuple(int(width) for width in args.hidden.split(","))
+        deepfm(config, args.slate, args.deepfm_users, not args.no_profile, hidden)
 
 
 if __name__ == "__main__":
