@@ -258,8 +258,8 @@ class FeatureMap:
         dense = [
             f.encode_dense(frame.get_column(f.name)) for f in self.numeric if f.mode == "normalize"
         ]
-        # Stacked field-major and viewed transposed: writing each code column contiguously is 3-5x
-        # faster than interleaving them row-major, and a batch slice is copied once at lookup.
+        # Stacked field-major and viewed transposed: writing each code column contiguously is
+        # several times faster than interleaving them row-major; a batch is copied once at lookup.
         categorical = np.stack(codes).T if codes else np.zeros((n, 0), dtype=np.int64)
         numeric = np.stack(dense).T if dense else np.zeros((n, 0), dtype=np.float32)
         return FeatureTensors(torch.from_numpy(categorical), torch.from_numpy(numeric))
