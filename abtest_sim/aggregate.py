@@ -34,6 +34,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import proportion_confint
 
 from abtest_sim.plan import predicted_power
+from reloop.hydra_app import precheck
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "summarise_runs"]
 
@@ -471,6 +472,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    precheck(PROG, CONF_DIR, "aggregate", sys.argv[1:])
     _hydra_main()
 
 

@@ -19,6 +19,8 @@ import polars as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from reloop.hydra_app import precheck
+
 if TYPE_CHECKING:
     from abtest_sim.report import ReportSummary
 
@@ -348,6 +350,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    precheck(PROG, None, CONFIG_NAME, sys.argv[1:])
     _hydra_main()
 
 

@@ -20,19 +20,21 @@ from omegaconf import DictConfig
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.experiment import policy_truth_table, run_experiment, write_parquet_atomic
 from abtest_sim.report import write_report
+from reloop.hydra_app import fail, precheck, remove_hydra_leftovers
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+PROG = "abtest-sim"
 log = logging.getLogger(__name__)
 
 
 def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """Run the simulation described by the composed config into ``run_dir``; returns the summary."""
     config = SimulationConfig.from_hydra(cfg)
-    threads = cfg.get("torch_threads")
+    threads = _torch_threads(cfg.get("torch_threads"))
     if threads:
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
     resume = bool(cfg.get("resume", False))
     run_dir = Path(run_dir)
     cache = cfg.get("warmup_cache")
@@ -71,18 +73,27 @@ def write_simulation_report(
     return summary.to_dict()
 
 
+def _torch_threads(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"torch_threads must be a positive integer or null, got {value!r}")
+    return value
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="simulate")
 def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         simulate(cfg, run_dir)
     except ConfigError as error:
-        print(f"abtest-sim: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        remove_hydra_leftovers(run_dir)
+        fail(PROG, str(error))
     log.info("report: %s", run_dir / "report" / "report.md")
 
 
 def main() -> None:
+    precheck(PROG, CONF_DIR, "simulate", sys.argv[1:])
     _hydra_main()
 
 

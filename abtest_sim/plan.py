@@ -30,6 +30,7 @@ from scipy.special import ndtr, ndtri
 
 from abtest_sim.stats.daily import daily_lifts
 from abtest_sim.stats.unit_days import ReportInputError, build_arm_logs, prepare_unit_days
+from reloop.hydra_app import precheck
 
 __all__ = ["PlanRow", "main", "plan_sample_size", "predicted_power"]
 
@@ -178,6 +179,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    precheck(PROG, CONF_DIR, "plan", sys.argv[1:])
     _hydra_main()
 
 

@@ -13,20 +13,18 @@ tests call. Bad input (configuration, data, or Hydra's own composition errors) p
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import hydra
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reloop.datasets import load_dataset
+from reloop.hydra_app import fail, one_line, precheck, remove_hydra_leftovers
 from reloop.offline import (
     Budget,
     ModelConfig,
@@ -117,7 +115,7 @@ def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     try:
         plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as error:
-        raise ValueError(_one_line(error)) from None
+        raise ValueError(one_line(error)) from None
     assert isinstance(plain, dict)
     return {str(k): v for k, v in plain.items()}
 
@@ -158,13 +156,8 @@ def _notes(prepared: Plan, command: str | None) -> list[str]:
     return [*lines, ""]
 
 
-def _one_line(error: BaseException) -> str:
-    return re.sub(r"\s+", " ", str(error)).strip()
-
-
 def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fail(PROG, message)
 
 
 def _command(args: Sequence[str]) -> str:
@@ -176,26 +169,13 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         prepared = prepare(cfg)
     except ValueError as error:
-        _fail(_one_line(error))
+        remove_hydra_leftovers(Path(HydraConfig.get().runtime.output_dir))
+        _fail(one_line(error))
     _execute(prepared, HydraConfig.get().runtime.output_dir, _command(sys.argv[1:]))
 
 
-def _precheck(args: Sequence[str]) -> None:
-    """Compose the config once so that Hydra's own errors (an unknown group option, a malformed
-    override) also come out as one line with exit code 2. Flags (``--help``, ``-m``) and
-    ``hydra.*`` overrides are left to Hydra."""
-    if any(arg.startswith("-") for arg in args):
-        return
-    overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
-    try:
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            compose("offline", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as error:
-        _fail(_one_line(error))
-
-
 def main() -> None:
-    _precheck(sys.argv[1:])
+    precheck(PROG, CONF_DIR, "offline", sys.argv[1:])
     _hydra_main()
 
 

@@ -88,6 +88,9 @@ class WorldConfig:
         unknown = sorted(k for k in data if k not in known and not k.startswith("_"))
         if unknown:
             raise ValueError(f"unknown world config field(s): {', '.join(unknown)}")
+        for f in fields(cls):
+            if f.name in data:
+                _check_scalar(f.name, str(f.type), data[f.name])
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,3 +186,12 @@ def _to_plain(data: Mapping[str, Any]) -> dict[str, Any]:
         assert isinstance(plain, dict)
         return {str(k): v for k, v in plain.items()}
     return dict(data)
+
+
+def _check_scalar(name: str, annotation: str, value: Any) -> None:
+    """Numbers must be numbers: ``world.n_users=`` (an empty string) or ``world.drift_tau=slow``
+    fail here with the field's name instead of deep inside the simulation."""
+    if annotation == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"world.{name} must be an integer, got {value!r}")
+    if annotation == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError(f"world.{name} must be a number, got {value!r}")

@@ -301,6 +301,8 @@ def test_warmup_model_is_shared_and_loadable(reference_run):
         ("+arm.control.colour=red", "unknown field"),
         ("experiment.control=nobody", "arm 'nobody'"),
         ("retrain_workers=0", "retrain_workers must be at least 1"),
+        ("world.n_users=", "world.n_users must be an integer, got ''"),
+        ("world.drift_tau=slow", "world.drift_tau must be a number"),
     ],
 )
 def test_bad_config_is_refused_before_work(override, message):
@@ -308,13 +310,21 @@ def test_bad_config_is_refused_before_work(override, message):
         SimulationConfig.from_hydra(compose_config(override))
 
 
-def test_cli_bad_config_exits_2_with_one_line(tmp_path):
-    result = cli("experiment=smoke", f"run_dir={tmp_path}/run", "arm.treatment.alpha=2")
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("arm.treatment.alpha=2", "alpha"),
+        ("torch_threads=two", "torch_threads must be a positive"),
+        ("experiment=nope", "Could not find 'experiment/nope'"),  # Hydra's own error
+    ],
+)
+def test_cli_bad_config_exits_2_with_one_line_and_leaves_nothing(tmp_path, override, message):
+    result = cli("experiment=smoke", f"run_dir={tmp_path}/run", override)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("abtest-sim: error:")
+    assert len(lines) == 1 and lines[0].startswith("abtest-sim: error:") and message in lines[0]
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "run" / "logs").exists()
+    assert not (tmp_path / "run").exists()  # not even Hydra's own files
 
 
 def test_simulate_function_returns_the_summary(tmp_path):

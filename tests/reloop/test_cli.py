@@ -136,3 +136,6 @@ def test_reloop_offline_command_error_exits_2_with_one_line(tmp_path):
                             "dataset.label=y", "dataset.categorical=[a]"], tmp_path)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == f"reloop-offline: error: no such file: {tmp_path}/x.csv\n"
+    refused = _reloop_offline(["alpha=2", f"run_dir={tmp_path}/run"], tmp_path)
+    assert refused.returncode == 2 and "alpha" in refused.stderr
+    assert not (tmp_path / "run").exists()  # not even Hydra's config copy and log
