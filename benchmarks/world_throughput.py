@@ -1,9 +1,9 @@
 """Impressions per second of the simulated day, end to end.
 
 (a) world + serving + clicks + logging with a trivial (model-free) scorer;
-(b) the same with a DeepFM scorer scoring every (request, candidate) row (``reloop.predict``),
+(b) the same with a DeepFM (or --model) scorer scoring every (request, candidate) row (``reloop.predict``),
     with a profile of where the time goes;
-(c) the same DeepFM as the simulator's arms serve it (``serving.ModelScorer``: request-level
+(c) the same model as the simulator's arms serve it (``serving.ModelScorer``: request-level
     features read and embedded once per request, ``FittedModel.predict_slates``).
 Run: ``python benchmarks/world_throughput.py [--users 200000] [--days 1] [--slate 10]``.
 """
@@ -85,7 +85,12 @@ def trivial(config: WorldConfig, days: int, slate: int) -> None:
 
 
 def deepfm(
-    config: WorldConfig, slate: int, scored_users: int, profile: bool, hidden: tuple[int, ...]
+    config: WorldConfig,
+    slate: int,
+    scored_users: int,
+    profile: bool,
+    hidden: tuple[int, ...],
+    backbone: str = "deepfm",
 ) -> None:
     try:
         import reloop
@@ -102,12 +107,12 @@ def deepfm(
             train,
             world.feature_columns,
             label="click",
-            model="deepfm",
+            model=backbone,
             epochs=1,
             hidden_units=hidden,
         )
         seconds = time.perf_counter() - start
-        print(f"(b) DeepFM {hidden} fit on {train.height:,} impressions: {seconds:.2f} s")
+        print(f"(b) {backbone} {hidden} fit on {train.height:,} impressions: {seconds:.2f} s")
 
         def scorer(candidates: pl.DataFrame) -> np.ndarray:
             return reloop.predict(model, candidates)
@@ -128,10 +133,10 @@ def deepfm(
             world, serving.ModelScorer(model), range(1, 2), slate, root, rows_of
         )
     timings.report(
-        f"(b) DeepFM scorer, users < {scored_users:,} "
+        f"(b) {backbone} scorer, users < {scored_users:,} "
         f"({config.n_candidates} candidates scored per request, every row)"
     )
-    by_request.report("(c) the same DeepFM as serving.ModelScorer (request-level part once)")
+    by_request.report(f"(c) the same {backbone} as serving.ModelScorer (request-level part once)")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
@@ -151,14 +156,15 @@ def main() -> None:
     )
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
-        "--hidden", default="400,400,400", help="DeepFM MLP widths (the simulator's: 128,64)"
+        "--hidden", default="400,400,400", help="MLP widths (the simulator's: 128,64)"
     )
+    parser.add_argument("--model", default="deepfm", help="the backbone of (b) and (c)")
     args = parser.parse_args()
     config = replace(WorldConfig(), n_users=args.users)
     trivial(config, args.days, args.slate)
     if args.deepfm_users > 0:
         hidden = tuple(int(width) for width in args.hidden.split(","))
-        deepfm(config, args.slate, args.deepfm_users, not args.no_profile, hidden)
+        deepfm(config, args.slate, args.deepfm_users, not args.no_profile, hidden, args.model)
 
 
 if __name__ == "__main__":
