@@ -1,8 +1,8 @@
 """Impressions per second of the simulated day, end to end.
 
 (a) world + serving + clicks + logging with a trivial (model-free) scorer;
-(b) the same with a DeepFM (or --model) scorer scoring every (request, candidate) row (``reloop.predict``),
-    with a profile of where the time goes;
+(b) the same with a DeepFM (or ``--model``) scorer scoring every (request, candidate) row
+    (``reloop.predict``), with a profile of where the time goes;
 (c) the same model as the simulator's arms serve it (``serving.ModelScorer``: request-level
     features read and embedded once per request, ``FittedModel.predict_slates``).
 Run: ``python benchmarks/world_throughput.py [--users 200000] [--days 1] [--slate 10]``.
