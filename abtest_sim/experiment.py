@@ -26,6 +26,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
@@ -257,14 +258,17 @@ class Simulation:
         phase_tomorrow = self.config.experiment.phase_of(day + 1)
         losses = [arm.spec.loss_on(phase_tomorrow) for arm in self.arms]
         seed = self.config.seed * 1_000_003 + day
+        workers = min(self.config.retrain_workers, len(self.arms))
         with self.timed("training"):
-            if self.config.retrain_workers > 1 and len(self.arms) > 1:
+            if workers > 1 and can_spawn_workers():
                 seconds = self._retrain_in_workers(day, losses, seed)
             else:
-                seconds = [
-                    self._retrain_here(arm, day, loss, seed)
-                    for arm, loss in zip(self.arms, losses, strict=True)
-                ]
+                # In turn, with the threads a worker would have had: the same numbers either way.
+                with torch_threads(max(1, torch.get_num_threads() // workers)):
+                    seconds = [
+                        self._retrain_here(arm, day, loss, seed)
+                        for arm, loss in zip(self.arms, losses, strict=True)
+                    ]
         for arm, loss, took in zip(self.arms, losses, seconds, strict=True):
             self.model_files[arm.name] = str(
                 model_path(self.run_dir, arm.name, day).relative_to(self.run_dir)
@@ -356,6 +360,24 @@ class Simulation:
                     self.model_files[arm_spec.name] = saved["model"]
                 self.arms.append(Arm(arm_spec, model, int(saved["version"]), warmup))
         return day + 1
+
+
+def can_spawn_workers() -> bool:
+    """False inside a joblib (loky) sweep worker: its default start method is loky's, which a
+    spawned child cannot set up, and the sweep already keeps the cores busy."""
+    method = multiprocessing.get_start_method(allow_none=True)
+    return method in (None, "fork", "spawn", "forkserver")
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def warmup_key(config: SimulationConfig) -> str:

@@ -35,6 +35,7 @@ def test_joblib_multirun_with_two_workers_then_aggregate(tmp_path):
         "hydra.launcher.n_jobs=2",
         f"warmup_cache={tmp_path / 'cache'}",
         "torch_threads=1",
+        "retrain_workers=2",  # inside a loky worker: arms retrain in turn, no nested pool
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib" in result.stdout + result.stderr  # the joblib launcher ran the jobs
