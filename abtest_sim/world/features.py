@@ -46,40 +46,44 @@ def observable_frame(
     """One frame row per (request row, slot), row-major: ``items [len(rows), S]`` shown at
     ``positions [S]``. ``item_category [I]`` and ``user_attrs [m, U]`` are observable tables."""
     s = items.shape[1]
-    users = requests.user_id[rows]
-    columns: dict[str, np.ndarray] = {
-        "user_id": np.repeat(users, s),
-        "item_id": items.reshape(-1).astype(np.int32, copy=False),
-        "item_category": item_category[items].reshape(-1),
-        "weekday": np.full(len(rows) * s, requests.weekday, dtype=np.int16),
-        "hour": np.repeat(requests.hour[rows].astype(np.int16), s),
-        "position": np.tile(np.asarray(positions, dtype=np.int16), len(rows)),
-    }
-    for a, name in enumerate(user_attr_names(len(user_attrs))):
-        columns[name] = np.repeat(user_attrs[a][users], s)
-    return pl.DataFrame(columns)
+    request = _request_columns(requests, rows, user_attrs)
+    slot = _slot_columns(items, positions, item_category)
+    names = feature_names(len(user_attrs))
+    return pl.DataFrame(
+        {name: slot[name] if name in slot else np.repeat(request[name], s) for name in names}
+    )
 
 
 def request_frame(requests: DayRequests, rows: np.ndarray, user_attrs: np.ndarray) -> pl.DataFrame:
     """The features shared by every slot of a request, one row per request of ``rows``."""
+    return pl.DataFrame(_request_columns(requests, rows, user_attrs))
+
+
+def slot_frame(items: np.ndarray, positions: np.ndarray, item_category: np.ndarray) -> pl.DataFrame:
+    """The per-slot features (``SLOT_FEATURES``) of ``items [n, S]`` at ``positions [S]``,
+    row-major: one row per (request, slot)."""
+    return pl.DataFrame(_slot_columns(items, positions, item_category))
+
+
+def _request_columns(
+    requests: DayRequests, rows: np.ndarray, user_attrs: np.ndarray
+) -> dict[str, np.ndarray]:
     users = requests.user_id[rows]
-    columns: dict[str, np.ndarray] = {
+    columns = {
         "user_id": users,
         "weekday": np.full(len(rows), requests.weekday, dtype=np.int16),
         "hour": requests.hour[rows].astype(np.int16),
     }
     for a, name in enumerate(user_attr_names(len(user_attrs))):
         columns[name] = user_attrs[a][users]
-    return pl.DataFrame(columns)
+    return columns
 
 
-def slot_frame(items: np.ndarray, positions: np.ndarray, item_category: np.ndarray) -> pl.DataFrame:
-    """The per-slot features (``SLOT_FEATURES``) of ``items [n, S]`` at ``positions [S]``,
-    row-major: one row per (request, slot)."""
-    return pl.DataFrame(
-        {
-            "item_id": items.reshape(-1).astype(np.int32, copy=False),
-            "item_category": item_category[items].reshape(-1),
-            "position": np.tile(np.asarray(positions, dtype=np.int16), len(items)),
-        }
-    )
+def _slot_columns(
+    items: np.ndarray, positions: np.ndarray, item_category: np.ndarray
+) -> dict[str, np.ndarray]:
+    return {
+        "item_id": items.reshape(-1).astype(np.int32, copy=False),
+        "item_category": item_category[items].reshape(-1),
+        "position": np.tile(np.asarray(positions, dtype=np.int16), len(items)),
+    }
