@@ -292,7 +292,7 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
     table, shape = _load(settings)
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.
-    from abtest_sim.report import ReportInputError, write_report
+    from abtest_sim.report import ReportInputError, ReportOptions, write_report
 
     metadata = {
         "input": str(settings.input),
@@ -308,7 +308,7 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
             control=settings.control,
             treatment=settings.treatment,
             aa_control=settings.aa_control,
-            alpha=settings.alpha,
+            options=ReportOptions(alpha=settings.alpha),
             shares=settings.shares,
             metadata=metadata,
         )
@@ -317,11 +317,12 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
 
 
 def _headline(summary: ReportSummary) -> str:
-    avg = summary.average
+    lead = summary.lead
     return (
-        f"{PROG}: {summary.treatment} vs {summary.control}: average daily lift "
-        f"{100 * avg.lift:+.2f}% [{100 * avg.ci_low:+.2f}%, {100 * avg.ci_high:+.2f}%], "
-        f"p = {avg.p_value:.4g}; report: {summary.report_dir / 'report.md'}"
+        f"{PROG}: {summary.treatment} vs {summary.control}: {lead.label} "
+        f"{100 * lead.lift:+.2f}% [{100 * lead.total_ci_low:+.2f}%, "
+        f"{100 * lead.total_ci_high:+.2f}%], p = {lead.total_p_value:.4g}; "
+        f"report: {summary.report_dir / 'report.md'}"
     )
 
 

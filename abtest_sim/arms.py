@@ -10,18 +10,12 @@ impression (``logged``) or the previous version's prediction recomputed on the w
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import torch
 
 import reloop
 from abtest_sim import logs
@@ -31,13 +25,9 @@ from abtest_sim.world.rng import keyed_uniform
 
 __all__ = [
     "Arm",
-    "RetrainJob",
     "assign_users",
-    "retrain_pool",
-    "run_retrain_job",
     "salt_key",
     "train_warmup_model",
-    "truth_panel",
 ]
 
 
@@ -58,22 +48,15 @@ def assign_users(n_users: int, shares: Sequence[float], salt: str) -> np.ndarray
     return np.searchsorted(edges, u, side="right").astype(np.int8)
 
 
-def truth_panel(n_users: int, share: float, salt: str) -> np.ndarray:
-    """bool [n_users]: a fixed ``share`` of users, by a hash independent of the arm assignment."""
-    if share >= 1:
-        return np.ones(n_users, dtype=bool)
-    u = keyed_uniform(salt_key(f"truth-panel:{salt}"), np.arange(n_users, dtype=np.uint64))
-    return u < share
-
-
 @dataclass
 class Arm:
     """An arm's spec and the model version that serves it now."""
 
     spec: ArmSpec
     model: reloop.FittedModel
-    version: int = 0  # 0 = the shared warm-up model; +1 every night
+    version: int = 0  # 0 = the shared model at the split; +1 every night
     warmup: reloop.FittedModel | None = None  # where warm_start=false restarts every night
+    model_file: str | None = None  # the serving model's file, relative to the run dir (None: start)
 
     @property
     def name(self) -> str:
@@ -121,56 +104,6 @@ class Arm:
         if self.warmup is None:
             raise ValueError(f"arm {self.name!r} has warm_start=false but no warm-up model")
         return self.warmup
-
-
-@dataclass(frozen=True)
-class RetrainJob:
-    """One arm's nightly retraining as plain data, for a worker process: the serving model is read
-    from ``serving_model`` and the new version written to ``out``."""
-
-    spec: ArmSpec
-    serving_model: Path
-    warmup_model: Path
-    logs_root: Path
-    day: int
-    loss: str
-    features: tuple[str, ...]
-    model: ModelSpec
-    seed: int
-    out: Path
-
-
-def run_retrain_job(job: RetrainJob) -> float:
-    """Retrain (in a worker) and save the new version; returns the training seconds."""
-    warmup = None if job.spec.warm_start else reloop.load(job.warmup_model)
-    arm = Arm(job.spec, reloop.load(job.serving_model), warmup=warmup)
-    arm.retrain(job.logs_root, job.day, job.loss, job.features, job.model, job.seed)
-    arm.model.save(job.out)
-    return arm.model.history.seconds
-
-
-def retrain_pool(workers: int, threads: int) -> ProcessPoolExecutor:
-    """Worker processes for ``run_retrain_job``, each with ``threads`` torch threads. Spawned, not
-    forked: forking a process whose OpenMP threads have run can deadlock."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(threads, os.getpid()),
-    )
-
-
-def _start_worker(threads: int, parent: int) -> None:
-    torch.set_num_threads(threads)
-    # A killed run (SIGKILL, out of memory) cannot stop its workers: they stop themselves, so no
-    # orphan keeps training, competes with the resumed run for the cores or holds its memory.
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
-    while os.getppid() == parent:
-        time.sleep(every_seconds)
-    os._exit(1)
 
 
 def train_warmup_model(

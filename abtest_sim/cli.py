@@ -15,11 +15,13 @@ import hydra
 import polars as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.config import ConfigError, SimulationConfig
-from abtest_sim.experiment import policy_truth_table, run_experiment, write_parquet_atomic
+from abtest_sim.estimates import ReportOptions, ReportOptionsError
+from abtest_sim.experiment import launch_truth_table, run_experiment
 from abtest_sim.report import write_report
+from abtest_sim.rundir import write_parquet_atomic
 from reloop.hydra_app import fail, precheck, remove_hydra_leftovers
 
 __all__ = ["CONF_DIR", "main", "simulate"]
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """Run the simulation described by the composed config into ``run_dir``; returns the summary."""
     config = SimulationConfig.from_hydra(cfg)
+    options = _report_options(cfg.get("stats"))
     threads = _torch_threads(cfg.get("torch_threads"))
     if threads:
         torch.set_num_threads(threads)
@@ -43,13 +46,13 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     )
     # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
     write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
-    return write_simulation_report(config, unit_days, run_dir, cfg.get("stats") or {})
+    return write_simulation_report(config, unit_days, run_dir, options)
 
 
 def write_simulation_report(
-    config: SimulationConfig, unit_days: pl.DataFrame, run_dir: Path, stats: Any
+    config: SimulationConfig, unit_days: pl.DataFrame, run_dir: Path, options: ReportOptions
 ) -> dict[str, Any]:
-    """The Table-3 report of a simulated run (delta method, A/B minus A/A, the true lift)."""
+    """The Table-3 report of a simulated run, with the launch effect and the test's target."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
     summary = write_report(
@@ -58,19 +61,33 @@ def write_simulation_report(
         control=spec.control,
         treatment=spec.treatments[0],
         aa_control=spec.aa_control,
-        alpha=float(stats.get("alpha", 0.05)),
+        options=options,
         shares=shares,
-        policy_truth=policy_truth_table(run_dir, config),
+        launch_truth=launch_truth_table(run_dir, config),
+        paired=spec.paired,
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,
             "seed": config.seed,
+            "salt": config.salt,
             "paired": spec.paired,
-            "truth": "policy on the truth panel" if spec.truth_panel > 0 else "served users",
-            "truth_panel": spec.truth_panel,
+            "launch_truth": spec.launch_truth or spec.paired,
         },
     )
     return summary.to_dict()
+
+
+def _report_options(node: Any) -> ReportOptions:
+    try:
+        return ReportOptions.from_mapping(_plain(node))
+    except ReportOptionsError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
 
 
 def _torch_threads(value: Any) -> int | None:

@@ -63,8 +63,12 @@ class ExperimentSpec:
     """The design: warm-up, A/A and A/B phases, serving and which arms are compared."""
 
     name: str = "default"
-    warmup_days: int = 2  # served by an exploring policy; all arms share the model trained on it
+    warmup_days: int = 2  # served by an exploring policy; the first model is trained on them
     warmup_epochs: int = 2
+    # Days on which one shared lineage (the control's training settings, BCE) serves every user and
+    # retrains nightly before the split, so that the test starts near the steady state of a
+    # production system, not in the transient after the random-slate warm-up.
+    burnin_days: int = 0
     aa_days: int = 7  # all arms on the baseline recipe
     ab_days: int = 7  # treatment arms switch to their recipe
     slate_size: int = 5
@@ -74,20 +78,27 @@ class ExperimentSpec:
     control: str = "control"
     treatments: tuple[str, ...] = ("treatment",)
     aa_control: str | None = None  # optional concurrent second control (A/A')
-    salt: str = "abtest"  # salt of the user -> arm hash
-    # Share of users on whom every arm's policy is also evaluated in the shadow (never shown) to
-    # give the true lift; 0: the truth is the expected clicks of the served impressions only.
-    truth_panel: float = 1.0
+    salt: str | None = None  # salt of the user -> arm hash; None: derived from the seed
+    # Simulate the launch effect: per arm, a lineage of its recipe that serves every user and
+    # trains on every user's logs (lineages whose histories are identical are one lineage).
+    launch_truth: bool = True
 
     @property
     def test_days(self) -> int:
         return self.aa_days + self.ab_days
 
+    @property
+    def first_test_day(self) -> int:
+        """The simulated day on which the split (and the A/A phase) starts."""
+        return self.warmup_days + self.burnin_days
+
     def phase_of(self, day: int) -> str:
-        """``warmup``, ``aa`` or ``ab`` for a simulated day (day 0 is the first warm-up day)."""
+        """``warmup``, ``burnin``, ``aa`` or ``ab`` of a simulated day (day 0: first warm-up)."""
         if day < self.warmup_days:
             return "warmup"
-        return "aa" if day < self.warmup_days + self.aa_days else "ab"
+        if day < self.first_test_day:
+            return "burnin"
+        return "aa" if day < self.first_test_day + self.aa_days else "ab"
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,14 @@ class SimulationConfig:
 
     def arm(self, name: str) -> ArmSpec:
         return next(arm for arm in self.arms if arm.name == name)
+
+    @property
+    def salt(self) -> str:
+        """The salt of the user -> arm hash: the configured one, else one derived from the seed
+        (independent replicates need independent splits, not only independent worlds)."""
+        if self.experiment.salt is not None:
+            return self.experiment.salt
+        return f"seed-{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,7 +217,11 @@ def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> No
             raise ConfigError(f"experiment.{name} must be at least 1, got {getattr(spec, name)}")
     if spec.aa_days < 0:
         raise ConfigError(f"experiment.aa_days must be >= 0, got {spec.aa_days}")
-    for name in ("epsilon", "swap_prob", "truth_panel"):
+    if spec.burnin_days < 0:
+        raise ConfigError(f"experiment.burnin_days must be >= 0, got {spec.burnin_days}")
+    if spec.salt is not None and not isinstance(spec.salt, str):
+        raise ConfigError(f"experiment.salt must be a string or null, got {spec.salt!r}")
+    for name in ("epsilon", "swap_prob"):
         if not 0.0 <= getattr(spec, name) <= 1.0:
             raise ConfigError(f"experiment.{name} must lie in [0, 1], got {getattr(spec, name)}")
     compared = [spec.control, *spec.treatments] + ([spec.aa_control] if spec.aa_control else [])

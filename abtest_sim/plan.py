@@ -42,8 +42,9 @@ class PlanRow:
     days: int  # test length: the first ``days`` days of the data
     reference_users: float  # users per half in the A/A split
     reference_se: float  # SE of the mean daily lift at reference_users per arm (no lift)
-    users_per_arm: int  # needed to detect the planned lift with the planned power
+    users_per_arm: int | None  # needed for the planned lift and power (None: out of reach)
     mde_at_reference: float  # minimum detectable lift at reference_users per arm
+    lineage_sd: float = 0.0  # the model-lineage component included
 
 
 def predicted_power(lift: float, se: float, *, alpha: float = 0.05) -> float:
@@ -90,6 +91,7 @@ def plan_sample_size(
     alpha: float = 0.05,
     phase: str | None = None,
     splits: int = 4,
+    lineage_sd: float = 0.0,
 ) -> list[PlanRow]:
     """Users per arm needed for each test length, from one arm's per-user data (see module doc).
 
@@ -99,6 +101,8 @@ def plan_sample_size(
         raise ValueError("lift must be a non-zero number")
     if splits < 1:
         raise ValueError("splits must be at least 1")
+    if not lineage_sd >= 0:
+        raise ValueError(f"lineage_sd must be a non-negative number, got {lineage_sd}")
     rows = unit_days.filter(pl.col("arm") == arm)
     if phase is not None and "phase" in rows.columns:
         rows = rows.filter(pl.col("phase") == phase)
@@ -121,11 +125,23 @@ def plan_sample_size(
             days=d + 1,
             reference_users=n_ref,
             reference_se=float(se_ref[d]),
-            users_per_arm=math.ceil(n_ref * (z * (1 + lift) * se_ref[d] / lift) ** 2),
-            mde_at_reference=float(z * se_ref[d]),
+            users_per_arm=_users_needed(n_ref, float(se_ref[d]), lift, z, lineage_sd),
+            mde_at_reference=float(z * math.hypot(se_ref[d], lineage_sd)),
+            lineage_sd=lineage_sd,
         )
         for d in range(n_days)
     ]
+
+
+def _users_needed(
+    n_ref: float, se_ref: float, lift: float, z: float, lineage_sd: float
+) -> int | None:
+    """Users per arm at which z * SE_total equals the lift; None if lineage noise alone is
+    already too large."""
+    room = (lift / z) ** 2 - lineage_sd**2
+    if room <= 0:
+        return None
+    return math.ceil(n_ref * se_ref**2 * (1 + lift) ** 2 / room)
 
 
 # ------------------------------------------------------------------------------ the app
@@ -150,12 +166,18 @@ def render_plan(rows: list[PlanRow], *, lift: float, power: float, alpha: float)
     lines = [
         f"Users per arm to detect a {100 * lift:+.2f}% lift with {100 * power:.0f}% power "
         f"(two-sided alpha {alpha}), by test length:",
-        "days  users/arm   MDE at the data's users/arm (SE at no lift)",
+        "days    users/arm   MDE at the data's users/arm (SE at no lift)",
     ]
     for row in rows:
+        needed = "unreachable" if row.users_per_arm is None else f"{row.users_per_arm:,}"
         lines.append(
-            f"{row.days:>4}  {row.users_per_arm:>9,}   {100 * row.mde_at_reference:6.2f}% "
+            f"{row.days:>4}  {needed:>11}   {100 * row.mde_at_reference:6.2f}% "
             f"at {row.reference_users:,.0f} ({100 * row.reference_se:.2f}%)"
+        )
+    if rows and rows[0].lineage_sd > 0:
+        lines.append(
+            f"Model-lineage sd {100 * rows[0].lineage_sd:.2f}% included (it does not shrink with "
+            "users; 'unreachable': the lineage noise alone hides the lift)."
         )
     return "\n".join(lines)
 
@@ -171,6 +193,7 @@ def _hydra_main(cfg: DictConfig) -> None:
             alpha=float(cfg.alpha),
             phase=cfg.phase,
             splits=int(cfg.splits),
+            lineage_sd=float(cfg.lineage_sd or 0.0),
         )
     except ValueError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -53,8 +53,12 @@ def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
                 capsize=3,
                 label=label,
             )
-    if days["true_lift"].null_count() == 0:
-        ax.plot(x, 100 * days["true_lift"].to_numpy(), "x", color="tab:red", label="true lift")
+    for column, marker, color, label in (
+        ("target_lift", "x", "tab:red", "test target (served users)"),
+        ("launch_lift", "D", "tab:green", "launch effect"),
+    ):
+        if days[column].null_count() == 0:
+            ax.plot(x, 100 * days[column].to_numpy(), marker, color=color, label=label)
     ax.set_xticks(x, days["day"].to_list())
     ax.set_xlabel("day")
     ax.set_ylabel("relative CTR lift (%)")
@@ -83,19 +87,21 @@ def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> No
 
 
 def ctr_per_arm(arms: pl.DataFrame, path: Path) -> None:
-    """CTR of every arm on every day (dashed: true CTR when the log carries it)."""
+    """CTR of every arm on every day (dashed: true CTR of what it served; dotted: of its launch
+    lineage, when known)."""
     figure, ax = _figure()
     for (arm,), rows in arms.group_by("arm", maintain_order=True):
         x = np.arange(rows.height)
         line = ax.plot(x, 100 * rows["ctr"].to_numpy(), "o-", label=str(arm))[0]
-        if rows["true_ctr"].null_count() == 0:
-            ax.plot(
-                x,
-                100 * rows["true_ctr"].to_numpy(),
-                "--",
-                color=line.get_color(),
-                label=f"{arm} (true)",
-            )
+        for column, style, what in (("target_ctr", "--", "true"), ("launch_ctr", ":", "launch")):
+            if rows[column].null_count() == 0:
+                ax.plot(
+                    x,
+                    100 * rows[column].to_numpy(),
+                    style,
+                    color=line.get_color(),
+                    label=f"{arm} ({what})",
+                )
         ax.set_xticks(x, rows["day"].to_list())
     ax.set_xlabel("day")
     ax.set_ylabel("CTR (%)")

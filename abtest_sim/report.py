@@ -4,7 +4,8 @@ Input: one row per (unit, arm, day) with ``clicks`` and ``impressions``, an opti
 for the pre-period A/A days on the same users, "ab" for the treatment days) and optional
 ``true_clicks`` (the sum of the simulator's p_true). Output under ``<out_dir>/report/``:
 
-- ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``report.md``,
+- ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``report.md``
+  (rendered by ``abtest_sim.report_md``),
   ``arms.csv`` (CTR per arm and day), ``cumulative.csv`` (lift of the pooled CTR so far);
 - ``daily_lift.png``, ``cumulative_lift.png``, ``ctr_per_arm.png``.
 
@@ -14,6 +15,7 @@ renamed into it, so a failed run leaves no half-written report. The same input g
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -26,6 +28,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from abtest_sim.estimates import (
+    Estimate,
+    ReportOptions,
+    ReportOptionsError,
+    headline_estimator,
+    with_lineage,
+)
+from abtest_sim.report_md import render_markdown
 from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_test
 from abtest_sim.stats.daily_table import (
     AVERAGE,
@@ -37,7 +47,9 @@ from abtest_sim.stats.daily_table import (
 )
 from abtest_sim.stats.unit_days import ReportInputError
 
-__all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportSummary", "write_report"]
+__all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportOptions", "ReportSummary", "write_report"]
+
+SRM_ALARM = 1e-3  # SRM p-values below this: the split itself is broken
 
 METHOD_NOTE = (
     "Intervals and p-values: delta method on the relative lift R_B / R_A - 1, with the log's units "
@@ -90,12 +102,20 @@ class ReportSummary:
     cuped: LiftResult | None
     shared_control: LiftResult | None
     srm_p_value: float
-    true_lift: float | None
-    covered: bool | None
-    daily_coverage: float | None
+    aa_lift: LiftResult | None  # the pre-period's own Average lift (an A/A test)
+    estimates: dict[str, Estimate]  # every A/B estimator the log allows, with its truths
+    headline: str  # the key of ``estimates`` the report leads with
+    warnings: list[str]
+    truth: dict[str, Any] | None  # launch effect, test target and their gap (simulations)
+    daily_coverage: dict[str, float | None] | None  # share of A/B days whose interval covers
     mde_80: float
     max_interval_gap: float
+    aa_week_id: str | None  # fingerprint of the A/A pre-period's data (identical weeks: equal)
     daily: pl.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def lead(self) -> Estimate:
+        return self.estimates[self.headline]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (NaN and infinities become None); ``daily`` is left out."""
@@ -109,6 +129,8 @@ class ReportSummary:
                     k: getattr(value, k)
                     for k in ("lift", "se", "ci_low", "ci_high", "p_value", "method")
                 }
+            if name == "estimates":
+                value = {key: estimate.to_dict() for key, estimate in value.items()}
             out[name] = str(value) if isinstance(value, Path) else value
         return _json_ready(out)
 
@@ -134,10 +156,17 @@ def _row_result(row: Mapping[str, Any], kind: str, alpha: float) -> LiftResult |
 
 
 def summarise(
-    table: DailyTable, cumulative: pl.DataFrame, *, alpha: float, report_dir: Path
+    table: DailyTable,
+    cumulative: pl.DataFrame,
+    unit_days: pl.DataFrame,
+    *,
+    options: ReportOptions,
+    report_dir: Path,
 ) -> ReportSummary:
     """The headline numbers of a computed daily table (and its cumulative lift)."""
+    alpha = options.alpha
     row = table.ab_average
+    aa_row = _average_row(table.main, "aa")
     whole = cumulative.row(cumulative.height - 1, named=True)  # all A/B days pooled
     ab_days = table.main.filter((pl.col("day") != AVERAGE) & (pl.col("phase") == "ab"))
     gaps = [
@@ -148,6 +177,10 @@ def summarise(
     everyone = np.ones(table.design.n_days, dtype=bool)
     users = {name: log.users(everyone) for name, log in table.logs.items()}
     arms = list(table.logs)
+    estimates = _estimates(row, aa_row, whole, options)
+    headline = headline_estimator(options.headline, estimates)
+    srm_p = srm_test(list(users.values()), table.shares).p_value
+    aa_lift = _row_result(aa_row, "average", alpha) if aa_row else None
     return ReportSummary(
         report_dir=report_dir,
         control=arms[0],
@@ -165,14 +198,149 @@ def summarise(
         ab_minus_aa=_row_result(row, "ab_minus_aa", alpha),
         cuped=_row_result(row, "cuped", alpha),
         shared_control=_row_result(row, "shared_control", alpha),
-        srm_p_value=srm_test(list(users.values()), table.shares).p_value,
-        true_lift=row["true_lift"],
-        covered=row["covers_true"],
-        daily_coverage=None if row["true_lift"] is None else ab_days["covers_true"].mean(),
-        mde_80=minimum_detectable_lift_from_se(row["se"], alpha=alpha, power=0.8),
+        srm_p_value=srm_p,
+        aa_lift=aa_lift,
+        estimates=estimates,
+        headline=headline,
+        warnings=_warnings(estimates[headline], aa_lift, srm_p, alpha),
+        truth=_truth_summary(row, aa_row),
+        daily_coverage=_daily_coverage(ab_days),
+        mde_80=minimum_detectable_lift_from_se(
+            estimates[headline].se_total, alpha=alpha, power=0.8
+        ),
         max_interval_gap=float(max(g for g in gaps if g is not None and math.isfinite(g))),
+        aa_week_id=_aa_week_id(unit_days, table.logs),
         daily=table.frame,
     )
+
+
+def _average_row(frame: pl.DataFrame, phase: str) -> dict[str, Any] | None:
+    rows = frame.filter((pl.col("day") == AVERAGE) & (pl.col("phase") == phase))
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _pooled_truth(row: Mapping[str, Any], truth: str) -> float | None:
+    control, treatment = row[f"{truth}_ctr_control"], row[f"{truth}_ctr_treatment"]
+    if control is None or treatment is None:
+        return None
+    return treatment / control - 1.0
+
+
+def _difference(ab: float | None, aa: float | None) -> float | None:
+    return None if ab is None or aa is None else ab - aa
+
+
+def _estimates(
+    row: Mapping[str, Any],
+    aa_row: Mapping[str, Any] | None,
+    whole: Mapping[str, Any],
+    options: ReportOptions,
+) -> dict[str, Estimate]:
+    """Every estimator the log allows, with its truths: the mean daily lift, CUPED and their
+    truths are means of daily lifts; the pooled lift's truths are pooled; A/B - A/A's subtract
+    the pre-period's truths."""
+    sources: dict[str, tuple[float | None, float | None, dict[str, float | None]]] = {
+        "pooled": (
+            whole["lift"],
+            whole["se"],
+            {t: _pooled_truth(row, t) for t in ("target", "launch")},
+        ),
+        "mean_daily": (row["lift"], row["se"], {t: row[f"{t}_lift"] for t in ("target", "launch")}),
+        "ab_minus_aa": (
+            row["ab_minus_aa"],
+            row["ab_minus_aa_se"],
+            {
+                t: _difference(row[f"{t}_lift"], aa_row and aa_row[f"{t}_lift"])
+                for t in ("target", "launch")
+            },
+        ),
+        "cuped": (
+            row["cuped_lift"],
+            row["cuped_se"],
+            {t: row[f"{t}_lift"] for t in ("target", "launch")},
+        ),
+    }
+    out = {}
+    for name, (lift, se, truths) in sources.items():
+        if lift is None or se is None:
+            continue
+        out[name] = with_lineage(
+            name,
+            float(lift),
+            float(se),
+            alpha=options.alpha,
+            lineage_sd=options.lineage_sd.get(name),
+            **truths,
+        )
+    return out
+
+
+def _warnings(lead: Estimate, aa_lift: LiftResult | None, srm_p: float, alpha: float) -> list[str]:
+    """Plain-words warnings that belong in the headline."""
+    out = []
+    if srm_p < SRM_ALARM:
+        out.append(
+            f"Sample ratio mismatch (p = {srm_p:.2g}): the arms' user counts are not the designed "
+            "split, so the assignment or the logging is broken; do not trust any lift."
+        )
+    if aa_lift is not None and aa_lift.p_value < alpha:
+        out.append(
+            f"The A/A pre-period is itself significant ({100 * aa_lift.lift:+.2f}%, p = "
+            f"{aa_lift.p_value:.2g}): the buckets differed before the treatment (chance, or "
+            "model-lineage divergence). Read the A/B - A/A or CUPED estimate, not the raw lift."
+        )
+    if lead.lineage_sd is None:
+        out.append(
+            "The interval holds the noise of which users landed where and of their clicks, not "
+            "model-lineage variance (models trained on different users diverge); set "
+            "stats.lineage_sd from an A/A sweep (abtest-sim-aggregate) to include it."
+        )
+    return out
+
+
+def _truth_summary(row: Mapping[str, Any], aa_row: Mapping[str, Any] | None) -> dict | None:
+    if row["target_lift"] is None and row["launch_lift"] is None:
+        return None
+    out: dict[str, Any] = {}
+    for truth in ("launch", "target"):
+        out[truth] = {
+            "mean_daily": row[f"{truth}_lift"],
+            "pooled": _pooled_truth(row, truth),
+            "aa_mean_daily": None if aa_row is None else aa_row[f"{truth}_lift"],
+        }
+    out["test_to_launch_bias"] = {
+        key: _difference(out["target"][key], out["launch"][key]) for key in ("mean_daily", "pooled")
+    }
+    return out
+
+
+def _daily_coverage(ab_days: pl.DataFrame) -> dict[str, float | None] | None:
+    out = {}
+    for truth in ("target", "launch"):
+        flags = ab_days[f"covers_{truth}"].drop_nulls()
+        out[truth] = float(flags.mean()) if flags.len() else None
+    return out if any(v is not None for v in out.values()) else None
+
+
+def _aa_week_id(unit_days: pl.DataFrame, logs: Mapping[str, Any]) -> str | None:
+    """A fingerprint of the pre-period's per-user data of the compared arms: two runs with the
+    same A/A week (a sweep over recipes that share seed and warm-up) have the same id, so an
+    aggregate counts that A/A test once."""
+    if "phase" not in unit_days.columns:
+        return None
+    rows = unit_days.filter(
+        (pl.col("phase") == "aa") & pl.col("arm").cast(pl.String).is_in(list(logs))
+    )
+    if rows.is_empty():
+        return None
+    rows = rows.select(
+        pl.col("unit").cast(pl.String),
+        pl.col("arm").cast(pl.String),
+        pl.col("day").cast(pl.String),
+        pl.col("clicks").cast(pl.Float64),
+        pl.col("impressions").cast(pl.Float64),
+    ).sort("arm", "day", "unit")
+    return hashlib.sha256(rows.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()[:16]
 
 
 def write_report(
@@ -182,10 +350,11 @@ def write_report(
     control: str,
     treatment: str,
     aa_control: str | None = None,
-    alpha: float = 0.05,
+    options: ReportOptions | None = None,
     shares: Mapping[str, float] | None = None,
     metadata: Mapping[str, Any] | None = None,
-    policy_truth: pl.DataFrame | None = None,
+    launch_truth: pl.DataFrame | None = None,
+    paired: bool = False,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -194,10 +363,12 @@ def write_report(
     A/B minus A/A. ``shares``: the designed share of users per arm for the SRM test (default:
     equal). ``metadata`` goes into summary.json (e.g. where the log came from). Raises
     ``ReportInputError`` (a ``ValueError``) with a one-line message when the table is unusable.
-    ``policy_truth`` (day, arm, true_clicks, impressions): a simulator's evaluation of each arm's
-    policy on the whole population, the truth behind true_lift (else true_clicks of the served
-    users, which still carries the noise of who was randomised where).
+    ``options``: level, headline estimator and lineage components (``conf/stats``).
+    ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's launch lineages (each
+    arm's recipe serving and trained on every user); ``paired``: every unit in every arm.
     """
+    options = options or ReportOptions()
+    alpha = options.alpha
     table = daily_table(
         unit_days,
         control=control,
@@ -205,12 +376,16 @@ def write_report(
         aa_control=aa_control,
         alpha=alpha,
         shares=shares,
-        policy_truth=policy_truth,
+        launch_truth=launch_truth,
+        paired=paired,
     )
     report_dir = Path(out_dir) / "report"
     control_log, treatment_log = list(table.logs.values())[:2]
     cumulative = cumulative_lift(control_log, treatment_log, table.design, alpha)
-    summary = summarise(table, cumulative, alpha=alpha, report_dir=report_dir)
+    try:
+        summary = summarise(table, cumulative, unit_days, options=options, report_dir=report_dir)
+    except ReportOptionsError as error:
+        raise ReportInputError(str(error)) from None
     per_arm = arm_days(table.logs, table.design)
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.
@@ -223,7 +398,7 @@ def write_report(
         "arms.csv": per_arm.write_csv,
         "cumulative.csv": cumulative.write_csv,
         "summary.json": lambda p: p.write_text(json.dumps(summary_json, indent=2) + "\n"),
-        "report.md": lambda p: p.write_text(render_markdown(summary, table)),
+        "report.md": lambda p: p.write_text(render_markdown(summary, table, METHOD_NOTE)),
     }
 
     def plots(folder: Path) -> None:
@@ -257,166 +432,3 @@ def _publish(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-# ----------------------------------------------------------------------------- report.md
-
-
-def _pct(x: float | None, signed: bool = True) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a" if x is None else ("+inf" if x > 0 else "-inf")
-    return f"{100 * x:+.2f}%" if signed else f"{100 * x:.3f}%"
-
-
-def _interval(value: Any, low: Any, high: Any) -> str:
-    if value is None:
-        return ""
-    return f"{_pct(value)} [{_pct(low)}, {_pct(high)}]"
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return ""
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def _table3(summary: ReportSummary, table: DailyTable) -> list[str]:
-    """Day 1..N and Average: the lift, the A/A reference, and A/B minus A/A."""
-    pre, concurrent = summary.aa_days > 0, summary.aa_control is not None
-    header = ["Day", "Phase", "CTR control", "CTR treatment", "Lift [95% CI]", "p"]
-    header += ["A/A lift (pre-period)", "A/B - A/A [95% CI]", "p"] if pre else []
-    header += ["A/A lift (concurrent)", "A/B - A/A shared control [95% CI]", "p"] * concurrent
-    rows = []
-    for r in table.main.iter_rows(named=True):
-        row = [
-            r["day"],
-            r["phase"],
-            _pct(r["ctr_control"], False),
-            _pct(r["ctr_treatment"], False),
-            _interval(r["lift"], r["ci_low"], r["ci_high"]),
-            _p(r["p_value"]),
-        ]
-        if pre:
-            row += [
-                _pct(r["aa_lift"]) if r["aa_lift"] is not None else "",
-                _interval(r["ab_minus_aa"], r["ab_minus_aa_ci_low"], r["ab_minus_aa_ci_high"]),
-                _p(r["ab_minus_aa_p_value"]),
-            ]
-        if concurrent:
-            row += [
-                _pct(r["concurrent_aa_lift"]),
-                _interval(
-                    r["shared_control_lift"],
-                    r["shared_control_ci_low"],
-                    r["shared_control_ci_high"],
-                ),
-                _p(r["shared_control_p_value"]),
-            ]
-        rows.append(row)
-    return _table(header, rows)
-
-
-def _diagnostics(summary: ReportSummary, table: DailyTable) -> list[str]:
-    truth = summary.true_lift is not None
-    header = ["Day", "Phase", "p (delta)", "naive p", "design effect", "Holm p", "BH p", "SRM p"]
-    header += ["CUPED lift [95% CI]", "CUPED p"] if table.has_cuped else []
-    header += ["true lift", "covered"] if truth else []
-    rows = []
-    for r in table.main.iter_rows(named=True):
-        row = [
-            r["day"],
-            r["phase"],
-            _p(r["p_value"]),
-            _p(r["naive_p_value"]),
-            f"{r['design_effect']:.2f}",
-            _p(r["p_value_holm"]),
-            _p(r["p_value_bh"]),
-            _p(r["srm_p_value"]),
-        ]
-        if table.has_cuped:
-            row += [
-                _interval(r["cuped_lift"], r["cuped_ci_low"], r["cuped_ci_high"]),
-                _p(r["cuped_p_value"]),
-            ]
-        if truth:
-            row += [_pct(r["true_lift"]), "yes" if r["covers_true"] else "no"]
-        rows.append(row)
-    return _table(header, rows)
-
-
-def _headline(summary: ReportSummary) -> list[str]:
-    avg = summary.average
-    verdict = "significant" if avg.significant else "not significant"
-    lines = [
-        f"- Average daily lift of `{summary.treatment}` over `{summary.control}` on the "
-        f"{summary.ab_days} A/B day(s): **{_interval(avg.lift, avg.ci_low, avg.ci_high)}**, "
-        f"p = {_p(avg.p_value)} ({verdict} at alpha = {summary.alpha}).",
-        f"- Lift of the CTR pooled over the A/B days: "
-        f"{_interval(summary.pooled.lift, summary.pooled.ci_low, summary.pooled.ci_high)}, "
-        f"p = {_p(summary.pooled.p_value)}.",
-        f"- Naive binomial p = {_p(summary.naive_p_value)} (impressions as independent), design "
-        f"effect {summary.design_effect:.2f}: the variance of the right test over the naive one.",
-        f"- Sample ratio mismatch (chi-square on units per arm): p = {_p(summary.srm_p_value)}"
-        + (
-            " **- sample ratio mismatch, do not trust the lift**"
-            if summary.srm_p_value < 1e-3
-            else "."
-        ),
-        f"- Minimum detectable average lift at 80% power with this SE: "
-        f"+-{100 * summary.mde_80:.2f}%.",
-    ]
-    for kind, text in (
-        ("ab_minus_aa", "A/B minus the pre-period A/A (same users)"),
-        ("cuped", "CUPED (pre-period covariate)"),
-        ("shared_control", "A/B minus the concurrent A/A, shared control"),
-    ):
-        result = getattr(summary, kind)
-        if result is not None:
-            lines.append(
-                f"- {text}: {_interval(result.lift, result.ci_low, result.ci_high)}, "
-                f"p = {_p(result.p_value)}."
-            )
-    if summary.true_lift is not None:
-        lines.append(
-            f"- Truth (simulation): mean true lift {_pct(summary.true_lift)}, "
-            f"{'covered' if summary.covered else 'NOT covered'} by the Average interval; the daily "
-            f"intervals cover the daily true lift on {100 * summary.daily_coverage:.0f}% of A/B "
-            "days."
-        )
-    return lines
-
-
-def render_markdown(summary: ReportSummary, table: DailyTable) -> str:
-    """report.md: headline, the Table-3-style table, diagnostics, and the method used."""
-    title = f"# A/B test report: `{summary.treatment}` vs `{summary.control}`"
-    arms = ", ".join(f"`{a}`: {n}" for a, n in summary.users.items())
-    design = (
-        f"{summary.days} day(s): {summary.aa_days} A/A pre-period, {summary.ab_days} A/B. "
-        f"Units per arm: {arms}."
-    )
-    parts = [title, "", design, "", *_headline(summary), "", "## Daily lift (Table 3)", ""]
-    parts += _table3(summary, table)
-    note = (
-        "Average: mean of the daily lifts of the phase, with the cross-day covariance (the same "
-        "users on several days)."
-    )
-    if summary.ab_minus_aa is not None:
-        note += (
-            " A/B - A/A subtracts the mean A/A lift of the same users with the covariance of the "
-            "two periods."
-        )
-    parts += ["", note, ""]
-    parts += ["## Diagnostics", "", *_diagnostics(summary, table), ""]
-    parts += ["## Method", "", METHOD_NOTE, ""]
-    parts += [
-        f"On this log the log-ratio and Fieller bounds differ from the delta bounds by at most "
-        f"{100 * summary.max_interval_gap:.3f} percentage points on any A/B day (daily.csv has "
-        "all three). Holm and BH adjust the daily p-values within each phase.",
-        "",
-    ]
-    return "\n".join(parts)

@@ -34,8 +34,9 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "day", "phase", "control", "treatment",
     "users_control", "users_treatment", "impressions_control", "impressions_treatment",
     "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
-    "true_ctr_control", "true_ctr_treatment", "true_lift",
-    "lift", "se", "ci_low", "ci_high", "p_value", "covers_true",
+    "target_ctr_control", "target_ctr_treatment", "target_lift",
+    "launch_ctr_control", "launch_ctr_treatment", "launch_lift", "test_to_launch_bias",
+    "lift", "se", "ci_low", "ci_high", "p_value", "covers_target", "covers_launch",
     "p_value_holm", "p_value_bh",
     "naive_p_value", "design_effect",
     "log_ci_low", "log_ci_high", "log_p_value", "fieller_ci_low", "fieller_ci_high",
@@ -125,31 +126,52 @@ def _basic(cols: Columns, a: ArmLog, b: ArmLog) -> None:
         _put_counts(cols, role, log)
 
 
-def _true_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-day expected clicks and impressions behind the arm's true CTR, if known."""
-    if log.true_totals is not None:
-        return log.true_totals
+def _served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-day expected clicks and impressions of what the arm served its own users, if known."""
     if log.true_clicks is None:
         return None
     return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
 
 
 def _truth(cols: Columns, a: ArmLog, b: ArmLog) -> None:
-    totals = {"control": _true_totals(a), "treatment": _true_totals(b)}
-    if totals["control"] is None or totals["treatment"] is None:
-        cols.empty("true_ctr_control", "true_ctr_treatment", "true_lift", "covers_true")
+    """The two truths of a simulation, each per day and as the phase's mean of daily lifts (the
+    Average row estimates a mean of daily lifts):
+
+    - target: the expected CTR of what each arm served its own users (its lineage, trained on its
+      own users): what the test's estimator converges to, an unbiased proxy of its expectation
+      over the random split;
+    - launch: the expected CTR of each arm's launch lineage, serving and trained on every user:
+      the effect of shipping the recipe.
+    """
+    for truth, totals in (
+        ("target", (_served_totals(a), _served_totals(b))),
+        ("launch", (a.launch_totals, b.launch_totals)),
+    ):
+        _put_truth(cols, truth, *totals)
+    target, launch = cols.values["target_lift"], cols.values["launch_lift"]
+    cols.values["test_to_launch_bias"] = target - launch
+
+
+def _put_truth(
+    cols: Columns,
+    truth: str,
+    control: tuple[np.ndarray, np.ndarray] | None,
+    treatment: tuple[np.ndarray, np.ndarray] | None,
+) -> None:
+    names = (f"{truth}_ctr_control", f"{truth}_ctr_treatment", f"{truth}_lift", f"covers_{truth}")
+    if control is None or treatment is None:
+        cols.empty(*names)
         return
     design = cols.design
     true_ctr = {}
-    for role, (clicks, impressions) in totals.items():
+    for role, (clicks, impressions) in (("control", control), ("treatment", treatment)):
         true_ctr[role] = clicks / impressions
         phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
-        cols.put(f"true_ctr_{role}", true_ctr[role], phase_ctr)
-    true_lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
-    # The Average row estimates the mean of the daily lifts, so its truth is the mean true lift.
-    cols.put("true_lift", true_lift, design.average_weights() @ true_lift)
-    truth, low, high = (cols.values[n] for n in ("true_lift", "ci_low", "ci_high"))
-    cols.values["covers_true"] = ((low <= truth) & (truth <= high)).astype(np.float64)
+        cols.put(f"{truth}_ctr_{role}", true_ctr[role], phase_ctr)
+    lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
+    cols.put(f"{truth}_lift", lift, design.average_weights() @ lift)
+    value, low, high = (cols.values[n] for n in (f"{truth}_lift", "ci_low", "ci_high"))
+    cols.values[f"covers_{truth}"] = ((low <= value) & (value <= high)).astype(np.float64)
 
 
 def _lift(cols: Columns, lifts: Linearized, alpha: float) -> None:
@@ -246,7 +268,7 @@ def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
         except ValueError:  # an A/B day whose users had no A/A impressions: no covariate
             return False
         panels.append((log.panel(ab), pre))
-    arms = cuped_panels(*panels[0], *panels[1], groups=(a.name, b.name))
+    arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
     k = int(ab.sum())
     lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
     cols.put_wald(lifts, alpha, _ab_rows(cols), _wald_names("cuped", "cuped_lift"))
@@ -265,7 +287,9 @@ def _shared_control(
         cols.empty("concurrent_aa_lift", *_wald_names("shared_control", "shared_control_lift"))
         return
     control, treatment = pair
-    a1, a2, b = (logs[n].panel().linearized(n) for n in (control, aa_control, treatment))
+    a1, a2, b = (
+        logs[n].panel().linearized(logs[n].group) for n in (control, aa_control, treatment)
+    )
     d = cols.with_averages(shared_control_of(a1, a2, b))
     names = _wald_names("shared_control", "shared_control_lift")
     cols.put_wald(d, alpha, np.arange(cols.n_rows), names)
@@ -298,23 +322,28 @@ def daily_table(
     aa_control: str | None = None,
     alpha: float = 0.05,
     shares: Mapping[str, float] | None = None,
-    policy_truth: pl.DataFrame | None = None,
+    launch_truth: pl.DataFrame | None = None,
+    paired: bool = False,
 ) -> DailyTable:
     """Validate a per-(unit, arm, day) table and compute daily.csv.
 
     Pairs: (control, treatment), then (control, aa_control) when a concurrent second control is
     given; the treatment pair's rows then also carry the shared-control A/B minus A/A.
-    ``policy_truth`` (columns day, arm, true_clicks, impressions): each arm's policy evaluated on
-    a whole population by a simulator; when given, it is the truth behind true_lift.
+    ``launch_truth`` (columns day, arm, true_clicks, impressions): each arm's launch lineage, a
+    simulator's lineage of the arm's recipe serving and trained on every user (the launch effect).
+    ``paired``: every unit is in every arm (a simulator's parallel worlds): the arms' estimates
+    are correlated through the shared units, and with a truth each arm is its own launch lineage.
     """
     if not 0.0 < alpha < 1.0:
         raise ReportInputError(f"alpha must lie in (0, 1), got {alpha}")
     arms = [str(control), str(treatment), *([] if aa_control is None else [str(aa_control)])]
     share_vector = _share_vector(shares, arms)
-    table, design = prepare_unit_days(unit_days, arms)
-    logs = build_arm_logs(table, design, arms)
-    if policy_truth is not None:
-        logs = _with_policy_truth(logs, design, policy_truth)
+    table, design = prepare_unit_days(unit_days, arms, paired=paired)
+    logs = build_arm_logs(table, design, arms, paired=paired)
+    if launch_truth is not None:
+        logs = _with_launch_truth(logs, design, launch_truth)
+    elif paired:
+        logs = {name: replace(log, launch_totals=_served_totals(log)) for name, log in logs.items()}
     kwargs = {"alpha": alpha, "shares": share_vector}
     main, has_cuped = analyse_pair(
         logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
@@ -325,7 +354,7 @@ def daily_table(
     return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector)
 
 
-def _with_policy_truth(
+def _with_launch_truth(
     logs: dict[str, ArmLog], design: Design, truth: pl.DataFrame
 ) -> dict[str, ArmLog]:
     out = {}
@@ -338,11 +367,11 @@ def _with_policy_truth(
         )
         missing = [day for day in design.labels if day not in by_day]
         if missing:
-            raise ReportInputError(f"policy truth has no row for arm {name!r} on day {missing[0]}")
+            raise ReportInputError(f"launch truth has no row for arm {name!r} on day {missing[0]}")
         clicks, impressions = (
             np.array([by_day[d][i] for d in design.labels], dtype=np.float64) for i in (0, 1)
         )
-        out[name] = replace(log, true_totals=(clicks, impressions))
+        out[name] = replace(log, launch_totals=(clicks, impressions))
     return out
 
 
@@ -371,7 +400,7 @@ def analyse_pair(
     a, b = logs[pair[0]], logs[pair[1]]
     cols = Columns(design)
     _basic(cols, a, b)
-    lifts = relative_lift_of(a.panel().linearized(a.name), b.panel().linearized(b.name))
+    lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
     _lift(cols, lifts, alpha)
     _truth(cols, a, b)
     _naive(cols, a, b)
@@ -393,7 +422,7 @@ def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.Da
             np.cumsum(log.clicks[ab], axis=0),
             np.cumsum(log.impressions[ab], axis=0),
         )
-        panels.append(ratio_panel(clicks, impressions, present).linearized(log.name))
+        panels.append(ratio_panel(clicks, impressions, present).linearized(log.group))
     wald = relative_lift_of(*panels).wald(alpha)
     return pl.DataFrame(
         {
@@ -408,11 +437,12 @@ def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.Da
 
 
 def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
-    """Per arm and day: users, clicks, impressions, CTR (and true CTR when known)."""
+    """Per arm and day: users, clicks, impressions, CTR, and when known the true CTR of what the
+    arm served (target_ctr) and of its launch lineage (launch_ctr)."""
     frames = []
     for log in logs.values():
         impressions = log.impressions.sum(axis=1)
-        truth = None if log.true_clicks is None else log.true_clicks.sum(axis=1) / impressions
+        served = _served_totals(log)
         frames.append(
             pl.DataFrame(
                 {
@@ -423,13 +453,17 @@ def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
                     "clicks": log.clicks.sum(axis=1),
                     "impressions": impressions,
                     "ctr": log.clicks.sum(axis=1) / impressions,
-                    "true_ctr": pl.Series(
-                        truth if truth is not None else [None] * design.n_days, dtype=pl.Float64
-                    ),
+                    "target_ctr": _ctr_series(served, design.n_days),
+                    "launch_ctr": _ctr_series(log.launch_totals, design.n_days),
                 }
             )
         )
     return pl.concat(frames)
+
+
+def _ctr_series(totals: tuple[np.ndarray, np.ndarray] | None, n_days: int) -> pl.Series:
+    values = [None] * n_days if totals is None else totals[0] / totals[1]
+    return pl.Series(values, dtype=pl.Float64)
 
 
 def _frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:
@@ -440,7 +474,7 @@ def _frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:
             series.append(pl.Series(name, column.tolist(), dtype=pl.String))
         elif name in _COUNT_COLUMNS:
             series.append(pl.Series(name, column, dtype=pl.Int64))
-        elif name == "covers_true":
+        elif name.startswith("covers_"):
             series.append(pl.Series(name, column, nan_to_null=True).cast(pl.Boolean))
         else:
             series.append(_number_series(name, column))

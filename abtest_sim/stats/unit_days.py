@@ -19,6 +19,7 @@ from abtest_sim.stats.influence import RatioPanel, ratio_panel
 
 PHASES = ("aa", "ab")
 REQUIRED_COLUMNS = ("unit", "arm", "day", "clicks", "impressions")
+PAIRED_GROUP = "units"  # the influence group of a paired design: every arm's units are shared
 
 
 class ReportInputError(ValueError):
@@ -62,9 +63,16 @@ class ArmLog:
     impressions: np.ndarray
     present: np.ndarray
     true_clicks: np.ndarray | None
-    # Per-day expected clicks and impressions of the arm's policy over a whole population (the
-    # simulator's counterfactual truth); when set, the true CTR comes from these, not true_clicks.
-    true_totals: tuple[np.ndarray, np.ndarray] | None = None
+    # Per-day expected clicks and impressions of the arm's launch lineage (a simulator's lineage of
+    # the arm's recipe serving and trained on every user): the truth of the launch effect.
+    launch_totals: tuple[np.ndarray, np.ndarray] | None = None
+    # Influence group: units of one group are independent of other groups' units (the arm), or
+    # shared by every arm (``units``, a paired design with one unit axis).
+    group: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.group:
+            object.__setattr__(self, "group", self.name)
 
     def panel(self, days: np.ndarray | None = None) -> RatioPanel:
         """Per-day ratios with their influence over the chosen days (None: every day)."""
@@ -135,11 +143,13 @@ def _check_arm_names(table: pl.DataFrame, arms: Sequence[str]) -> None:
             raise _fail(f"arm {arm!r} not in the data (arms: {', '.join(present)})")
 
 
-def _check_arms(table: pl.DataFrame) -> None:
+def _check_arms(table: pl.DataFrame, paired: bool) -> None:
     per_arm = table.group_by("arm").agg(pl.col("impressions").sum()).sort("arm")
     for arm, total in per_arm.iter_rows():
         if total <= 0:
             raise _fail(f"arm {arm!r} is empty: it has no impressions")
+    if paired:
+        return
     shared = table.group_by("unit").agg(pl.col("arm").n_unique().alias("arms"))
     shared = shared.filter(pl.col("arms") > 1).sort("unit")
     if shared.height:
@@ -170,8 +180,11 @@ def _day_labels(days: pl.Series) -> tuple[str, ...]:
     return tuple(days.cast(pl.String).to_list())
 
 
-def prepare_unit_days(unit_days: pl.DataFrame, arms: Sequence[str]) -> tuple[pl.DataFrame, Design]:
-    """Validate the table (raising ``ReportInputError``), keep the arms analysed, sum duplicates."""
+def prepare_unit_days(
+    unit_days: pl.DataFrame, arms: Sequence[str], *, paired: bool = False
+) -> tuple[pl.DataFrame, Design]:
+    """Validate the table (raising ``ReportInputError``), keep the arms analysed, sum duplicates.
+    ``paired``: units may (and in a paired design do) appear in every arm."""
     if not isinstance(unit_days, pl.DataFrame):
         raise _fail(f"unit_days must be a polars DataFrame, got {type(unit_days).__name__}")
     _check_columns(unit_days)
@@ -179,7 +192,7 @@ def prepare_unit_days(unit_days: pl.DataFrame, arms: Sequence[str]) -> tuple[pl.
     _check_arm_names(table, arms)
     table = table.filter(pl.col("arm").is_in(list(arms)))
     _check_counts(table)
-    _check_arms(table)
+    _check_arms(table, paired)
     design = _design(table)
     keys = ["unit", "arm", "day"]
     sums = [c for c in ("clicks", "impressions", "true_clicks") if c in table.columns]
@@ -187,11 +200,17 @@ def prepare_unit_days(unit_days: pl.DataFrame, arms: Sequence[str]) -> tuple[pl.
     return table.sort(keys), design
 
 
-def build_arm_logs(table: pl.DataFrame, design: Design, arms: Sequence[str]) -> dict[str, ArmLog]:
-    """Per-arm (days, users) matrices; every arm needs 2 users and an impression on every day."""
+def build_arm_logs(
+    table: pl.DataFrame, design: Design, arms: Sequence[str], *, paired: bool = False
+) -> dict[str, ArmLog]:
+    """Per-arm (days, users) matrices; every arm needs 2 users and an impression on every day.
+    ``paired``: every arm's matrices share one unit axis and one influence group."""
     days = table.select("day").unique().sort("day").with_row_index("day_index")
     table = table.join(days, on="day")
-    logs = {arm: _arm_log(table.filter(pl.col("arm") == arm), arm, design) for arm in arms}
+    shared_units = _unit_index(table) if paired else None
+    logs = {
+        arm: _arm_log(table.filter(pl.col("arm") == arm), arm, design, shared_units) for arm in arms
+    }
     for log in logs.values():
         short = (log.present.sum(axis=1) < 2) | (log.impressions.sum(axis=1) <= 0)
         if short.any():
@@ -200,8 +219,14 @@ def build_arm_logs(table: pl.DataFrame, design: Design, arms: Sequence[str]) -> 
     return logs
 
 
-def _arm_log(rows: pl.DataFrame, arm: str, design: Design) -> ArmLog:
-    units = rows.select("unit").unique().sort("unit").with_row_index("unit_index")
+def _unit_index(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select("unit").unique().sort("unit").with_row_index("unit_index")
+
+
+def _arm_log(
+    rows: pl.DataFrame, arm: str, design: Design, shared_units: pl.DataFrame | None
+) -> ArmLog:
+    units = _unit_index(rows) if shared_units is None else shared_units
     rows = rows.join(units, on="unit")
     where = (rows["day_index"].to_numpy(), rows["unit_index"].to_numpy())
     shape = (design.n_days, units.height)
@@ -214,4 +239,5 @@ def _arm_log(rows: pl.DataFrame, arm: str, design: Design) -> ArmLog:
     present = np.zeros(shape, dtype=bool)
     present[where] = True
     truth = matrix("true_clicks") if "true_clicks" in rows.columns else None
-    return ArmLog(arm, matrix("clicks"), matrix("impressions"), present, truth)
+    group = arm if shared_units is None else PAIRED_GROUP
+    return ArmLog(arm, matrix("clicks"), matrix("impressions"), present, truth, group=group)

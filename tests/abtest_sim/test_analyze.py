@@ -80,7 +80,7 @@ def good_runs(logs, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedPro
 def test_unit_day_csv_gives_the_report_of_the_same_table(good_runs, tmp_path) -> None:
     done, out = good_runs["unit_day"]
     assert done.returncode == 0, done.stderr
-    assert "abtest-analyze: B vs A: average daily lift" in done.stdout
+    assert "abtest-analyze: B vs A: CUPED (pre-period covariate) " in done.stdout
     names = {p.name for p in files_under(out)}
     assert {"daily.csv", "summary.json", "report.md", "daily_lift.png"} <= names
     # Nothing but the report in out: no Hydra folder, no log file.

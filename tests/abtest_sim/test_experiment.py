@@ -63,36 +63,104 @@ def test_smoke_run_writes_the_contract_layout(reference_run):
     for name in ("daily.csv", "summary.json", "report.md"):
         assert (reference_run / "report" / name).is_file()
     daily = pl.read_csv(reference_run / "report" / "daily.csv")
-    for column in ("day", "phase", "lift", "ci_low", "ci_high", "p_value", "true_lift"):
+    for column in ("day", "phase", "lift", "ci_low", "ci_high", "p_value", "launch_lift"):
         assert column in daily.columns
+    assert (reference_run / "models" / "start.pt").is_file()
+    for arm in ("control", "treatment"):
+        for day in days:  # every arm's launch lineage logs every day
+            assert logs.partition_path(reference_run / "launch" / "logs", arm, day).is_file()
     frame = logs.scan(reference_run / "logs", ["treatment"]).collect()
     assert {"pctr", "p_true", "click", "model_version"} <= set(frame.columns)
     assert frame["model_version"].max() == spec.test_days - 1
 
 
-def test_true_lift_evaluates_both_policies_on_every_user(reference_run):
+def test_launch_lineages_serve_everyone_and_give_the_launch_lift(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
     spec = config.experiment
-    for day in range(spec.warmup_days, spec.warmup_days + spec.test_days):
+    days = range(spec.first_test_day, spec.first_test_day + spec.test_days)
+    for day in days:
         truth = pl.read_parquet(reference_run / "truth" / f"day={day}.parquet").sort("arm")
         served = logs.scan(reference_run / "logs", ["control", "treatment"], [day]).collect()
-        # every request of the day, under each policy: the served ones and the shadow ones
+        launch = logs.scan(reference_run / "launch" / "logs", ["control"], [day]).collect()
+        # every request of the day, served by each launch lineage
         assert truth["impressions"].to_list() == [served.height, served.height]
-        own = served.filter(pl.col("arm") == "control")["p_true"].sum()
-        assert truth.filter(pl.col("arm") == "control")["true_clicks"][0] > own
+        assert launch.height == served.height
+        assert truth.filter(pl.col("arm") == "control")["true_clicks"][0] == pytest.approx(
+            launch["p_true"].cast(pl.Float64).sum(), rel=1e-9
+        )
     daily = pl.read_csv(reference_run / "report" / "daily.csv", infer_schema_length=None)
     day_rows = daily.filter(pl.col("day") != "Average")
-    truth = pl.concat(
-        pl.read_parquet(reference_run / "truth" / f"day={d}.parquet")
-        for d in range(spec.warmup_days, spec.warmup_days + spec.test_days)
-    )
+    truth = pl.concat(pl.read_parquet(reference_run / "truth" / f"day={d}.parquet") for d in days)
     ctr = truth.with_columns(ctr=pl.col("true_clicks") / pl.col("impressions"))
     expected = (
         ctr.filter(pl.col("arm") == "treatment")["ctr"].to_numpy()
         / ctr.filter(pl.col("arm") == "control")["ctr"].to_numpy()
         - 1
     )
-    assert day_rows["true_lift"].to_numpy() == pytest.approx(expected, rel=1e-9)
+    assert day_rows["launch_lift"].to_numpy() == pytest.approx(expected, rel=1e-9)
+    # In the A/A phase both recipes train alike: one shared lineage, a launch effect of exactly 0.
+    aa = day_rows.filter(pl.col("phase") == "aa")
+    assert (aa["launch_lift"] == 0.0).all()
+    assert (day_rows.filter(pl.col("phase") == "ab")["launch_lift"] != 0.0).all()
+    # The test target is the served users' true CTR ratio.
+    served_truth = pl.read_parquet(reference_run / "unit_days.parquet").group_by("day", "arm")
+    served_truth = served_truth.agg(ctr=pl.col("true_clicks").sum() / pl.col("impressions").sum())
+    wide = served_truth.pivot("arm", index="day", values="ctr").sort("day")
+    target = (wide["treatment"] / wide["control"] - 1).to_numpy()
+    assert day_rows["target_lift"].to_numpy() == pytest.approx(target, rel=1e-9)
+
+
+def test_an_aa_has_a_launch_effect_of_exactly_zero_and_one_launch_lineage(tmp_path):
+    result = cli("experiment=smoke", f"run_dir={tmp_path}", "arm.treatment.recipe=baseline")
+    assert result.returncode == 0, result.stderr
+    daily = pl.read_csv(tmp_path / "report" / "daily.csv", infer_schema_length=None)
+    assert (daily["launch_lift"] == 0.0).all()
+    assert daily["target_lift"].null_count() == 0  # the lineages' own divergence: reported
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())["summary"]
+    for estimate in summary["estimates"].values():
+        assert estimate["launch"] == 0.0
+    # never forked: one lineage, trained once a night (its models under the first arm's name)
+    assert not (tmp_path / "launch" / "models" / "arm=treatment").exists()
+
+
+def test_the_salt_derives_from_the_seed_unless_fixed():
+    configs = [
+        SimulationConfig.from_hydra(compose_config(f"seed={seed}", *extra))
+        for seed, extra in (
+            (0, ()),
+            (1, ()),
+            (0, ("experiment.salt=fixed",)),
+            (1, ("experiment.salt=fixed",)),
+        )
+    ]
+    assert configs[0].salt != configs[1].salt
+    assert configs[2].salt == configs[3].salt == "fixed"
+    n = configs[0].world.n_users
+    splits = [assign_users(n, [0.5, 0.5], c.salt) for c in configs]
+    assert not np.array_equal(splits[0], splits[1])
+    assert np.array_equal(splits[2], splits[3])
+
+
+def test_burnin_serves_everyone_then_the_arms_start_from_its_model(tmp_path):
+    result = cli("experiment=smoke", f"run_dir={tmp_path}", "experiment.burnin_days=2")
+    assert result.returncode == 0, result.stderr
+    config = SimulationConfig.from_hydra(compose_config("experiment.burnin_days=2"))
+    spec = config.experiment
+    assert [spec.phase_of(d) for d in range(spec.first_test_day + 1)] == [
+        "warmup",
+        "burnin",
+        "burnin",
+        "aa",
+    ]
+    burnin = logs.scan(tmp_path / "logs", ["burnin"]).collect()
+    assert sorted(burnin["day"].unique().to_list()) == [1, 2]
+    assert burnin["model_version"].unique().sort().to_list() == [0, 1]
+    start = reloop.load(tmp_path / "models" / "start.pt")
+    last = reloop.load(tmp_path / "models" / "arm=burnin" / "day=2.pt")
+    first_test = logs.scan(tmp_path / "logs", ["control"], [spec.first_test_day]).collect()
+    assert np.array_equal(start.predict(first_test), last.predict(first_test))
+    unit_days = pl.read_parquet(tmp_path / "unit_days.parquet")
+    assert unit_days["day"].min() == 1 and unit_days["day"].max() == spec.test_days
 
 
 def test_treatment_switches_recipe_only_in_the_ab_phase(reference_run):
@@ -206,7 +274,7 @@ def test_retraining_workers_stop_when_the_run_is_killed(tmp_path):
     """A SIGKILLed run cannot shut its worker pool down: the workers notice and exit."""
     script = (
         "import time\n"
-        "from abtest_sim.arms import retrain_pool\n"
+        "from abtest_sim.retraining import retrain_pool\n"
         "pool = retrain_pool(1, 1)\n"
         "pool.submit(time.sleep, 120)\n"
         "time.sleep(3)\n"
@@ -269,7 +337,7 @@ def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):
 
 def test_arms_see_only_their_own_users(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
-    assignment = assign_users(config.world.n_users, [0.5, 0.5], config.experiment.salt)
+    assignment = assign_users(config.world.n_users, [0.5, 0.5], config.salt)
     for index, arm in enumerate(("control", "treatment")):
         users = logs.scan(reference_run / "logs", [arm]).select("user_id").collect()
         assert (assignment[users["user_id"].to_numpy()] == index).all()
@@ -395,3 +463,26 @@ def test_no_training_path_sees_the_truth(tmp_path, monkeypatch):
     assert len(seen) > 10
     assert all("p_true" not in columns for columns in seen)
     assert any("pctr" in columns for columns in seen)  # the logged y_last is there
+
+
+def test_paired_run_reports_with_paired_statistics(tmp_path):
+    """Every user in both arms: the report runs, the launch effect is the arms' own truth, and a
+    day's SE is the paired delta SE (per-user influence of the lift, summed over shared users)."""
+    result = cli("experiment=smoke", f"run_dir={tmp_path}", "experiment.paired=true")
+    assert result.returncode == 0, result.stderr
+    daily = pl.read_csv(tmp_path / "report" / "daily.csv", infer_schema_length=None)
+    assert daily["launch_lift"].to_numpy() == pytest.approx(daily["target_lift"].to_numpy())
+    assert not (tmp_path / "launch").exists()  # paired arms are their own launch lineages
+    table = pl.read_parquet(tmp_path / "unit_days.parquet").filter(pl.col("day") == 1)
+    wide = table.pivot("arm", index="unit", values=["clicks", "impressions"]).fill_null(0)
+    c_a, m_a = wide["clicks_control"].to_numpy(), wide["impressions_control"].to_numpy()
+    c_b, m_b = wide["clicks_treatment"].to_numpy(), wide["impressions_treatment"].to_numpy()
+    r_a, r_b = c_a.sum() / m_a.sum(), c_b.sum() / m_b.sum()
+    n = len(c_a)
+    u_a = (c_a - r_a * m_a) / m_a.mean()
+    u_b = (c_b - r_b * m_b) / m_b.mean()
+    influence = u_b / r_a - r_b * u_a / r_a**2
+    se = np.sqrt(np.sum(influence**2) / (n * (n - 1)))
+    row = daily.filter(pl.col("day") == "1").row(0, named=True)
+    assert row["lift"] == pytest.approx(r_b / r_a - 1, rel=1e-9)
+    assert row["se"] == pytest.approx(se, rel=1e-9)

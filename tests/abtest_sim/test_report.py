@@ -7,7 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abtest_sim.report import DAILY_COLUMNS, ReportInputError, write_report
+from abtest_sim.estimates import AUTO_WITH_PRE_PERIOD
+from abtest_sim.report import DAILY_COLUMNS, ReportInputError, ReportOptions, write_report
 from abtest_sim.stats import (
     SyntheticCtr,
     cuped_relative_lift,
@@ -158,27 +159,38 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
     rows = table.filter(pl.col("day") == AA_DAYS + 1)
     ctr = pl.col("true_clicks").sum() / pl.col("impressions").sum()
     true_ctr = {arm: rows.filter(pl.col("arm") == arm).select(ctr).item() for arm in ("A", "B")}
-    assert day["true_lift"] == pytest.approx(true_ctr["B"] / true_ctr["A"] - 1, rel=1e-9)
-    assert day["covers_true"] == (day["ci_low"] <= day["true_lift"] <= day["ci_high"])
-    assert main["covers_true"].null_count() == 0
+    assert day["target_lift"] == pytest.approx(true_ctr["B"] / true_ctr["A"] - 1, rel=1e-9)
+    assert day["covers_target"] == (day["ci_low"] <= day["target_lift"] <= day["ci_high"])
+    assert main["covers_target"].null_count() == 0
+    # no launch lineages in this log: the launch truth is missing, never "not covered"
+    assert main["covers_launch"].null_count() == main.height
 
     write_report(unit_days(truth=False), tmp_path, control="A", treatment="B")
     plain = pl.read_csv(tmp_path / "report" / "daily.csv")
     for column in (
-        "true_ctr_control",
-        "true_ctr_treatment",
-        "true_lift",
-        "covers_true",
+        "target_ctr_control",
+        "target_ctr_treatment",
+        "target_lift",
+        "covers_target",
+        "launch_lift",
+        "covers_launch",
+        "test_to_launch_bias",
         "shared_control_lift",
         "concurrent_aa_lift",
     ):
         assert plain[column].null_count() == plain.height
-    assert "Truth" not in (tmp_path / "report" / "report.md").read_text()
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Truths (simulation only)" not in text and "launch effect" not in text
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())["summary"]
+    assert summary["truth"] is None
+    assert all(e["covers_launch"] is None for e in summary["estimates"].values())
 
 
 def test_without_phase_every_day_is_ab_and_no_aa_columns(tmp_path) -> None:
     table = unit_days(truth=False).drop("phase")
-    summary = write_report(table, tmp_path, control="A", treatment="B", alpha=0.1)
+    summary = write_report(
+        table, tmp_path, control="A", treatment="B", options=ReportOptions(alpha=0.1)
+    )
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     assert daily.height == DAYS + 1 and set(daily["phase"]) == {"ab"}
     assert (daily["ci_high"] - daily["lift"]).to_numpy() == pytest.approx(
@@ -187,6 +199,8 @@ def test_without_phase_every_day_is_ab_and_no_aa_columns(tmp_path) -> None:
     assert daily["ab_minus_aa"].null_count() == daily.height
     assert daily["cuped_lift"].null_count() == daily.height
     assert summary.ab_minus_aa is None and summary.cuped is None and summary.aa_days == 0
+    assert summary.headline == "pooled"  # no pre-period: the pooled lift leads
+    assert set(summary.estimates) == {"pooled", "mean_daily"}
 
 
 def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
@@ -196,7 +210,7 @@ def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
     assert "| Average | ab |" in text and "| 1 | aa |" in text
     assert "A/B - A/A [95% CI]" in text and "A/B - A/A shared control [95% CI]" in text
     assert "delta method" in text and "design effect" in text and "Sample ratio mismatch" in text
-    assert "Truth (simulation)" in text
+    assert "Truths (simulation only)" in text and "## Estimators" in text
     lift = daily.filter(pl.col("treatment") == "B").row(-1, named=True)["lift"]
     assert f"{100 * lift:+.2f}%" in text
 
@@ -301,8 +315,8 @@ def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> 
     assert summary["users"] == dict(units.iter_rows())
 
 
-def test_policy_truth_replaces_the_served_truth(tmp_path) -> None:
-    table = unit_days(truth=False)
+def test_launch_truth_sets_the_launch_columns(tmp_path) -> None:
+    table = unit_days(truth=True)
     truth = pl.DataFrame(
         {
             "day": [d for d in range(1, DAYS + 1) for _ in ARMS],
@@ -311,16 +325,77 @@ def test_policy_truth_replaces_the_served_truth(tmp_path) -> None:
             "impressions": [2000 for _ in range(DAYS) for _ in ARMS],
         }
     )
-    write_report(table, tmp_path, control="A", treatment="B", policy_truth=truth)
+    write_report(table, tmp_path, control="A", treatment="B", launch_truth=truth)
     daily = pl.read_csv(tmp_path / "report" / "daily.csv", schema_overrides={"day": pl.String})
-    days = daily.filter(pl.col("day") != "Average")
-    assert days["true_lift"].to_numpy() == pytest.approx(np.full(DAYS, 0.06))
-    assert days["true_ctr_control"].to_numpy() == pytest.approx(np.full(DAYS, 0.05))
+    days = daily.filter((pl.col("day") != "Average") & (pl.col("treatment") == "B"))
+    assert days["launch_lift"].to_numpy() == pytest.approx(np.full(DAYS, 0.06))
+    assert days["launch_ctr_control"].to_numpy() == pytest.approx(np.full(DAYS, 0.05))
+    bias = days["target_lift"] - days["launch_lift"]
+    assert days["test_to_launch_bias"].to_numpy() == pytest.approx(bias.to_numpy())
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())["summary"]
+    ab = summary["estimates"]["ab_minus_aa"]
+    assert ab["launch"] == pytest.approx(0.0, abs=1e-12)  # 6% in both periods: A/B - A/A is 0
+    assert summary["estimates"]["mean_daily"]["launch"] == pytest.approx(0.06)
+    assert summary["truth"]["launch"]["pooled"] == pytest.approx(0.06)
     with pytest.raises(ReportInputError, match="no row for arm 'B'"):
         write_report(
             table,
             tmp_path,
             control="A",
             treatment="B",
-            policy_truth=truth.filter(pl.col("arm") != "B"),
+            launch_truth=truth.filter(pl.col("arm") != "B"),
         )
+
+
+def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> None:
+    table = unit_days(truth=False)
+    summary = write_report(table, tmp_path, control="A", treatment="B")
+    assert summary.headline == AUTO_WITH_PRE_PERIOD
+    text = (tmp_path / "report" / "report.md").read_text()
+    lead = summary.estimates[summary.headline]
+    assert f"**{lead.label[0].upper()}{lead.label[1:]} of `B` over `A`" in text
+    assert "not model-lineage variance" in text  # no lineage_sd configured: said plainly
+    # A configured lineage component widens the interval and the warning goes.
+    options = ReportOptions(lineage_sd={AUTO_WITH_PRE_PERIOD: 0.02})
+    widened = write_report(table, tmp_path / "w", control="A", treatment="B", options=options)
+    lead_w = widened.estimates[widened.headline]
+    assert lead_w.se_total == pytest.approx(float(np.hypot(lead.se, 0.02)))
+    assert lead_w.total_ci_high - lead_w.total_ci_low > lead.ci_high - lead.ci_low
+    assert not any("lineage" in w for w in widened.warnings)
+    # An A/A pre-period that is itself significant is a headline warning.
+    shifted = table.with_columns(
+        pl.when((pl.col("arm") == "B") & (pl.col("phase") == "aa"))
+        .then(pl.min_horizontal(pl.col("clicks") * 2, pl.col("impressions")))
+        .otherwise(pl.col("clicks"))
+        .alias("clicks"),
+    )
+    warned = write_report(shifted, tmp_path / "s", control="A", treatment="B")
+    assert warned.aa_lift is not None and warned.aa_lift.p_value < 0.05
+    assert any("A/A pre-period is itself significant" in w for w in warned.warnings)
+    assert (
+        "**Warning:** The A/A pre-period" in (tmp_path / "s" / "report" / "report.md").read_text()
+    )
+
+
+def test_unknown_stats_options_are_errors() -> None:
+    with pytest.raises(ValueError, match="unknown key"):
+        ReportOptions.from_mapping({"alhpa": 0.1})
+    with pytest.raises(ValueError, match="unknown estimator"):
+        ReportOptions.from_mapping({"lineage_sd": {"raw": 0.01}})
+    with pytest.raises(ValueError, match="headline"):
+        ReportOptions.from_mapping({"headline": "best"})
+
+
+def test_identical_aa_weeks_share_an_id_and_others_do_not(tmp_path) -> None:
+    table = unit_days(truth=False)
+    first = write_report(table, tmp_path / "a", control="A", treatment="B")
+    later = table.with_columns(
+        pl.when(pl.col("phase") == "ab").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
+    )
+    second = write_report(later, tmp_path / "b", control="A", treatment="B")
+    assert first.aa_week_id is not None and first.aa_week_id == second.aa_week_id
+    other = table.with_columns(
+        pl.when(pl.col("phase") == "aa").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
+    )
+    third = write_report(other, tmp_path / "c", control="A", treatment="B")
+    assert third.aa_week_id != first.aa_week_id

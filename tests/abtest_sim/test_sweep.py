@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from abtest_sim.aggregate import aggregate, flatten_config, rate, served_true_lift
-from abtest_sim.plan import plan_sample_size, predicted_power
+from abtest_sim.aggregate import aggregate, flatten_config, rate
+from abtest_sim.calibration import lineage_variance
+from abtest_sim.plan import plan_sample_size
 from abtest_sim.stats import per_user_variance, users_per_arm
 
 
@@ -61,7 +62,11 @@ def test_joblib_multirun_with_two_workers_then_aggregate(tmp_path):
     for row in runs_csv.iter_rows(named=True):
         daily = pl.read_csv(Path(row["run"]) / "report" / "daily.csv", infer_schema_length=None)
         ab = daily.filter((pl.col("day") == "Average") & (pl.col("phase") == "ab"))
-        assert row["lift"] == pytest.approx(ab["lift"][0])
+        assert row["mean_daily_lift"] == pytest.approx(ab["lift"][0])
+        assert row["mean_daily_launch"] == pytest.approx(ab["launch_lift"][0])
+    # both alphas share seed 0's A/A week: one A/A test, not two
+    assert summary["aa_weeks"].to_list() == [1, 1]
+    assert runs_csv["aa_week_id"].n_unique() == 1
 
 
 @pytest.mark.slow
@@ -85,69 +90,134 @@ def test_one_job_through_the_submitit_local_launcher(tmp_path):
 def fake_run(
     root: Path,
     index: int,
+    *,
     alpha: float,
     lift: float,
-    p: float,
+    se: float,
+    launch: float,
     aa_p: float,
-    true_lift: float,
-    covered: bool,
+    aa_week: str,
+    recipe: str = "reloop",
 ) -> None:
     folder = root / str(index)
     (folder / "report").mkdir(parents=True)
+    arm = {"share": 0.5, "alpha": 0.5, "y_last": "logged", "window_days": 1, "epochs": 1}
+    arm |= {"lr": 0.001, "batch_size": 4096, "warm_start": True}
     config = {
         "seed": index,
         "world": {"n_users": 10},
         "model": {},
-        "experiment": {},
-        "arms": [{"name": "treatment", "alpha": alpha}, {"name": "control", "alpha": 0.5}],
+        "experiment": {"control": "control", "treatments": ["treatment"]},
+        "arms": [
+            {**arm, "name": "treatment", "recipe": recipe, "alpha": alpha},
+            {**arm, "name": "control", "recipe": "baseline"},
+        ],
     }
     (folder / "config.json").write_text(json.dumps(config))
+    estimate = {"lift": lift, "se": se, "p_value": None, "launch": launch, "target": launch + 0.01}
     summary = {
         "summary": {
             "control": "control",
             "treatment": "treatment",
             "users": {"control": 100, "treatment": 102},
-        }
+            "headline": "cuped",
+            "aa_lift": {"lift": 0.0, "se": 0.01, "p_value": aa_p},
+            "aa_week_id": aa_week,
+            "estimates": {"cuped": estimate, "pooled": estimate},
+        },
+        "input": {"salt": f"seed-{index}"},
     }
     (folder / "report" / "summary.json").write_text(json.dumps(summary))
-    pl.DataFrame(
-        {
-            "day": ["1", "Average", "Average"],
-            "phase": ["aa", "aa", "ab"],
-            "lift": [0.0, 0.001, lift],
-            "se": [0.01, 0.01, 0.01],
-            "ci_low": [0.0, 0.0, lift - 0.02],
-            "ci_high": [0.0, 0.0, lift + 0.02],
-            "p_value": [0.5, aa_p, p],
-            "true_lift": [0.0, 0.0, true_lift],
-            "covers_true": [True, True, covered],
-            "ab_minus_aa": [None, None, lift],
-            "ab_minus_aa_p_value": [None, None, p],
-        }
-    ).write_csv(folder / "report" / "daily.csv")
 
 
 def test_aggregate_rates_match_an_independent_count(tmp_path):
     rng = np.random.default_rng(0)
-    expected = {}
-    for index in range(30):
+    expected: dict[float, list] = {}
+    week_p = rng.random(20)
+    for index in range(40):
         alpha = (0.1, 0.5)[index % 2]
-        p, aa_p = rng.random() * (0.2 if alpha == 0.5 else 1.0), rng.random()
-        covered = bool(rng.random() < 0.9)
-        fake_run(tmp_path / "sweep", index, alpha, 0.01 * rng.normal(), p, aa_p, 0.01, covered)
-        expected.setdefault(alpha, []).append((p < 0.05, aa_p < 0.05, covered))
+        lift, launch, aa_p = (
+            0.02 + 0.01 * rng.normal(),
+            0.02 + 0.003 * rng.normal(),
+            week_p[index // 2],
+        )
+        week = f"w{index // 2}"  # the two alphas of a seed share their A/A week
+        fake_run(
+            tmp_path / "sweep",
+            index,
+            alpha=alpha,
+            lift=lift,
+            se=0.01,
+            launch=launch,
+            aa_p=aa_p,
+            aa_week=week,
+        )
+        expected.setdefault(alpha, []).append((lift, launch, aa_p))
     summary = aggregate(tmp_path / "sweep").sort("arm.treatment.alpha")
     assert summary["arm.treatment.alpha"].to_list() == [0.1, 0.5]
     for row in summary.iter_rows(named=True):
-        flags = np.array(expected[row["arm.treatment.alpha"]])
-        assert row["runs"] == len(flags)
-        assert row["power"] == pytest.approx(flags[:, 0].mean())
-        assert row["aa_false_positive_rate"] == pytest.approx(flags[:, 1].mean())
-        assert row["coverage"] == pytest.approx(flags[:, 2].mean())
-        low, high = proportion_confint(flags[:, 0].sum(), len(flags), method="wilson")
-        assert (row["power_low"], row["power_high"]) == pytest.approx((low, high))
+        values = np.array(expected[row["arm.treatment.alpha"]])
+        lift, launch = values[:, 0], values[:, 1]
+        assert row["runs"] == len(values) and not row["is_aa"]
+        rejects = np.abs(lift) / 0.01 > 1.959964
+        assert row["cuped_reject"] == pytest.approx(rejects.mean())
+        low, high = proportion_confint(rejects.sum(), len(values), method="wilson")
+        assert (row["cuped_reject_low"], row["cuped_reject_high"]) == pytest.approx((low, high))
+        covers = np.abs(lift - launch) <= 1.959964 * 0.01
+        assert row["cuped_covers_launch"] == pytest.approx(covers.mean())
+        # the target's expectation: each run's launch effect plus the mean bias (here +1%)
+        covers_target = np.abs(lift - (launch + 0.01)) <= 1.959964 * 0.01
+        assert row["cuped_covers_target"] == pytest.approx(covers_target.mean())
+        assert row["cuped_bias_mean"] == pytest.approx(0.01)
         assert row["users_per_arm"] == pytest.approx(101)
-        assert row["power_predicted"] == pytest.approx(predicted_power(0.01, 0.01))
+    # 40 runs, 20 distinct A/A weeks; each configuration holds 20 runs, one per week
+    assert summary["aa_weeks"].to_list() == [20, 20]
+    assert summary["aa_week_false_positive"].to_list() == pytest.approx(
+        [np.mean(week_p < 0.05)] * 2
+    )
+    report = (tmp_path / "sweep" / "aggregate" / "report.md").read_text()
+    assert "A/A-week p-values, each distinct week once: KS test" in report
+    assert "(20 weeks)" in report
+
+
+def test_lineage_variance_from_aa_runs_widens_the_intervals(tmp_path):
+    """A/A runs whose lifts spread more than their SEs say: the excess is the lineage variance,
+    and adding it brings the false-positive rate back to the nominal level."""
+    rng = np.random.default_rng(1)
+    se, lineage_sd = 0.01, 0.015
+    for index in range(400):
+        lift = rng.normal(0, np.hypot(se, lineage_sd))
+        fake_run(
+            tmp_path / "sweep",
+            index,
+            alpha=0.5,
+            lift=lift,
+            se=se,
+            launch=0.0,
+            aa_p=rng.random(),
+            aa_week=f"w{index}",
+            recipe="baseline",
+        )
+    summary = aggregate(tmp_path / "sweep").row(0, named=True)
+    assert summary["is_aa"]
+    assert summary["cuped_reject"] > 0.2  # far above 5% without the lineage component
+    assert (
+        summary["cuped_reject_with_lineage_low"] < 0.05 < summary["cuped_reject_with_lineage_high"]
+    )
+    lineage = pl.read_csv(tmp_path / "sweep" / "aggregate" / "lineage.csv")
+    row = lineage.filter(pl.col("estimator") == "cuped").row(0, named=True)
+    assert row["aa_runs"] == 400
+    assert row["lineage_variance_low"] < lineage_sd**2 < row["lineage_variance_high"]
+
+
+def test_lineage_variance_is_the_excess_second_moment():
+    lift = np.array([0.03, -0.01, 0.02, -0.04])
+    se = np.array([0.01, 0.01, 0.02, 0.01])
+    value = lineage_variance(lift, se)
+    assert value.runs == 4
+    assert value.variance == pytest.approx(np.mean(lift**2) - np.mean(se**2))
+    assert value.sd == pytest.approx(np.sqrt(value.variance))
+    assert value.low <= value.variance <= value.high
 
 
 def test_aggregate_bad_input_exits_2(tmp_path):
@@ -230,21 +300,3 @@ def test_planner_se_matches_the_spread_of_simulated_tests():
         )
         lifts.append(float((ctr["b"] / ctr["a"] - 1).mean()))
     assert planned.reference_se == pytest.approx(np.std(lifts, ddof=1), rel=0.15)
-
-
-def test_served_true_lift_is_the_mean_daily_ratio_of_expected_ctr(tmp_path):
-    table = pl.DataFrame(
-        {
-            "unit": [1, 2, 3, 4, 1, 2, 3, 4],
-            "arm": ["a", "a", "b", "b"] * 2,
-            "day": [1, 1, 1, 1, 2, 2, 2, 2],
-            "phase": ["aa"] * 4 + ["ab"] * 4,
-            "clicks": [0] * 8,
-            "impressions": [10, 10, 10, 10, 10, 30, 20, 20],
-            "true_clicks": [1.0, 1.0, 9.0, 9.0, 1.0, 3.0, 2.2, 2.2],
-        }
-    )
-    table.write_parquet(tmp_path / "unit_days.parquet")
-    # A/B day 2 only: control 4/40 = 0.1, treatment 4.4/40 = 0.11 -> +10%
-    assert served_true_lift(tmp_path / "unit_days.parquet", "a", "b") == pytest.approx(0.10)
-    assert served_true_lift(tmp_path / "missing.parquet", "a", "b") is None
