@@ -112,6 +112,8 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         values = estimates.get(name) or {}
         for field in ("lift", "se", "p_value", "launch", "target"):
             row[f"{name}_{field}"] = values.get(field)
+        if row["is_aa"] and values and values.get("launch") is None:
+            row[f"{name}_launch"] = 0.0  # identical recipes: zero by construction
     return row
 
 

@@ -46,11 +46,19 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     )
     # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
     write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
-    return write_simulation_report(config, unit_days, run_dir, options)
+    plots = cfg.get("report_plots", True)
+    if not isinstance(plots, bool):
+        raise ConfigError(f"report_plots must be true or false, got {plots!r}")
+    return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
 
 def write_simulation_report(
-    config: SimulationConfig, unit_days: pl.DataFrame, run_dir: Path, options: ReportOptions
+    config: SimulationConfig,
+    unit_days: pl.DataFrame,
+    run_dir: Path,
+    options: ReportOptions,
+    *,
+    plots: bool = True,
 ) -> dict[str, Any]:
     """The Table-3 report of a simulated run, with the launch effect and the test's target."""
     spec = config.experiment
@@ -65,6 +73,7 @@ def write_simulation_report(
         shares=shares,
         launch_truth=launch_truth_table(run_dir, config),
         paired=spec.paired,
+        plots=plots,
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,

@@ -355,6 +355,7 @@ def write_report(
     metadata: Mapping[str, Any] | None = None,
     launch_truth: pl.DataFrame | None = None,
     paired: bool = False,
+    plots: bool = True,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -366,6 +367,7 @@ def write_report(
     ``options``: level, headline estimator and lineage components (``conf/stats``).
     ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's launch lineages (each
     arm's recipe serving and trained on every user); ``paired``: every unit in every arm.
+    ``plots``: write the PNG figures (large sweeps skip them: the aggregate has its own).
     """
     options = options or ReportOptions()
     alpha = options.alpha
@@ -401,14 +403,16 @@ def write_report(
         "report.md": lambda p: p.write_text(render_markdown(summary, table, METHOD_NOTE)),
     }
 
-    def plots(folder: Path) -> None:
+    def figures_into(folder: Path) -> None:
+        if not plots:
+            return
         from abtest_sim import plots as figures  # matplotlib loads only when a report is written
 
         figures.daily_lift(table.main, folder / "daily_lift.png", alpha=alpha)
         figures.cumulative_lift(cumulative, folder / "cumulative_lift.png", alpha=alpha)
         figures.ctr_per_arm(per_arm, folder / "ctr_per_arm.png")
 
-    _publish(report_dir, writers, plots)
+    _publish(report_dir, writers, figures_into)
     return summary
 
 
