@@ -57,6 +57,8 @@ class AnalyzeSettings:
     aa_days: int | None = None
     alpha: float = 0.05
     shares: dict[str, float] | None = None
+    headline: str = "auto"  # the estimator the report leads with (abtest_sim.estimates)
+    lineage_sd: dict[str, Any] | None = None  # model-lineage SD per estimator, if measured
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> AnalyzeSettings:
@@ -84,6 +86,8 @@ class AnalyzeSettings:
             aa_days=_optional_int("aa_days", raw.get("aa_days")),
             alpha=_float("alpha", raw.get("alpha", 0.05)),
             shares=_shares(raw.get("shares")),
+            headline=str(raw.get("headline", "auto")),
+            lineage_sd=raw.get("lineage_sd"),
         )
 
 
@@ -292,7 +296,19 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
     table, shape = _load(settings)
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.
+    from abtest_sim.estimates import ReportOptionsError
     from abtest_sim.report import ReportInputError, ReportOptions, write_report
+
+    try:
+        options = ReportOptions.from_mapping(
+            {
+                "alpha": settings.alpha,
+                "headline": settings.headline,
+                "lineage_sd": settings.lineage_sd,
+            }
+        )
+    except ReportOptionsError as error:
+        raise AnalyzeError(str(error).replace("stats.", "")) from None
 
     metadata = {
         "input": str(settings.input),
@@ -308,7 +324,7 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
             control=settings.control,
             treatment=settings.treatment,
             aa_control=settings.aa_control,
-            options=ReportOptions(alpha=settings.alpha),
+            options=options,
             shares=settings.shares,
             metadata=metadata,
         )

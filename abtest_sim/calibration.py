@@ -142,6 +142,9 @@ def estimator_columns(
         f"{name}_se_mean": float(np.sqrt((se**2).mean())),
         f"{name}_launch_mean": _nanmean(launch),
         f"{name}_target_mean": _nanmean(target),
+        # In an A/A, the spread of the target over replicates is the lineages' own divergence
+        # (plus who landed where): what a per-user interval around a zero launch effect misses.
+        f"{name}_target_sd": _nansd(target),
         f"{name}_bias_mean": mean_bias,
         f"{name}_lineage_sd_used": math.sqrt(var_lineage),
     }
@@ -158,6 +161,10 @@ def estimator_columns(
 
 def _nanmean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
+
+
+def _nansd(x: np.ndarray) -> float:
+    return float(np.nanstd(x, ddof=1)) if np.isfinite(x).sum() > 1 else math.nan
 
 
 def aa_week_columns(runs: pl.DataFrame, alpha: float) -> dict[str, Any]:

@@ -185,9 +185,7 @@ def headline_estimator(option: str, available: Mapping[str, Estimate]) -> str:
     choice (``AUTO_WITH_PRE_PERIOD`` when the log has a pre-period, else the pooled lift)."""
     if option != "auto":
         if option not in available:
-            raise ReportOptionsError(
-                f"stats.headline={option} needs an A/A pre-period on the same users"
-            )
+            raise ReportOptionsError(f"headline={option} needs an A/A pre-period on the same users")
         return option
     if AUTO_WITH_PRE_PERIOD in available:
         return AUTO_WITH_PRE_PERIOD

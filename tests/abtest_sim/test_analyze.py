@@ -1,5 +1,6 @@
 """abtest-analyze end to end (subprocess) on small CSV and parquet logs, and every bad input."""
 
+import json
 import re
 import subprocess
 import sys
@@ -213,6 +214,9 @@ def test_a_missing_required_setting_is_one_line_exit_2(tmp_path) -> None:
         ("ok", {"unit": "arm"}, "named for more than one role"),
         ("ok", {"shares": {"A": 1.0}}, "shares has no entry for arm(s) B"),
         ("both shapes", {}, "set format=impressions or format=unit_day"),
+        ("ok", {"headline": "best"}, "headline must be auto or one of"),
+        ("ok", {"lineage_sd": {"raw": 0.01}}, "unknown estimator 'raw'"),
+        ("ok", {"phase": None, "headline": "cuped"}, "needs an A/A pre-period"),
     ],
 )
 def test_other_bad_input_raises_one_line_and_writes_nothing(
@@ -242,3 +246,17 @@ def test_other_bad_input_raises_one_line_and_writes_nothing(
         analyze(AnalyzeSettings(input=path, out=out, control="A", treatment="B", **settings))
     assert "\n" not in str(error.value)
     assert files_under(out) == []
+
+
+def test_a_measured_lineage_sd_widens_the_headline_interval(logs, tmp_path) -> None:
+    args = [f"input={logs['unit_day_csv']}", "phase=phase", "control=A", "treatment=B"]
+    plain = run(*args, f"out={tmp_path / 'plain'}")
+    widened = run(*args, f"out={tmp_path / 'wide'}", "lineage_sd={cuped:0.05}")
+    assert plain.returncode == 0 and widened.returncode == 0, widened.stderr
+    lead = [
+        json.loads((tmp_path / name / "report" / "summary.json").read_text())["summary"]
+        for name in ("plain", "wide")
+    ]
+    plain_cuped, wide_cuped = (s["estimates"]["cuped"] for s in lead)
+    assert wide_cuped["se_total"] == pytest.approx(np.hypot(plain_cuped["se"], 0.05))
+    assert plain_cuped["se_total"] == pytest.approx(plain_cuped["se"])

@@ -98,6 +98,7 @@ def fake_run(
     aa_p: float,
     aa_week: str,
     recipe: str = "reloop",
+    target: float | None = None,
 ) -> None:
     folder = root / str(index)
     (folder / "report").mkdir(parents=True)
@@ -114,7 +115,8 @@ def fake_run(
         ],
     }
     (folder / "config.json").write_text(json.dumps(config))
-    estimate = {"lift": lift, "se": se, "p_value": None, "launch": launch, "target": launch + 0.01}
+    target = launch + 0.01 if target is None else target
+    estimate = {"lift": lift, "se": se, "p_value": None, "launch": launch, "target": target}
     summary = {
         "summary": {
             "control": "control",
@@ -185,8 +187,10 @@ def test_lineage_variance_from_aa_runs_widens_the_intervals(tmp_path):
     and adding it brings the false-positive rate back to the nominal level."""
     rng = np.random.default_rng(1)
     se, lineage_sd = 0.01, 0.015
+    targets = []
     for index in range(400):
         lift = rng.normal(0, np.hypot(se, lineage_sd))
+        targets.append(lift + rng.normal(0, 0.002))
         fake_run(
             tmp_path / "sweep",
             index,
@@ -197,9 +201,13 @@ def test_lineage_variance_from_aa_runs_widens_the_intervals(tmp_path):
             aa_p=rng.random(),
             aa_week=f"w{index}",
             recipe="baseline",
+            target=targets[-1],
         )
     summary = aggregate(tmp_path / "sweep").row(0, named=True)
     assert summary["is_aa"]
+    # an A/A's target is reported with its spread over replicates (the lineages' divergence)
+    assert summary["cuped_target_sd"] == pytest.approx(np.std(targets, ddof=1))
+    assert summary["cuped_launch_mean"] == 0.0
     assert summary["cuped_reject"] > 0.2  # far above 5% without the lineage component
     assert (
         summary["cuped_reject_with_lineage_low"] < 0.05 < summary["cuped_reject_with_lineage_high"]
