@@ -31,7 +31,7 @@ from abtest_sim.calibration import LineageVariance, group_row, lineage_from_aa_r
 from abtest_sim.config import ArmSpec
 from abtest_sim.estimates import ESTIMATORS
 from abtest_sim.launch import training_key
-from reloop.hydra_app import precheck
+from reloop.hydra_app import number, precheck
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
 
@@ -48,9 +48,8 @@ class AggregateError(ValueError):
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Run folders below ``root`` (or ``root`` itself): those with config.json and a summary."""
-    found = {p.parent.parent for p in root.rglob("report/summary.json")}
-    return sorted(d for d in found if (d / "config.json").is_file())
+    """Run folders below ``root`` (or ``root`` itself): those holding a run's config.json."""
+    return sorted(p.parent for p in root.rglob("config.json"))
 
 
 def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +105,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         "aa_se": aa.get("se"),
         "aa_p_value": aa.get("p_value"),
         "aa_week_id": summary.get("aa_week_id"),
+        "diverged": bool(summary.get("diverged")),
         "users_per_arm": float(np.mean([users[a] for a in compared if a in users] or [np.nan])),
     }
     for name in ESTIMATORS:
@@ -117,11 +117,29 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     return row
 
 
-def load_runs(root: Path) -> pl.DataFrame:
-    run_dirs = find_run_dirs(root)
-    if not run_dirs:
-        raise AggregateError(f"no finished runs (config.json + report/summary.json) under {root}")
-    return pl.DataFrame([read_run(d) for d in run_dirs], infer_schema_length=None)
+def load_runs(root: Path) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The readable finished runs under ``root``, and the runs skipped with the reason for each
+    (not finished, unreadable, or a model that diverged)."""
+    rows, skipped = [], {}
+    for run_dir in find_run_dirs(root):
+        if not (run_dir / "report" / "summary.json").is_file():
+            skipped[str(run_dir)] = "not finished (no report/summary.json)"
+            continue
+        try:
+            row = read_run(run_dir)
+        except AggregateError as error:
+            skipped[str(run_dir)] = str(error).removeprefix(f"{run_dir}: ")
+            continue
+        if row.pop("diverged"):
+            skipped[str(run_dir)] = "a model diverged (see the run's report)"
+            continue
+        rows.append(row)
+    if not rows:
+        reasons = f"; first skipped: {next(iter(skipped.items()))}" if skipped else ""
+        raise AggregateError(
+            f"no finished, readable run (config.json + report/summary.json) under {root}{reasons}"
+        )
+    return pl.DataFrame(rows, infer_schema_length=None), skipped
 
 
 def varying_keys(runs: pl.DataFrame) -> list[str]:
@@ -208,9 +226,15 @@ def aggregate(
     root = Path(root)
     if not root.is_dir():
         raise AggregateError(f"input {root} is not a directory")
-    runs = load_runs(root)
-    summary, keys, lineage = summarise_runs(runs, alpha=alpha)
+    if not 0 < alpha < 1:
+        raise AggregateError(f"alpha must lie in (0, 1), got {alpha}")
     out = Path(out) if out is not None else root / "aggregate"
+    if out.exists() and not out.is_dir():
+        raise AggregateError(f"out={out} is a file, not a directory")
+    runs, skipped = load_runs(root)
+    for run_dir, why in skipped.items():
+        print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
+    summary, keys, lineage = summarise_runs(runs, alpha=alpha)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".aggregate-", dir=out.parent))
     try:
@@ -219,6 +243,7 @@ def aggregate(
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
         write_plots(runs, summary, keys, staging, alpha, paper_users)
         text = render(summary, runs, keys, lineage, aa_week_ks(runs), alpha, paper_users)
+        text += skipped_section(skipped)
         (staging / "report.md").write_text(text)
         if out.exists():
             shutil.rmtree(out)
@@ -236,18 +261,26 @@ def aggregate(
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         summary = aggregate(
-            Path(cfg.input),
-            Path(cfg.out) if cfg.get("out") else None,
-            alpha=float(cfg.alpha),
-            paper_users=int(cfg.paper_users_per_arm),
+            Path(str(cfg.input)),
+            Path(str(cfg.out)) if cfg.get("out") else None,
+            alpha=number(cfg.alpha, "alpha", float),
+            paper_users=int(number(cfg.paper_users_per_arm, "paper_users_per_arm", int)),
         )
-    except (AggregateError, FileNotFoundError) as error:
+    except (AggregateError, FileNotFoundError, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print(
         f"{PROG}: {summary.height} configuration(s) -> "
         f"{Path(cfg.out) if cfg.get('out') else Path(cfg.input) / 'aggregate'}"
     )
+
+
+def skipped_section(skipped: Mapping[str, str]) -> str:
+    if not skipped:
+        return ""
+    lines = ["", f"## Runs skipped ({len(skipped)})", "", "| run | why |", "|---|---|"]
+    lines += [f"| `{run}` | {why} |" for run, why in skipped.items()]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

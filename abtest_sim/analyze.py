@@ -19,6 +19,7 @@ import polars as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from abtest_sim.log_days import LogDaysError, ordered_days, with_aa_days
 from reloop.hydra_app import precheck
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ PROG = "abtest-analyze"
 FORMATS = ("auto", "impressions", "unit_day")
 
 
-class AnalyzeError(ValueError):
+class AnalyzeError(LogDaysError):
     """Bad settings or a bad log; the message is one line for the user."""
 
 
@@ -48,6 +49,7 @@ class AnalyzeSettings:
     unit: str = "unit"
     arm: str = "arm"
     day: str = "day"
+    day_format: str | None = None  # strptime format of text days, e.g. %m/%d/%Y
     click: str = "click"
     clicks: str = "clicks"
     impressions: str = "impressions"
@@ -77,6 +79,7 @@ class AnalyzeSettings:
             unit=str(raw.get("unit", "unit")),
             arm=str(raw.get("arm", "arm")),
             day=str(raw.get("day", "day")),
+            day_format=_optional_str(raw.get("day_format")),
             click=str(raw.get("click", "click")),
             clicks=str(raw.get("clicks", "clicks")),
             impressions=str(raw.get("impressions", "impressions")),
@@ -254,17 +257,6 @@ def _unit_days(scan: pl.LazyFrame, roles: Mapping[str, str]) -> pl.LazyFrame:
     return renamed.group_by(keys).agg(sums)
 
 
-def _with_aa_days(table: pl.DataFrame, aa_days: int) -> pl.DataFrame:
-    days = table.select("day").unique().sort("day")["day"]
-    if not 1 <= aa_days < days.len():
-        raise AnalyzeError(
-            f"aa_days= must lie between 1 and {days.len() - 1} (the log has {days.len()} days)"
-        )
-    first = days.head(aa_days).implode()
-    phase = pl.when(pl.col("day").is_in(first)).then(pl.lit("aa")).otherwise(pl.lit("ab"))
-    return table.with_columns(phase.alias("phase"))
-
-
 def load_unit_days(settings: AnalyzeSettings) -> pl.DataFrame:
     """The log as one row per (unit, arm, day) with clicks and impressions (+ phase, truth)."""
     return _load(settings)[0]
@@ -283,16 +275,22 @@ def _load(settings: AnalyzeSettings) -> tuple[pl.DataFrame, str]:
         table = _unit_days(scan, roles).collect()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise AnalyzeError(f"cannot read {settings.input}: {_first_line(error)}") from None
-    table = table.with_columns(pl.col("arm").cast(pl.String))
     if "phase" in table.columns:
         table = table.with_columns(pl.col("phase").cast(pl.String))
-    if settings.aa_days is not None:
-        table = _with_aa_days(table, settings.aa_days)
+    try:
+        days = ordered_days(table["day"], settings.day, settings.day_format)
+        table = table.with_columns(pl.col("arm").cast(pl.String), days)
+        if settings.aa_days is not None:
+            table = with_aa_days(table, settings.aa_days)
+    except LogDaysError as error:
+        raise AnalyzeError(str(error)) from None
     return table, shape
 
 
 def analyze(settings: AnalyzeSettings) -> ReportSummary:
     """Read, validate and report; raises ``AnalyzeError`` (one line) on bad input."""
+    if settings.out.exists() and not settings.out.is_dir():
+        raise AnalyzeError(f"out={settings.out} is a file, not a directory")
     table, shape = _load(settings)
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.

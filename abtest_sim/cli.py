@@ -20,36 +20,46 @@ from omegaconf import DictConfig, OmegaConf
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.estimates import ReportOptions, ReportOptionsError
 from abtest_sim.experiment import launch_truth_table, run_experiment
+from abtest_sim.health import diverged_arms
 from abtest_sim.report import write_report
-from abtest_sim.rundir import write_parquet_atomic
+from abtest_sim.rundir import RunDirBusy, owned_run_dir, write_parquet_atomic
 from reloop.hydra_app import fail, precheck, remove_hydra_leftovers
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROG = "abtest-sim"
+# The app's top-level keys (conf/simulate.yaml); anything else is a typo, also inside a -m sweep.
+TOP_LEVEL_KEYS = frozenset(
+    {"seed", "resume", "progress", "report_plots", "torch_threads", "retrain_workers",
+     "warmup_cache", "run_dir", "world", "model", "arm", "stats", "experiment"}
+)  # fmt: skip
 log = logging.getLogger(__name__)
 
 
 def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
-    """Run the simulation described by the composed config into ``run_dir``; returns the summary."""
+    """Run the simulation described by the composed config into ``run_dir``; returns the summary.
+    The whole config is checked before anything is written; the run dir is owned by this process
+    for the run (``RunDirBusy`` if another one owns it)."""
+    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS - {"hydra"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(TOP_LEVEL_KEYS)}")
     config = SimulationConfig.from_hydra(cfg)
     options = _report_options(cfg.get("stats"))
     threads = _torch_threads(cfg.get("torch_threads"))
+    resume = _flag(cfg, "resume", False)
+    plots = _flag(cfg, "report_plots", True)
+    cache = _warmup_cache(cfg.get("warmup_cache"))
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run_dir {str(run_dir)!r} is a file, not a directory")
     if threads:
         torch.set_num_threads(threads)
-    resume = bool(cfg.get("resume", False))
-    run_dir = Path(run_dir)
-    cache = cfg.get("warmup_cache")
-    unit_days = run_experiment(
-        config, run_dir, resume=resume, warmup_cache=Path(cache) if cache else None
-    )
-    # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
-    write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
-    plots = cfg.get("report_plots", True)
-    if not isinstance(plots, bool):
-        raise ConfigError(f"report_plots must be true or false, got {plots!r}")
-    return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
+    with owned_run_dir(run_dir):
+        unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
+        # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
+        write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
+        return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
 
 def write_simulation_report(
@@ -63,6 +73,10 @@ def write_simulation_report(
     """The Table-3 report of a simulated run, with the launch effect and the test's target."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
+    test_days = range(spec.first_test_day, spec.first_test_day + spec.test_days)
+    diverged = diverged_arms(run_dir / "logs", config.arm_names, test_days)
+    for arm, why in diverged.items():
+        log.warning("the model of arm %s diverged: %s", arm, why)
     summary = write_report(
         unit_days,
         run_dir,
@@ -74,6 +88,7 @@ def write_simulation_report(
         launch_truth=launch_truth_table(run_dir, config),
         paired=spec.paired,
         plots=plots,
+        diverged=diverged,
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,
@@ -99,6 +114,24 @@ def _plain(node: Any) -> Any:
     return node
 
 
+def _flag(cfg: Any, key: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _warmup_cache(value: Any) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"warmup_cache must be a directory path or null, got {value!r}")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"warmup_cache {value!r} is a file, not a directory")
+    return path
+
+
 def _torch_threads(value: Any) -> int | None:
     if value is None:
         return None
@@ -112,6 +145,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         simulate(cfg, run_dir)
+    except RunDirBusy as error:
+        fail(PROG, str(error))  # the dir is another process's: touch nothing in it
     except ConfigError as error:
         remove_hydra_leftovers(run_dir)
         fail(PROG, str(error))
@@ -119,8 +154,31 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    precheck(PROG, CONF_DIR, "simulate", sys.argv[1:])
-    _hydra_main()
+    args = sys.argv[1:]
+    precheck(PROG, CONF_DIR, "simulate", args)
+    explicit = _explicit_run_dir(args)
+    if explicit is None:
+        _hydra_main()
+        return
+    # Own a named run dir before Hydra writes its .hydra/ copy into it, so that a refused second
+    # process leaves the first one's dir exactly as it was.
+    if explicit.exists() and not explicit.is_dir():
+        fail(PROG, f"run_dir {str(explicit)!r} is a file, not a directory")
+    try:
+        with owned_run_dir(explicit):
+            _hydra_main()
+    except RunDirBusy as error:
+        fail(PROG, str(error))
+
+
+def _explicit_run_dir(args: list[str]) -> Path | None:
+    """The run dir named on the command line (not in a -m sweep, not an interpolation)."""
+    if any(arg.startswith("-") for arg in args):
+        return None
+    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("run_dir=")]
+    if not values or not values[-1] or "${" in values[-1]:
+        return None
+    return Path(values[-1])
 
 
 if __name__ == "__main__":

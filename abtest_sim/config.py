@@ -165,7 +165,7 @@ class SimulationConfig:
             arms,
             experiment,
             _int(cfg.get("seed", 0), "seed"),
-            bool(cfg.get("progress", True)),
+            _coerce(cfg.get("progress", True), True, "progress"),
             _int(cfg.get("retrain_workers", 1), "retrain_workers"),
         )
         config.validate()
@@ -183,6 +183,11 @@ class SimulationConfig:
             shares = {a.name: a.share for a in self.arms}
             raise ConfigError(f"arm shares must sum to 1, got {shares}")
         _validate_experiment(self.experiment, names)
+        if self.experiment.slate_size > self.world.n_candidates:
+            raise ConfigError(
+                f"experiment.slate_size ({self.experiment.slate_size}) cannot exceed the "
+                f"candidates per request (world.n_candidates = {self.world.n_candidates})"
+            )
         _validate_model(self.model)
         if self.world.n_users < 1:
             raise ConfigError("world.n_users must be at least 1")
@@ -232,17 +237,30 @@ def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> No
             )
     if not spec.treatments:
         raise ConfigError("experiment.treatments must name at least one arm")
+    if spec.aa_control is not None and not isinstance(spec.aa_control, str):
+        raise ConfigError(
+            f"experiment.aa_control must be an arm name or null, got {spec.aa_control!r}"
+        )
+    if len(set(compared)) != len(compared):
+        raise ConfigError(
+            "experiment: control, treatments and aa_control must be distinct arms, got control="
+            f"{spec.control!r}, treatments={list(spec.treatments)}, aa_control={spec.aa_control!r}"
+        )
 
 
 def _validate_model(model: ModelSpec) -> None:
-    from reloop.models import MODELS
+    from reloop.models import MODELS, check_backbone
 
     if model.name not in MODELS:
         raise ConfigError(
             f"model.name: unknown model {model.name!r}; expected one of {sorted(MODELS)}"
         )
-    if model.embedding_dim < 1 or any(u < 1 for u in model.hidden_units):
-        raise ConfigError("model.embedding_dim and model.hidden_units must be positive")
+    try:
+        check_backbone(model.name, embedding_dim=model.embedding_dim,
+                       hidden_units=model.hidden_units, dropout=model.dropout,
+                       options=model.options)  # fmt: skip
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
@@ -259,7 +277,10 @@ def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Check a value against its field's default type (bool, int, float, str, tuple)."""
+    """Check a value against its field's default type (bool, int, float, str, tuple of those);
+    null only where the default is null."""
+    if value is None and default is not None:
+        raise ConfigError(f"{where} needs a value, got null")
     if value is None or default is None or isinstance(default, dict):
         return value
     if isinstance(default, bool):
@@ -279,6 +300,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, tuple):
         if isinstance(value, str) or not hasattr(value, "__iter__"):
             raise ConfigError(f"{where} must be a list, got {value!r}")
+        if default:  # elements of the default's element type
+            return tuple(_coerce(x, default[0], f"{where}[{i}]") for i, x in enumerate(value))
         return tuple(value)
     return value
 

@@ -39,8 +39,8 @@ ESTIMATORS: dict[str, str] = {
     "ab_minus_aa": "A/B minus the pre-period A/A (same users)",
     "cuped": "CUPED (pre-period covariate)",
 }
-# The headline of ``auto``, chosen by the calibration study (benchmarks/calibration_study.py; results
-# in benchmarks/results/calibration/report.md): over 1,000 A/A and 200 A/B replicates every
+# The headline of ``auto``, chosen by the calibration study (benchmarks/calibration_study.py,
+# results in benchmarks/results/calibration/report.md): over 1,000 A/A and 200 A/B replicates every
 # estimator held its level and covered the launch effect ~95%, and CUPED had the smallest spread
 # (sd of the A/B lift 3.8% against 5.0% pooled, 4.2% A/B - A/A). Without a pre-period: pooled.
 AUTO_WITH_PRE_PERIOD = "cuped"

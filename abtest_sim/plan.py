@@ -29,8 +29,13 @@ from omegaconf import DictConfig
 from scipy.special import ndtr, ndtri
 
 from abtest_sim.stats.daily import daily_lifts
-from abtest_sim.stats.unit_days import ReportInputError, build_arm_logs, prepare_unit_days
-from reloop.hydra_app import precheck
+from abtest_sim.stats.unit_days import (
+    ReportInputError,
+    build_arm_logs,
+    prepare_unit_days,
+    undefined_day_reasons,
+)
+from reloop.hydra_app import number, precheck
 
 __all__ = ["PlanRow", "main", "plan_sample_size", "predicted_power"]
 
@@ -74,6 +79,13 @@ def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, float]:
     prepared, design = prepare_unit_days(table, HALVES)
     arm_logs = build_arm_logs(prepared, design, HALVES)
     a, b = (arm_logs[h] for h in HALVES)
+    undefined = undefined_day_reasons([a, b], design)
+    if undefined:
+        day, why = next(iter(undefined.items()))
+        raise ReportInputError(
+            f"day {day} of the A/A split: {why}; the planner needs both halves, with a click, "
+            "on every day"
+        )
     lifts = daily_lifts(
         a.clicks, a.impressions, b.clicks, b.impressions, present_a=a.present, present_b=b.present
     )
@@ -188,12 +200,12 @@ def _hydra_main(cfg: DictConfig) -> None:
         rows = plan_sample_size(
             _read_table(cfg),
             arm=str(cfg.split_arm),
-            lift=float(cfg.lift),
-            power=float(cfg.power),
-            alpha=float(cfg.alpha),
+            lift=number(cfg.lift, "lift", float),
+            power=number(cfg.power, "power", float),
+            alpha=number(cfg.alpha, "alpha", float),
             phase=cfg.phase,
-            splits=int(cfg.splits),
-            lineage_sd=float(cfg.lineage_sd or 0.0),
+            splits=number(cfg.splits, "splits", int),
+            lineage_sd=number(cfg.lineage_sd or 0.0, "lineage_sd", float),
         )
     except ValueError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

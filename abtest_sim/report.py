@@ -21,7 +21,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +36,14 @@ from abtest_sim.estimates import (
     with_lineage,
 )
 from abtest_sim.report_md import render_markdown
+from abtest_sim.report_warnings import diverged_warning, headline_warnings
 from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_test
-from abtest_sim.stats.daily_table import (
-    AVERAGE,
-    DAILY_COLUMNS,
-    DailyTable,
-    arm_days,
-    cumulative_lift,
-    daily_table,
-)
+from abtest_sim.stats.daily_table import AVERAGE, DAILY_COLUMNS, DailyTable, daily_table
+from abtest_sim.stats.series import arm_days, cumulative_lift
 from abtest_sim.stats.unit_days import ReportInputError
 
 __all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportOptions", "ReportSummary", "write_report"]
 
-SRM_ALARM = 1e-3  # SRM p-values below this: the split itself is broken
 
 METHOD_NOTE = (
     "Intervals and p-values: delta method on the relative lift R_B / R_A - 1, with the log's units "
@@ -112,6 +106,7 @@ class ReportSummary:
     max_interval_gap: float
     aa_week_id: str | None  # fingerprint of the A/A pre-period's data (identical weeks: equal)
     daily: pl.DataFrame = field(repr=False, compare=False)
+    diverged: dict[str, str] = field(default_factory=dict)  # arm -> why its model is not sane
 
     @property
     def lead(self) -> Estimate:
@@ -202,7 +197,9 @@ def summarise(
         aa_lift=aa_lift,
         estimates=estimates,
         headline=headline,
-        warnings=_warnings(estimates[headline], aa_lift, srm_p, alpha),
+        warnings=headline_warnings(
+            estimates[headline], aa_lift, srm_p, alpha, table.undefined_days
+        ),
         truth=_truth_summary(row, aa_row),
         daily_coverage=_daily_coverage(ab_days),
         mde_80=minimum_detectable_lift_from_se(
@@ -275,27 +272,9 @@ def _estimates(
     return out
 
 
-def _warnings(lead: Estimate, aa_lift: LiftResult | None, srm_p: float, alpha: float) -> list[str]:
-    """Plain-words warnings that belong in the headline."""
-    out = []
-    if srm_p < SRM_ALARM:
-        out.append(
-            f"Sample ratio mismatch (p = {srm_p:.2g}): the arms' user counts are not the designed "
-            "split, so the assignment or the logging is broken; do not trust any lift."
-        )
-    if aa_lift is not None and aa_lift.p_value < alpha:
-        out.append(
-            f"The A/A pre-period is itself significant ({100 * aa_lift.lift:+.2f}%, p = "
-            f"{aa_lift.p_value:.2g}): the buckets differed before the treatment (chance, or "
-            "model-lineage divergence). Read the A/B - A/A or CUPED estimate, not the raw lift."
-        )
-    if lead.lineage_sd is None:
-        out.append(
-            "The interval holds the noise of which users landed where and of their clicks, not "
-            "model-lineage variance (models trained on different users diverge); set "
-            "stats.lineage_sd from an A/A sweep (abtest-sim-aggregate) to include it."
-        )
-    return out
+def _with_diverged(summary: ReportSummary, diverged: Mapping[str, str]) -> ReportSummary:
+    warnings = [diverged_warning(diverged), *summary.warnings]
+    return replace(summary, diverged=dict(diverged), warnings=warnings)
 
 
 def _truth_summary(row: Mapping[str, Any], aa_row: Mapping[str, Any] | None) -> dict | None:
@@ -356,6 +335,7 @@ def write_report(
     launch_truth: pl.DataFrame | None = None,
     paired: bool = False,
     plots: bool = True,
+    diverged: Mapping[str, str] | None = None,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -368,6 +348,7 @@ def write_report(
     ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's launch lineages (each
     arm's recipe serving and trained on every user); ``paired``: every unit in every arm.
     ``plots``: write the PNG figures (large sweeps skip them: the aggregate has its own).
+    ``diverged``: arms whose model diverged (``abtest_sim.health``), the first warning.
     """
     options = options or ReportOptions()
     alpha = options.alpha
@@ -388,6 +369,8 @@ def write_report(
         summary = summarise(table, cumulative, unit_days, options=options, report_dir=report_dir)
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
+    if diverged:
+        summary = _with_diverged(summary, diverged)
     per_arm = arm_days(table.logs, table.design)
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.

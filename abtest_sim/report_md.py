@@ -90,7 +90,7 @@ def _diagnostics(summary: ReportSummary, table: DailyTable) -> list[str]:
             r["phase"],
             _p(r["p_value"]),
             _p(r["naive_p_value"]),
-            f"{r['design_effect']:.2f}",
+            "n/a" if r["design_effect"] is None else f"{r['design_effect']:.2f}",
             _p(r["p_value_holm"]),
             _p(r["p_value_bh"]),
             _p(r["srm_p_value"]),

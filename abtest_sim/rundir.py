@@ -2,22 +2,32 @@
 
 Layout (**contract**, relative to the run dir):
 
-    logs/arm=<name>/day=<d>/part-0.parquet         the test arms' impressions (and warmup, burnin)
+    logs/arm=<name>/day=<d>/part-0.parquet         the test arms' impressions (and warmup, burnin
+                                                   when simulated here, not taken from the cache)
     launch/logs/arm=<name>/day=<d>/part-0.parquet  each arm's launch lineage (serves every user)
     models/arm=<name>/day=<d>.pt                   the version trained on night d (serves d+1)
     launch/models/arm=<name>/day=<d>.pt            the launch lineage's versions
-    models/warmup.pt, models/start.pt              the warm-up model; every arm's version 0
+    models/start.pt, models/warmup.pt              every arm's version 0; the warm-up model (when
+                                                   simulated here)
     truth/day=<d>.parquet                          the launch lineages' expected clicks per arm
     checkpoint/, config.json, timings.json         resume state, resolved config, wall time
+    .lock                                          held by the one process that owns the run dir
+
+Hidden temporaries (``.tmp-*``, ``.old-*``, ``.report-*``, ``.*.tmp``) exist only while a write is
+in flight; a run that starts or resumes sweeps away those an earlier, killed attempt left.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,9 +38,13 @@ import torch
 from abtest_sim.config import ConfigError, SimulationConfig
 
 __all__ = [
+    "LOCK_FILE",
     "STATE_FILE",
+    "RunDirBusy",
     "model_path",
+    "owned_run_dir",
     "prepare_run_dir",
+    "sweep_temporaries",
     "truth_path",
     "warmup_key",
     "write_json_atomic",
@@ -38,6 +52,17 @@ __all__ = [
 ]
 
 STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
+# What a write in flight leaves if killed: partition dirs being written or replaced
+# (logs.write_partition), report and aggregate staging dirs, atomic-write temp files.
+TEMPORARY_PATTERNS = (".tmp-*", ".old-*", ".report-*", ".aggregate-*", ".*.tmp")
+_HELD: dict[Path, int] = {}  # run dirs this process owns -> lock file descriptor
+
+
+class RunDirBusy(ConfigError):
+    """Another live process owns the run dir."""
+
+
 WARMUP_MODEL = "models/warmup.pt"
 START_MODEL = "models/start.pt"
 
@@ -104,12 +129,50 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def owned_run_dir(run_dir: Path) -> Iterator[None]:
+    """Own ``run_dir`` for the block: an exclusive OS lock on ``run_dir/.lock``, released on any
+    exit (the kernel drops it when the process dies, so a killed run leaves no stale lock).
+    Re-entrant within a process. Raises ``RunDirBusy`` if another process owns it."""
+    key = Path(run_dir).resolve()
+    if key in _HELD:
+        yield
+        return
+    key.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunDirBusy(
+            f"{run_dir} is in use by another running process; wait for it or choose another run_dir"
+        ) from None
+    _HELD[key] = fd
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        os.close(fd)  # releases the lock; the file stays (removing it would race a new owner)
+
+
+def sweep_temporaries(run_dir: Path) -> list[Path]:
+    """Remove what killed writes left under ``run_dir`` (call only while owning it)."""
+    found = sorted({path for pattern in TEMPORARY_PATTERNS for path in run_dir.rglob(pattern)})
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
 def prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> bool:
-    """Check the run dir against the config; True if a checkpoint exists to resume from."""
+    """Check the run dir against the config (from the moment it holds a config.json, checkpoint
+    or not) and sweep earlier attempts' temporaries; True if a checkpoint exists to resume from."""
     config_file = run_dir / "config.json"
     has_checkpoint = (run_dir / "checkpoint" / STATE_FILE).exists()
     execution = _execution(config)
-    if config_file.exists() and (has_checkpoint or not resume):
+    if config_file.exists():
         saved = json.loads(config_file.read_text())
         saved_execution = saved.pop("execution", execution)
         if saved != _json_roundtrip(config.to_dict()):
@@ -128,6 +191,7 @@ def prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> bo
                 "rounds floats differently, so the result would not be the uninterrupted one)"
             )
     run_dir.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(run_dir)
     write_json_atomic(config_file, {**config.to_dict(), "execution": execution})
     return resume and has_checkpoint
 

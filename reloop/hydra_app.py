@@ -16,9 +16,22 @@ from hydra import compose, initialize, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-__all__ = ["fail", "one_line", "precheck", "remove_hydra_leftovers"]
+__all__ = ["fail", "number", "one_line", "precheck", "remove_hydra_leftovers"]
 
-HYDRA_FILES = frozenset({".hydra", "cli.log"})
+# What starting an app leaves in its run dir before any work: Hydra's config copy and job log, and
+# the run-dir lock (abtest_sim.rundir).
+HYDRA_FILES = frozenset({".hydra", "cli.log", ".lock"})
+_NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'.*(?:not in struct|To append)")
+
+
+def number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
+    """A numeric option of an app, checked: an int (no bool) or, for float, any real number;
+    ``ValueError`` naming the option otherwise."""
+    ok = isinstance(value, int) if kind is int else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return kind(value)  # type: ignore[arg-type]
 
 
 def one_line(error: BaseException) -> str:
@@ -32,8 +45,10 @@ def fail(prog: str, message: str) -> NoReturn:
 
 def precheck(prog: str, config_dir: str | None, config_name: str, args: Sequence[str]) -> None:
     """Compose the config once so that Hydra's own errors (an unknown group option, a malformed
-    override) also come out as one line with exit code 2. ``config_dir`` None: the config is in
-    Hydra's ConfigStore. Flags (``--help``, ``-m``) and ``hydra.*`` overrides are left to Hydra."""
+    override) also come out as one line with exit code 2, and refuse top-level keys the app does
+    not have (a ``+key=value`` typo would otherwise be composed in and ignored). ``config_dir``
+    None: the config is in Hydra's ConfigStore. Flags (``--help``, ``-m``) and ``hydra.*``
+    overrides are left to Hydra."""
     if any(arg.startswith("-") for arg in args):
         return
     overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
@@ -44,9 +59,22 @@ def precheck(prog: str, config_dir: str | None, config_name: str, args: Sequence
     )
     try:
         with context:
-            compose(config_name, overrides=overrides)
+            known = set(compose(config_name))
+            unknown = sorted(set(compose(config_name, overrides=overrides)) - known)
     except (HydraException, OmegaConfBaseException) as error:
-        fail(prog, one_line(error))
+        fail(prog, _readable(error))
+    if unknown:
+        fail(prog, f"unknown key(s) {unknown}; known: {sorted(known)}")
+
+
+def _readable(error: BaseException) -> str:
+    """Hydra's message, except that an override of a key the app lacks says so (Hydra's own text
+    suggests appending it with ``+``, which would only be refused as unknown)."""
+    text = one_line(error)
+    match = _NOT_IN_STRUCT.search(text)
+    if match:
+        return f"unknown key {match.group(1)!r}: the app's config has no such key"
+    return text
 
 
 def remove_hydra_leftovers(run_dir: Path) -> None:

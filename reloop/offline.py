@@ -40,7 +40,7 @@ from scipy import stats
 import reloop
 from reloop.datasets import Dataset
 from reloop.metrics import auc, logloss
-from reloop.models import MODELS
+from reloop.models import MODELS, check_backbone
 
 __all__ = [
     "METHODS",
@@ -129,6 +129,10 @@ class OfflineConfig:
         for ok, message in self._checks():
             if not ok:
                 raise ValueError(message)
+        model = self.model
+        check_backbone(model.name, embedding_dim=model.embedding_dim,
+                       hidden_units=model.hidden_units, dropout=model.dropout,
+                       options=model.options)  # fmt: skip
 
     def _checks(self) -> Iterator[tuple[bool, str]]:
         """(condition, message if it fails), in order: later checks rely on earlier ones."""

@@ -21,12 +21,15 @@ from abtest_sim.stats.cuped import cuped_panels
 from abtest_sim.stats.daily import adjust_p_values, shared_control_of
 from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
 from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
+from abtest_sim.stats.series import served_totals
 from abtest_sim.stats.unit_days import (
     ArmLog,
     Design,
     ReportInputError,
     build_arm_logs,
     prepare_unit_days,
+    undefined_day_reasons,
+    with_defined_days,
 )
 
 AVERAGE = "Average"
@@ -49,6 +52,14 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "shared_control_ci_low", "shared_control_ci_high", "shared_control_p_value",
 )  # fmt: skip
 _STRING_COLUMNS = {"day", "phase", "control", "treatment", "aa_control"}
+# What a day row shows whatever its lift: counts, CTRs and the simulator's truths. Every other
+# column of a day whose lift is undefined is null.
+_ALWAYS_DEFINED = {
+    *_STRING_COLUMNS, "users_control", "users_treatment", "impressions_control",
+    "impressions_treatment", "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
+    "target_ctr_control", "target_ctr_treatment", "target_lift", "launch_ctr_control",
+    "launch_ctr_treatment", "launch_lift", "test_to_launch_bias", "aa_lift",
+}  # fmt: skip
 _COUNT_COLUMNS = {"users_control", "users_treatment"}
 
 
@@ -84,9 +95,19 @@ class Columns:
             self.values[name][rows] = vals
 
     def with_averages(self, lin: Linearized) -> Linearized:
-        """Daily estimates followed by their per-phase averages (covariance kept)."""
+        """Daily estimates followed by their per-phase averages over the days with a defined
+        lift (covariance kept); undefined days must have been zeroed (``Linearized.without``)."""
         weights = np.vstack([np.eye(self.design.n_days), self.design.average_weights()])
         return lin.combine(weights)
+
+    def blank_undefined_days(self) -> None:
+        """Null every estimate on the days whose lift is undefined."""
+        rows = np.flatnonzero(self.design.undefined)
+        if rows.size == 0:
+            return
+        for name, column in self.values.items():
+            if name not in _ALWAYS_DEFINED:
+                column[rows] = np.nan
 
     @property
     def ab_average_row(self) -> int:
@@ -101,7 +122,8 @@ def _wald_names(prefix: str, value: str) -> tuple[str, ...]:
 
 
 def _phase_totals(design: Design, per_day: np.ndarray) -> np.ndarray:
-    return (design.average_weights() > 0).astype(np.float64) @ per_day
+    phases = np.array([design.mask(p) for p in design.average_phases], dtype=np.float64)
+    return phases @ per_day
 
 
 def _put_counts(cols: Columns, role: str, log: ArmLog) -> None:
@@ -111,7 +133,8 @@ def _put_counts(cols: Columns, role: str, log: ArmLog) -> None:
     clicks, impressions = log.clicks.sum(axis=1), log.impressions.sum(axis=1)
     cols.put(f"impressions_{role}", impressions, _phase_totals(design, impressions))
     cols.put(f"clicks_{role}", clicks, _phase_totals(design, clicks))
-    ctr = cols.values[f"clicks_{role}"] / cols.values[f"impressions_{role}"]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a day the arm has no impression: NaN
+        ctr = cols.values[f"clicks_{role}"] / cols.values[f"impressions_{role}"]
     cols.values[f"ctr_{role}"] = ctr
 
 
@@ -126,13 +149,6 @@ def _basic(cols: Columns, a: ArmLog, b: ArmLog) -> None:
         _put_counts(cols, role, log)
 
 
-def _served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-day expected clicks and impressions of what the arm served its own users, if known."""
-    if log.true_clicks is None:
-        return None
-    return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
-
-
 def _truth(cols: Columns, a: ArmLog, b: ArmLog) -> None:
     """The two truths of a simulation, each per day and as the phase's mean of daily lifts (the
     Average row estimates a mean of daily lifts):
@@ -144,7 +160,7 @@ def _truth(cols: Columns, a: ArmLog, b: ArmLog) -> None:
       the effect of shipping the recipe.
     """
     for truth, totals in (
-        ("target", (_served_totals(a), _served_totals(b))),
+        ("target", (served_totals(a), served_totals(b))),
         ("launch", (a.launch_totals, b.launch_totals)),
     ):
         _put_truth(cols, truth, *totals)
@@ -169,7 +185,7 @@ def _put_truth(
         phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
         cols.put(f"{truth}_ctr_{role}", true_ctr[role], phase_ctr)
     lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
-    cols.put(f"{truth}_lift", lift, design.average_weights() @ lift)
+    cols.put(f"{truth}_lift", lift, design.average_weights() @ np.where(design.undefined, 0, lift))
     value, low, high = (cols.values[n] for n in (f"{truth}_lift", "ci_low", "ci_high"))
     cols.values[f"covers_{truth}"] = ((low <= value) & (value <= high)).astype(np.float64)
 
@@ -181,19 +197,22 @@ def _lift(cols: Columns, lifts: Linearized, alpha: float) -> None:
     for name, method in (("p_value_holm", "holm"), ("p_value_bh", "bh")):
         adjusted = np.full(design.n_days, np.nan)
         for phase in design.average_phases:  # one family of tests per phase
-            days = design.mask(phase)
+            days = design.defined_mask(phase)
             adjusted[days] = adjust_p_values(cols.values["p_value"][: design.n_days][days], method)
         cols.put(name, adjusted)
 
 
 def _naive(cols: Columns, a: ArmLog, b: ArmLog) -> None:
-    r_a, r_b = (log.clicks.sum(1) / log.impressions.sum(1) for log in (a, b))
-    var_a, var_b = (r * (1 - r) / log.impressions.sum(1) for r, log in ((r_a, a), (r_b, b)))
-    # Impressions as independent, within and across days: no covariance anywhere.
-    daily_var = var_b / r_a**2 + r_b**2 * var_a / r_a**4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_a, r_b = (log.clicks.sum(1) / log.impressions.sum(1) for log in (a, b))
+        var_a, var_b = (r * (1 - r) / log.impressions.sum(1) for r, log in ((r_a, a), (r_b, b)))
+        # Impressions as independent, within and across days: no covariance anywhere.
+        daily_var = var_b / r_a**2 + r_b**2 * var_a / r_a**4
+    daily_var = np.where(cols.design.undefined, 0.0, daily_var)
     naive_var = np.concatenate([daily_var, cols.design.average_weights() ** 2 @ daily_var])
-    cols.values["naive_p_value"] = two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
-    cols.values["design_effect"] = cols.values["se"] ** 2 / naive_var
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined days: blanked later
+        cols.values["naive_p_value"] = two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+        cols.values["design_effect"] = cols.values["se"] ** 2 / naive_var
 
 
 def _other_intervals(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> None:
@@ -205,7 +224,7 @@ def _other_intervals(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> None:
         for m in ("log", "fieller")
         for s in ("ci_low", "ci_high", "p_value")
     }
-    for d in range(cols.design.n_days):  # a loop over days: scalar comparisons
+    for d in np.flatnonzero(~cols.design.undefined):  # a loop over days: scalar comparisons
         arm_a = ArmEstimate(float(panel_a.ratio[d]), float(var_a[d]))
         arm_b = ArmEstimate(float(panel_b.ratio[d]), float(var_b[d]))
         for method in ("log", "fieller") if arm_b.ratio > 0 else ("fieller",):
@@ -230,9 +249,9 @@ def _srm(cols: Columns, logs: Sequence[ArmLog], shares: np.ndarray | None) -> No
     cols.put("srm_p_value", daily, per_phase)
 
 
-def _ab_rows(cols: Columns) -> np.ndarray:
-    """Row indices of the A/B days followed by the A/B Average row."""
-    return np.append(np.flatnonzero(cols.design.mask("ab")), cols.ab_average_row)
+def _ab_rows(cols: Columns, ab: np.ndarray) -> np.ndarray:
+    """Row indices of the A/B days in ``ab`` followed by the A/B Average row."""
+    return np.append(np.flatnonzero(ab), cols.ab_average_row)
 
 
 def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
@@ -240,13 +259,12 @@ def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
     if not design.mask("aa").any():
         cols.empty("aa_lift", *_wald_names("ab_minus_aa", "ab_minus_aa"))
         return
-    w_aa = design.mask("aa") / design.mask("aa").sum()
-    w_ab = design.mask("ab") / design.mask("ab").sum()
+    w_aa, w_ab = design.average_weights()
     ab_days = np.flatnonzero(design.mask("ab"))
     # Each A/B day, then the A/B average, minus the mean A/A lift of the same users: one linear
     # contrast of the daily lifts, so the covariance of the two periods is in its variance.
     weights = np.vstack([np.eye(design.n_days)[ab_days], w_ab]) - w_aa
-    rows = _ab_rows(cols)
+    rows = _ab_rows(cols, design.mask("ab"))
     cols.put_wald(lifts.combine(weights), alpha, rows, _wald_names("ab_minus_aa", "ab_minus_aa"))
     cols.empty("aa_lift")
     cols.values["aa_lift"][rows] = float(w_aa @ lifts.value)
@@ -255,7 +273,7 @@ def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
 def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     """CUPED lift on the A/B days, the A/A days' per-user totals being the covariate."""
     design = cols.design
-    ab, aa = design.mask("ab"), design.mask("aa")
+    ab, aa = design.defined_mask("ab"), design.mask("aa")
     cols.empty(*_wald_names("cuped", "cuped_lift"))
     if not aa.any():
         return False
@@ -271,7 +289,7 @@ def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
     k = int(ab.sum())
     lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
-    cols.put_wald(lifts, alpha, _ab_rows(cols), _wald_names("cuped", "cuped_lift"))
+    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), _wald_names("cuped", "cuped_lift"))
     return True
 
 
@@ -290,10 +308,13 @@ def _shared_control(
     a1, a2, b = (
         logs[n].panel().linearized(logs[n].group) for n in (control, aa_control, treatment)
     )
-    d = cols.with_averages(shared_control_of(a1, a2, b))
+    undefined = cols.design.undefined
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = cols.with_averages(shared_control_of(a1, a2, b).without(undefined))
+        concurrent = cols.with_averages(relative_lift_of(a1, a2).without(undefined))
     names = _wald_names("shared_control", "shared_control_lift")
     cols.put_wald(d, alpha, np.arange(cols.n_rows), names)
-    cols.values["concurrent_aa_lift"] = cols.with_averages(relative_lift_of(a1, a2)).value
+    cols.values["concurrent_aa_lift"] = concurrent.value
     cols.values["aa_control"] = np.full(cols.n_rows, aa_control, dtype=object)
 
 
@@ -307,6 +328,7 @@ class DailyTable:
     design: Design
     has_cuped: bool
     shares: np.ndarray | None
+    undefined_days: dict[str, str]  # day label -> why its lift is undefined
 
     @property
     def ab_average(self) -> dict[str, Any]:
@@ -340,10 +362,12 @@ def daily_table(
     share_vector = _share_vector(shares, arms)
     table, design = prepare_unit_days(unit_days, arms, paired=paired)
     logs = build_arm_logs(table, design, arms, paired=paired)
+    undefined = undefined_day_reasons([logs[arm] for arm in arms], design)
+    design = with_defined_days(design, undefined)
     if launch_truth is not None:
         logs = _with_launch_truth(logs, design, launch_truth)
     elif paired:
-        logs = {name: replace(log, launch_totals=_served_totals(log)) for name, log in logs.items()}
+        logs = {name: replace(log, launch_totals=served_totals(log)) for name, log in logs.items()}
     kwargs = {"alpha": alpha, "shares": share_vector}
     main, has_cuped = analyse_pair(
         logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
@@ -351,7 +375,7 @@ def daily_table(
     frames = [main]
     if aa_control is not None:
         frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
-    return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector)
+    return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector, undefined)
 
 
 def _with_launch_truth(
@@ -400,7 +424,9 @@ def analyse_pair(
     a, b = logs[pair[0]], logs[pair[1]]
     cols = Columns(design)
     _basic(cols, a, b)
-    lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
+    lifts = lifts.without(design.undefined)
     _lift(cols, lifts, alpha)
     _truth(cols, a, b)
     _naive(cols, a, b)
@@ -409,61 +435,8 @@ def analyse_pair(
     _ab_minus_aa(cols, lifts, alpha)
     has_cuped = _cuped(cols, a, b, alpha)
     _shared_control(cols, logs, pair, aa_control, alpha)
+    cols.blank_undefined_days()
     return _frame(cols.values), has_cuped
-
-
-def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.DataFrame:
-    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days)."""
-    ab = design.mask("ab")
-    panels = []
-    for log in (a, b):
-        present = np.logical_or.accumulate(log.present[ab], axis=0)
-        clicks, impressions = (
-            np.cumsum(log.clicks[ab], axis=0),
-            np.cumsum(log.impressions[ab], axis=0),
-        )
-        panels.append(ratio_panel(clicks, impressions, present).linearized(log.group))
-    wald = relative_lift_of(*panels).wald(alpha)
-    return pl.DataFrame(
-        {
-            "day": list(np.array(design.labels)[ab]),
-            "lift": wald.estimate,
-            "se": wald.se,
-            "ci_low": wald.ci_low,
-            "ci_high": wald.ci_high,
-            "p_value": wald.p_value,
-        }
-    )
-
-
-def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
-    """Per arm and day: users, clicks, impressions, CTR, and when known the true CTR of what the
-    arm served (target_ctr) and of its launch lineage (launch_ctr)."""
-    frames = []
-    for log in logs.values():
-        impressions = log.impressions.sum(axis=1)
-        served = _served_totals(log)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "arm": [log.name] * design.n_days,
-                    "day": list(design.labels),
-                    "phase": design.phases.tolist(),
-                    "users": log.present.sum(axis=1),
-                    "clicks": log.clicks.sum(axis=1),
-                    "impressions": impressions,
-                    "ctr": log.clicks.sum(axis=1) / impressions,
-                    "target_ctr": _ctr_series(served, design.n_days),
-                    "launch_ctr": _ctr_series(log.launch_totals, design.n_days),
-                }
-            )
-        )
-    return pl.concat(frames)
-
-
-def _ctr_series(totals: tuple[np.ndarray, np.ndarray] | None, n_days: int) -> pl.Series:
-    values = [None] * n_days if totals is None else totals[0] / totals[1]
-    return pl.Series(values, dtype=pl.Float64)
 
 
 def _frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:

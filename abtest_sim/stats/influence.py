@@ -50,6 +50,15 @@ class Linearized:
         w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
         return Linearized(w @ self.value, {g: w @ phi for g, phi in self.influence.items()})
 
+    def without(self, undefined: np.ndarray) -> Linearized:
+        """The estimates with the ``undefined`` ones set to 0 with no influence, so that linear
+        combinations giving them weight 0 stay finite (their own rows must be blanked after)."""
+        if not undefined.any():
+            return self
+        value = np.where(undefined, 0.0, self.value)
+        influence = {g: np.where(undefined[:, None], 0.0, phi) for g, phi in self.influence.items()}
+        return Linearized(value, influence)
+
     def select(self, index: ArrayLike) -> Linearized:
         idx = np.asarray(index)
         return Linearized(self.value[idx], {g: phi[idx] for g, phi in self.influence.items()})
@@ -118,11 +127,14 @@ class RatioPanel:
         return Linearized(self.ratio, {group: self.influence})
 
 
-def ratio_panel(num: ArrayLike, den: ArrayLike, present: ArrayLike | None = None) -> RatioPanel:
+def ratio_panel(
+    num: ArrayLike, den: ArrayLike, present: ArrayLike | None = None, *, strict: bool = True
+) -> RatioPanel:
     """Per-period ratios of one arm from (D, n) matrices of per-user numerators and denominators.
 
     ``present`` marks the users that belong to each period's sample (default: den > 0); absent users
-    must have zero numerator and denominator.
+    must have zero numerator and denominator. A period needs 2 users and a positive denominator;
+    ``strict=False`` gives the others a NaN ratio and no influence instead of raising.
     """
     c = np.atleast_2d(np.asarray(num, dtype=np.float64))
     m = np.atleast_2d(np.asarray(den, dtype=np.float64))
@@ -133,9 +145,13 @@ def ratio_panel(num: ArrayLike, den: ArrayLike, present: ArrayLike | None = None
         raise ValueError("users marked absent must have zero num and den")
     users = mask.sum(axis=1).astype(np.float64)
     sum_den = m.sum(axis=1)
-    if (users < 2).any() or (sum_den <= 0).any():
+    undefined = (users < 2) | (sum_den <= 0)
+    if strict and undefined.any():
         raise ValueError("every period needs at least 2 users and a positive denominator")
-    ratio = c.sum(axis=1) / sum_den
-    mean_den = sum_den / users
-    deviation = (c - ratio[:, None] * m) / mean_den[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(undefined, np.nan, c.sum(axis=1) / sum_den)
+        mean_den = sum_den / users
+        deviation = (c - ratio[:, None] * m) / mean_den[:, None]
+    deviation[undefined] = 0.0
+    users = np.where(undefined, 2.0, users)  # any value > 1: the influence of those rows is 0
     return RatioPanel(ratio=ratio, deviation=deviation, users=users, sum_den=sum_den)

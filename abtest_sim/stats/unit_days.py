@@ -18,6 +18,7 @@ import polars as pl
 from abtest_sim.stats.influence import RatioPanel, ratio_panel
 
 PHASES = ("aa", "ab")
+PHASE_NAMES = {"aa": "A/A", "ab": "A/B"}
 REQUIRED_COLUMNS = ("unit", "arm", "day", "clicks", "impressions")
 PAIRED_GROUP = "units"  # the influence group of a paired design: every arm's units are shared
 
@@ -32,6 +33,9 @@ class Design:
 
     labels: tuple[str, ...]
     phases: np.ndarray
+    # Days whose lift is defined (every compared arm has 2 units and an impression, the control a
+    # click); None: every day. Averages and per-day estimates skip the others.
+    defined: np.ndarray | None = None
 
     @property
     def n_days(self) -> int:
@@ -44,9 +48,17 @@ class Design:
     def average_phases(self) -> tuple[str, ...]:
         return tuple(p for p in PHASES if self.mask(p).any())
 
+    @property
+    def undefined(self) -> np.ndarray:
+        return np.zeros(self.n_days, dtype=bool) if self.defined is None else ~self.defined
+
+    def defined_mask(self, phase: str) -> np.ndarray:
+        """The phase's days whose lift is defined."""
+        return self.mask(phase) & ~self.undefined
+
     def average_weights(self) -> np.ndarray:
-        """(phases present, days): equal weights over each phase's days."""
-        masks = np.array([self.mask(p) for p in self.average_phases], dtype=np.float64)
+        """(phases present, days): equal weights over each phase's days with a defined lift."""
+        masks = np.array([self.defined_mask(p) for p in self.average_phases], dtype=np.float64)
         return masks / masks.sum(axis=1, keepdims=True)
 
     @property
@@ -82,8 +94,9 @@ class ArmLog:
 
     @cached_property
     def all_days(self) -> RatioPanel:
-        """The panel of every day, computed once (the report uses it several times)."""
-        return ratio_panel(self.clicks, self.impressions, self.present)
+        """The panel of every day, computed once (the report uses it several times); a day with
+        fewer than 2 units or no impressions has a NaN ratio and no influence."""
+        return ratio_panel(self.clicks, self.impressions, self.present, strict=False)
 
     def users(self, days: np.ndarray) -> int:
         """Units with a row on any of the chosen days."""
@@ -113,6 +126,8 @@ def _check_columns(table: pl.DataFrame) -> None:
         )
         if nulls:
             raise _fail(f"column {name} has {nulls} missing value(s)")
+        if table[name].dtype.is_float() and (infinite := int(table[name].is_infinite().sum())):
+            raise _fail(f"column {name} has {infinite} infinite value(s)")
 
 
 def _check_counts(table: pl.DataFrame) -> None:
@@ -203,20 +218,43 @@ def prepare_unit_days(
 def build_arm_logs(
     table: pl.DataFrame, design: Design, arms: Sequence[str], *, paired: bool = False
 ) -> dict[str, ArmLog]:
-    """Per-arm (days, users) matrices; every arm needs 2 users and an impression on every day.
-    ``paired``: every arm's matrices share one unit axis and one influence group."""
+    """Per-arm (days, users) matrices (``arms[0]`` is the control). ``paired``: every arm's
+    matrices share one unit axis and one influence group."""
     days = table.select("day").unique().sort("day").with_row_index("day_index")
     table = table.join(days, on="day")
     shared_units = _unit_index(table) if paired else None
-    logs = {
+    return {
         arm: _arm_log(table.filter(pl.col("arm") == arm), arm, design, shared_units) for arm in arms
     }
-    for log in logs.values():
+
+
+def undefined_day_reasons(logs: Sequence[ArmLog], design: Design) -> dict[str, str]:
+    """Day label -> why its lift is undefined: a compared arm with fewer than 2 units or no
+    impressions that day, or a control without a click (``logs[0]`` is the control)."""
+    reasons: dict[str, str] = {}
+    for log in reversed(logs):  # the first arm's reason wins
         short = (log.present.sum(axis=1) < 2) | (log.impressions.sum(axis=1) <= 0)
-        if short.any():
-            day = design.labels[int(np.argmax(short))]
-            raise _fail(f"arm {log.name!r} has fewer than 2 units or no impressions on day {day}")
-    return logs
+        for day in np.flatnonzero(short):
+            reasons[design.labels[day]] = (
+                f"arm {log.name!r} has fewer than 2 units or no impressions"
+            )
+    no_click = (logs[0].clicks.sum(axis=1) <= 0) & (logs[0].impressions.sum(axis=1) > 0)
+    for day in np.flatnonzero(no_click):
+        reasons.setdefault(design.labels[day], f"the control {logs[0].name!r} has no click")
+    return reasons
+
+
+def with_defined_days(design: Design, reasons: dict[str, str]) -> Design:
+    """The design whose averages skip the undefined days; every phase needs one defined day."""
+    defined = np.array([label not in reasons for label in design.labels])
+    for phase in design.average_phases:
+        if not (design.mask(phase) & defined).any():
+            day = design.labels[int(np.argmax(design.mask(phase)))]
+            raise _fail(
+                f"no {PHASE_NAMES[phase]} day has a defined lift (day {day}: {reasons[day]}); "
+                "nothing to report"
+            )
+    return Design(design.labels, design.phases, defined)
 
 
 def _unit_index(rows: pl.DataFrame) -> pl.DataFrame:

@@ -260,3 +260,27 @@ def test_a_measured_lineage_sd_widens_the_headline_interval(logs, tmp_path) -> N
     plain_cuped, wide_cuped = (s["estimates"]["cuped"] for s in lead)
     assert wide_cuped["se_total"] == pytest.approx(np.hypot(plain_cuped["se"], 0.05))
     assert plain_cuped["se_total"] == pytest.approx(plain_cuped["se"])
+
+
+US_DATES = {1: "9/30/2024", 2: "10/1/2024", 3: "10/2/2024", 4: "10/3/2024"}
+
+
+def test_text_days_are_refused_unless_iso_or_given_a_format(tmp_path) -> None:
+    table = unit_day_log(users=60, days=4).drop("phase")
+    us = write_log(tmp_path, "us.csv", table.with_columns(pl.col("day").replace_strict(US_DATES)))
+    settings = {"input": us, "out": tmp_path / "out", "control": "A", "treatment": "B"}
+    with pytest.raises(AnalyzeError, match=re.escape("9/30/2024") + ".*day_format="):
+        analyze(AnalyzeSettings(**settings, aa_days=2))
+    assert files_under(tmp_path / "out") == []
+    with pytest.raises(AnalyzeError, match="do not match day_format=%Y/%m/%d"):
+        analyze(AnalyzeSettings(**settings, aa_days=2, day_format="%Y/%m/%d"))
+    # Read with its format, the log is the numbered one: the same A/A days, the same report.
+    dated = analyze(AnalyzeSettings(**settings, aa_days=2, day_format="%m/%d/%Y"))
+    numbered_path = write_log(tmp_path, "numbered.csv", table)
+    numbered = analyze(
+        AnalyzeSettings(**{**settings, "input": numbered_path, "out": tmp_path / "n"}, aa_days=2)
+    )
+    assert dated.lead.lift == pytest.approx(numbered.lead.lift, rel=1e-12)
+    assert dated.daily["day"][:4].to_list() == [
+        f"2024-{d}" for d in ("09-30", "10-01", "10-02", "10-03")
+    ]

@@ -42,15 +42,6 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cli_args(*args), capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory) -> Path:
-    """An uninterrupted smoke run through the CLI."""
-    run_dir = tmp_path_factory.mktemp("reference")
-    result = cli("experiment=smoke", f"run_dir={run_dir}")
-    assert result.returncode == 0, result.stderr
-    return run_dir
-
-
 def test_smoke_run_writes_the_contract_layout(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
     spec = config.experiment

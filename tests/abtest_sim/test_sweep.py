@@ -232,8 +232,8 @@ def test_aggregate_bad_input_exits_2(tmp_path):
     result = run("-m", "abtest_sim.aggregate", f"input={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"abtest-sim-aggregate: error: no finished runs (config.json + report/summary.json) "
-        f"under {tmp_path}"
+        "abtest-sim-aggregate: error: no finished, readable run "
+        f"(config.json + report/summary.json) under {tmp_path}"
     ]
 
 

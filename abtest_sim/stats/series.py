@@ -1,0 +1,81 @@
+"""Series beside daily.csv: the cumulative lift of the pooled CTR over the A/B days, and each
+arm's CTR (observed, served truth, launch truth) per day."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from abtest_sim.stats.influence import ratio_panel, relative_lift_of
+from abtest_sim.stats.unit_days import ArmLog, Design
+
+__all__ = ["arm_days", "cumulative_lift", "served_totals"]
+
+
+def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-day expected clicks and impressions of what the arm served its own users, if known."""
+    if log.true_clicks is None:
+        return None
+    return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
+
+
+def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.DataFrame:
+    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days)."""
+    ab = design.mask("ab")
+    panels = []
+    for log in (a, b):
+        present = np.logical_or.accumulate(log.present[ab], axis=0)
+        clicks, impressions = (
+            np.cumsum(log.clicks[ab], axis=0),
+            np.cumsum(log.impressions[ab], axis=0),
+        )
+        panels.append(ratio_panel(clicks, impressions, present, strict=False))
+    # undefined until both arms have 2 units and the control a click
+    undefined = ~np.isfinite(panels[0].ratio * panels[1].ratio) | (panels[0].ratio <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = relative_lift_of(panels[0].linearized(a.group), panels[1].linearized(b.group))
+    wald = lifts.without(undefined).wald(alpha)
+    columns = {"lift": wald.estimate, "se": wald.se, "ci_low": wald.ci_low,
+               "ci_high": wald.ci_high, "p_value": wald.p_value}  # fmt: skip
+    blanked = [
+        pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)
+        for name, values in columns.items()
+    ]
+    return pl.DataFrame([pl.Series("day", list(np.array(design.labels)[ab])), *blanked])
+
+
+def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
+    """Per arm and day: users, clicks, impressions, CTR, and when known the true CTR of what the
+    arm served (target_ctr) and of its launch lineage (launch_ctr)."""
+    frames = []
+    for log in logs.values():
+        impressions = log.impressions.sum(axis=1)
+        served = served_totals(log)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "arm": [log.name] * design.n_days,
+                    "day": list(design.labels),
+                    "phase": design.phases.tolist(),
+                    "users": log.present.sum(axis=1),
+                    "clicks": log.clicks.sum(axis=1),
+                    "impressions": impressions,
+                    "ctr": _ratio(log.clicks.sum(axis=1), impressions),
+                    "target_ctr": _ctr_series(served, design.n_days),
+                    "launch_ctr": _ctr_series(log.launch_totals, design.n_days),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _ctr_series(totals: tuple[np.ndarray, np.ndarray] | None, n_days: int) -> pl.Series:
+    values = [None] * n_days if totals is None else totals[0] / totals[1]
+    return pl.Series(values, dtype=pl.Float64)

@@ -1,0 +1,104 @@
+"""A run dir belongs to one process; a resumed run leaves no temporaries of the killed attempt."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from abtest_sim import logs
+from abtest_sim.rundir import RunDirBusy, owned_run_dir, sweep_temporaries
+
+pytestmark = pytest.mark.slow
+HOLD = (
+    "from abtest_sim.rundir import owned_run_dir as o; import sys, time\n"
+    "with o(__import__('pathlib').Path(sys.argv[1])): print('held', flush=True); time.sleep(60)"
+)
+
+
+def smoke(*args: str) -> list[str]:
+    return [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null", *args]
+
+
+def test_a_second_owner_is_refused_and_the_lock_dies_with_its_holder(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunDirBusy, match="in use by another running process"):
+        with owned_run_dir(tmp_path):
+            pass
+    os.kill(holder.pid, signal.SIGKILL)  # a killed owner leaves no stale lock
+    holder.wait()
+    with owned_run_dir(tmp_path), owned_run_dir(tmp_path):  # re-entrant in one process
+        pass
+
+
+def test_two_processes_on_one_run_dir_one_refused_the_other_exact(reference_run, tmp_path):
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(
+        smoke(f"run_dir={run_dir}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run(
+        smoke("seed=6", f"run_dir={run_dir}", "resume=true"), capture_output=True, text=True
+    )
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "in use by another running process" in lines[0], second.stderr
+    assert first.wait(timeout=600) == 0
+    for name in ("daily.csv", "summary.json"):
+        assert (run_dir / "report" / name).read_bytes() == (
+            reference_run / "report" / name
+        ).read_bytes()
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 0
+
+
+def test_a_different_config_is_refused_before_any_checkpoint(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 5}))
+    result = subprocess.run(
+        smoke(f"run_dir={tmp_path}", "resume=true"), capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "different config" in result.stderr
+
+
+def test_temporaries_of_a_killed_write_are_swept_on_resume(reference_run, tmp_path):
+    state = tmp_path / "checkpoint" / "state.json"
+    process = subprocess.Popen(
+        smoke(f"run_dir={tmp_path}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    while process.poll() is None and not (state.exists() and _last_day(state) >= 2):
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    # what a kill inside a partition write, a report staging and an atomic write leaves
+    partition = tmp_path / "logs" / "arm=control"
+    (partition / ".tmp-day=4-0123456789ab").mkdir(parents=True)
+    pl.DataFrame({"x": [1]}).write_parquet(partition / ".tmp-day=4-0123456789ab" / "part-0.parquet")
+    (tmp_path / ".report-abc").mkdir()
+    (tmp_path / "checkpoint" / ".state.json.x1.tmp").write_text("{")
+    result = subprocess.run(smoke(f"run_dir={tmp_path}", "resume=true"), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert sweep_temporaries(tmp_path) == []  # nothing was left to sweep
+    frame = pl.scan_parquet(tmp_path / "logs" / "**" / "*.parquet", hive_partitioning=True)
+    reference = logs.scan(reference_run / "logs").collect()
+    assert frame.select(pl.len()).collect().item() == reference.height
+    assert (tmp_path / "report" / "daily.csv").read_bytes() == (
+        reference_run / "report" / "daily.csv"
+    ).read_bytes()
+
+
+def _last_day(state: Path) -> int:
+    try:
+        return json.loads(state.read_text())["last_day"]
+    except (json.JSONDecodeError, KeyError):
+        return -1

@@ -1,0 +1,226 @@
+"""A table of bad inputs across the five command-line apps, and a driver that runs them.
+
+Each case must end with exit code 2, one line on stderr naming the problem, no traceback and
+nothing written. The driver runs every case of one app in one process (``--in-process``: fast, the
+way the test runs them) or each in its own subprocess with a timeout (the honest count before a
+fix: a case that is accepted runs its whole job). Files the cases read are made by ``make_inputs``.
+
+    python tests/bad_inputs.py --subprocess --timeout 40     # counts: clean / traceback / accepted
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+APPS = {
+    "abtest-sim": "abtest_sim.cli",
+    "abtest-analyze": "abtest_sim.analyze",
+    "abtest-sim-aggregate": "abtest_sim.aggregate",
+    "abtest-sim-plan": "abtest_sim.plan",
+    "reloop-offline": "reloop.cli",
+}
+SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
+ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")
+PLAN = ("input=unit_days.parquet", "split_arm=A", "phase=null")
+
+CASES: list[tuple[str, tuple[str, ...]]] = [
+    *(
+        ("abtest-sim", (*SIM, override))
+        for override in [
+            "+sed=5", "sed=5", "+experiment.foo=1", "+arm.treatment.foo=1", "+stats.foo=1",
+            "arm.treatment.alpha=null", "arm.treatment.alpha=2", "arm.treatment.alpha=abc",
+            "arm.treatment.recipe=nope", "arm.treatment.share=0", "arm.treatment.lr=-1",
+            "arm.treatment.lr=null", "arm.treatment.epochs=0", "arm.treatment.epochs=1.5",
+            "arm.treatment.window_days=0", "arm.treatment.y_last=nope",
+            "arm.treatment.warm_start=maybe", "arm.treatment.batch_size=0",
+            "experiment.aa_days=null", "experiment.ab_days=0", "experiment.ab_days=-1",
+            "experiment.warmup_days=0", "experiment.control=nope", "experiment.treatments=[nope]",
+            "experiment.treatments=[]", "experiment.treatments=[control]",
+            "experiment.epsilon=2", "experiment.salt=5", "experiment.slate_size=500",
+            "experiment.slate_size=0", "experiment.aa_control=control", "world.n_users=0",
+            "world.n_users=-5", "world.n_items=0", "world.drift_tau=-1", "model.name=nope",
+            "model.embedding_dim=0", "model.hidden_units=[0]", "model.hidden_units=[abc]",
+            "model.hidden_units=null", "model.dropout=1.5", "model.dropout=-0.1",
+            "+model.options.cross_layers=abc", "seed=abc", "seed=null", "seed=1.5",
+            "torch_threads=0", "retrain_workers=0", "report_plots=maybe", "resume=maybe",
+            "progress=maybe", "warmup_cache=5", "stats.alpha=2", "stats.headline=nope",
+            "run_dir=a_file",
+        ]
+    ),
+    *(
+        ("abtest-analyze", (*ANALYZE, override))
+        for override in [
+            "+alhpa=0.01", "input=missing.csv", "input=a_dir", "input=a_file", "control=Z",
+            "treatment=A", "alpha=2", "alpha=abc", "aa_days=-1", "aa_days=100", "aa_days=abc",
+            "format=nope", "headline=nope", "lineage_sd=abc", "shares={A: 2}", "out=a_file",
+            "clicks=nope", "input=text_clicks.csv", "input=inf_impressions.csv",
+            "input=text_days.csv", "phase=phase",
+        ]
+    ),
+    *(
+        ("abtest-sim-plan", (*PLAN, override))
+        for override in [
+            "+lfit=0.05", "lift=0", "lift=nan", "power=1.5", "alpha=0", "splits=0",
+            "input=missing.parquet", "split_arm=nope", "lineage_sd=-1", "lift=abc",
+        ]
+    ),
+    *(
+        ("abtest-sim-aggregate", override)
+        for override in [
+            ("input=missing_dir",), ("input=corrupt_sweep",), ("input=empty_dir",),
+            ("input=corrupt_sweep", "alpha=2"), ("input=corrupt_sweep", "+foo=1"),
+            ("input=a_file",),
+        ]
+    ),
+    *(
+        ("reloop-offline", ("run_dir=offline", override))
+        for override in [
+            "+foo=1", "alpha=2", "seeds=0", "protocol=nope", "model.dropout=1.5",
+            "model.hidden_units=[abc]", "alpha=null",
+        ]
+    ),
+]  # fmt: skip
+
+
+def make_inputs(folder: Path) -> None:
+    """The files the cases read: a valid unit-day log and its broken variants, a sweep dir with a
+    corrupt summary, an empty dir, a plain file."""
+    rng = np.random.default_rng(0)
+    units = np.repeat(np.arange(200), 4)
+    days = np.tile(np.arange(1, 5), 200)
+    impressions = rng.integers(1, 6, units.size)
+    log = pl.DataFrame(
+        {
+            "unit": units,
+            "arm": np.where(units % 2 == 0, "A", "B"),
+            "day": days,
+            "phase": np.where(days <= 2, "aa", "ab"),
+            "clicks": rng.binomial(impressions, 0.1),
+            "impressions": impressions,
+        }
+    )
+    log.drop("phase").write_csv(folder / "days.csv")
+    log.write_parquet(folder / "unit_days.parquet")
+    log.with_columns(pl.lit("ab").alias("phase")).write_csv(folder / "days_with_phase.csv")
+    text = log.with_columns(pl.col("clicks").cast(pl.String).replace("0", "none"))
+    text.drop("phase").write_csv(folder / "text_clicks.csv")
+    inf = log.with_columns(pl.col("impressions").cast(pl.Float64).replace(3.0, float("inf")))
+    inf.drop("phase").write_csv(folder / "inf_impressions.csv")
+    names = {1: "mon", 2: "tue", 3: "wed", 4: "thu"}
+    log.with_columns(pl.col("day").replace_strict(names)).drop("phase").write_csv(
+        folder / "text_days.csv"
+    )
+    (folder / "a_dir").mkdir()
+    (folder / "empty_dir").mkdir()
+    (folder / "a_file").write_text("not a directory\n")
+    run = folder / "corrupt_sweep" / "0"
+    (run / "report").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "report" / "summary.json").write_text("{not json")
+
+
+def classify(code: int | None, stderr: str, prog: str) -> str:
+    lines = stderr.strip().splitlines()
+    if code == 2 and len(lines) == 1 and lines[0].startswith(f"{prog}: error:"):
+        return "clean"
+    if "Traceback" in stderr or (code not in (0, None) and code != 2):
+        return "traceback"
+    if code == 2:
+        return "messy"  # exit 2 but not one line
+    return "accepted"
+
+
+def run_in_process(prog: str, args: tuple[str, ...]) -> tuple[int | None, str]:
+    """Run the app's ``main`` here with ``args``; the exit code (None: returned) and stderr."""
+    import importlib
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    main = importlib.import_module(APPS[prog]).main
+    stderr = io.StringIO()
+    saved = sys.argv
+    sys.argv = [prog, *args]
+    code: int | None = None
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except Exception as error:
+        code, stderr = 1, io.StringIO(f"Traceback (uncaught) {error!r}\n")
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+    return code, stderr.getvalue()
+
+
+def new_files(folder: Path, before: set[Path]) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p not in before)
+
+
+def _main() -> None:
+    # Run as a script, this file's folder leads sys.path, and its abtest_sim/ (tests) would shadow
+    # the package for Hydra's config lookup.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subprocess", action="store_true", help="one process per case")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--app", help="only this app's cases (in-process mode prints JSON)")
+    args = parser.parse_args()
+    cases = [case for case in CASES if args.app in (None, case[0])]
+    counts: Counter[str] = Counter()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_inputs(folder)
+        before = set(folder.rglob("*"))
+        import os
+
+        os.chdir(folder)
+        for prog, case_args in cases:
+            if args.subprocess:
+                code, stderr = _run_subprocess(prog, case_args, args.timeout)
+            else:
+                code, stderr = run_in_process(prog, case_args)
+            kind = classify(code, stderr, prog)
+            written = new_files(folder, before)
+            if written and kind == "clean":
+                kind = "wrote files"
+            for path in written:  # leave the next case a clean folder
+                target = folder / path
+                if target.is_file():
+                    target.unlink()
+            for path in sorted(written, reverse=True):
+                with contextlib.suppress(OSError):
+                    (folder / path).rmdir()
+            counts[kind] += 1
+            results.append({"app": prog, "args": case_args[-1], "kind": kind,
+                            "stderr": stderr.strip()[-300:], "written": written[:5]})  # fmt: skip
+    print(json.dumps({"counts": counts, "cases": results}, indent=1))
+
+
+def _run_subprocess(prog: str, args: tuple[str, ...], timeout: float) -> tuple[int | None, str]:
+    code = f"from {APPS[prog]} import main; main()"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return 0, "(still running at the timeout: accepted)"
+    return done.returncode, done.stderr
+
+
+if __name__ == "__main__":
+    _main()
