@@ -31,11 +31,10 @@ from abtest_sim.calibration import LineageVariance, group_row, lineage_from_aa_r
 from abtest_sim.config import ArmSpec
 from abtest_sim.estimates import ESTIMATORS
 from abtest_sim.launch import training_key
-from reloop.hydra_app import number, precheck
+from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROG = "abtest-sim-aggregate"
 NOT_GROUPED = ("seed", "experiment.salt")  # replicates differ in these
 
@@ -257,7 +256,7 @@ def aggregate(
 # ------------------------------------------------------------------------------ the app
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="aggregate")
+@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="aggregate")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         summary = aggregate(
@@ -284,7 +283,7 @@ def skipped_section(skipped: Mapping[str, str]) -> str:
 
 
 def main() -> None:
-    precheck(PROG, CONF_DIR, "aggregate", sys.argv[1:])
+    precheck(PROG, "aggregate", sys.argv[1:])
     _hydra_main()
 
 

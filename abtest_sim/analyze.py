@@ -8,6 +8,7 @@ validated before the report (and the heavy imports behind it) starts.
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,13 +21,12 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.log_days import LogDaysError, ordered_days, with_aa_days
-from reloop.hydra_app import precheck
+from reloop.hydra_app import CONF_PACKAGE, precheck
 
 if TYPE_CHECKING:
     from abtest_sim.report import ReportSummary
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-CONFIG_FILE = Path(CONF_DIR) / "analyze.yaml"
+CONFIG_FILE = "analyze.yaml"  # in CONF_PACKAGE
 CONFIG_NAME = "abtest_analyze"
 PROG = "abtest-analyze"
 FORMATS = ("auto", "impressions", "unit_day")
@@ -347,7 +347,8 @@ def register_config() -> None:
     ...), and Hydra would read the contract override ``arm=<column>`` as a choice of the ``arm``
     group and refuse it. From the store, the yaml is the same single source of the settings.
     """
-    ConfigStore.instance().store(name=CONFIG_NAME, node=OmegaConf.load(CONFIG_FILE))
+    text = importlib.resources.files(CONF_PACKAGE).joinpath(CONFIG_FILE).read_text()
+    ConfigStore.instance().store(name=CONFIG_NAME, node=OmegaConf.create(text))
 
 
 register_config()
@@ -365,7 +366,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    precheck(PROG, None, CONFIG_NAME, sys.argv[1:])
+    precheck(PROG, CONFIG_NAME, sys.argv[1:], stored=True)
     _hydra_main()
 
 

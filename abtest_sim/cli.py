@@ -23,11 +23,10 @@ from abtest_sim.experiment import launch_truth_table, run_experiment
 from abtest_sim.health import diverged_arms
 from abtest_sim.report import write_report
 from abtest_sim.rundir import RunDirBusy, owned_run_dir, write_parquet_atomic
-from reloop.hydra_app import fail, precheck, remove_hydra_leftovers
+from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROG = "abtest-sim"
 # The app's top-level keys (conf/simulate.yaml); anything else is a typo, also inside a -m sweep.
 TOP_LEVEL_KEYS = frozenset(
@@ -140,7 +139,7 @@ def _torch_threads(value: Any) -> int | None:
     return value
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="simulate")
+@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="simulate")
 def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -155,7 +154,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    precheck(PROG, CONF_DIR, "simulate", args)
+    precheck(PROG, "simulate", args)
     explicit = _explicit_run_dir(args)
     if explicit is None:
         _hydra_main()

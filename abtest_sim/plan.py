@@ -35,7 +35,7 @@ from abtest_sim.stats.unit_days import (
     prepare_unit_days,
     undefined_day_reasons,
 )
-from reloop.hydra_app import number, precheck
+from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
 
 __all__ = ["PlanRow", "main", "plan_sample_size", "predicted_power"]
 
@@ -158,7 +158,6 @@ def _users_needed(
 
 # ------------------------------------------------------------------------------ the app
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROG = "abtest-sim-plan"
 
 
@@ -194,7 +193,7 @@ def render_plan(rows: list[PlanRow], *, lift: float, power: float, alpha: float)
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="plan")
+@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="plan")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         rows = plan_sample_size(
@@ -214,7 +213,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    precheck(PROG, CONF_DIR, "plan", sys.argv[1:])
+    precheck(PROG, "plan", sys.argv[1:])
     _hydra_main()
 
 

@@ -24,7 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reloop.datasets import load_dataset
-from reloop.hydra_app import fail, one_line, precheck, remove_hydra_leftovers
+from reloop.hydra_app import (
+    CONF_DIR,
+    CONF_SEARCH_PATH,
+    fail,
+    one_line,
+    precheck,
+    remove_hydra_leftovers,
+)
 from reloop.offline import (
     Budget,
     ModelConfig,
@@ -38,7 +45,6 @@ from reloop.offline import (
 
 __all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROG = "reloop-offline"
 TRAINING_KEYS = ("epochs", "patience")  # go to the budgets, not to the model
 log = logging.getLogger(__name__)
@@ -164,7 +170,7 @@ def _command(args: Sequence[str]) -> str:
     return " ".join([PROG, *args])
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="offline")
+@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="offline")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         prepared = prepare(cfg)
@@ -175,7 +181,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    precheck(PROG, CONF_DIR, "offline", sys.argv[1:])
+    precheck(PROG, "offline", sys.argv[1:])
     _hydra_main()
 
 

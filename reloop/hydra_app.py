@@ -4,6 +4,7 @@ a refused run."""
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import re
 import shutil
@@ -12,11 +13,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from hydra import compose, initialize, initialize_config_dir
+from hydra import compose, initialize, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-__all__ = ["fail", "number", "one_line", "precheck", "remove_hydra_leftovers"]
+__all__ = [
+    "CONF_DIR",
+    "CONF_PACKAGE",
+    "CONF_SEARCH_PATH",
+    "fail",
+    "number",
+    "one_line",
+    "precheck",
+    "remove_hydra_leftovers",
+]
+
+# The project's top-level conf/ directory, installed as this package (pyproject's package-dir), so
+# that the apps find their configs through Hydra's package search path wherever they run, from a
+# checkout or a wheel. CONF_DIR: the same folder on disk (for Hydra's compose API in tests).
+CONF_PACKAGE = "abtest_sim_reloop_conf"
+CONF_SEARCH_PATH = f"pkg://{CONF_PACKAGE}"
+CONF_DIR = str(importlib.resources.files(CONF_PACKAGE))
 
 # What starting an app leaves in its run dir before any work: Hydra's config copy and job log, and
 # the run-dir lock (abtest_sim.rundir).
@@ -43,19 +60,19 @@ def fail(prog: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def precheck(prog: str, config_dir: str | None, config_name: str, args: Sequence[str]) -> None:
+def precheck(prog: str, config_name: str, args: Sequence[str], *, stored: bool = False) -> None:
     """Compose the config once so that Hydra's own errors (an unknown group option, a malformed
     override) also come out as one line with exit code 2, and refuse top-level keys the app does
-    not have (a ``+key=value`` typo would otherwise be composed in and ignored). ``config_dir``
-    None: the config is in Hydra's ConfigStore. Flags (``--help``, ``-m``) and ``hydra.*``
-    overrides are left to Hydra."""
+    not have (a ``+key=value`` typo would otherwise be composed in and ignored). ``stored``: the
+    config is in Hydra's ConfigStore, not in ``CONF_PACKAGE``. Flags (``--help``, ``-m``) and
+    ``hydra.*`` overrides are left to Hydra."""
     if any(arg.startswith("-") for arg in args):
         return
     overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
     context = (
         initialize(config_path=None, version_base="1.3")
-        if config_dir is None
-        else initialize_config_dir(config_dir=config_dir, version_base="1.3")
+        if stored
+        else initialize_config_module(config_module=CONF_PACKAGE, version_base="1.3")
     )
     try:
         with context:

@@ -12,10 +12,11 @@ import polars as pl
 import pytest
 from hydra import compose, initialize, initialize_config_dir
 
-from abtest_sim.analyze import CONF_DIR, CONFIG_NAME, AnalyzeError, AnalyzeSettings, analyze
+from abtest_sim.analyze import CONFIG_NAME, AnalyzeError, AnalyzeSettings, analyze
 from abtest_sim.report import write_report
 from abtest_sim.stats import SyntheticCtr
 from abtest_sim.stats.simulate import synthetic_unit_days
+from reloop.hydra_app import CONF_DIR
 
 COMMAND = [sys.executable, "-m", "abtest_sim.analyze"]
 

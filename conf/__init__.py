@@ -1,0 +1,1 @@
+"""The configs of every app (Hydra), installed as the package ``abtest_sim_reloop_conf``."""
