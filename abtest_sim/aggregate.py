@@ -13,9 +13,7 @@ Wilson intervals for every rate.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from abtest_sim.calibration import LineageVariance, group_row, lineage_from_aa_r
 from abtest_sim.config import ArmSpec
 from abtest_sim.estimates import ESTIMATORS
 from abtest_sim.launch import training_key
+from reloop.atomic import atomic_dir
 from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
@@ -235,21 +234,13 @@ def aggregate(
         print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
     summary, keys, lineage = summarise_runs(runs, alpha=alpha)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".aggregate-", dir=out.parent))
-    try:
+    with atomic_dir(out) as staging:
         runs.write_csv(staging / "runs.csv")
         summary.write_csv(staging / "summary.csv")
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
         write_plots(runs, summary, keys, staging, alpha, paper_users)
         text = render(summary, runs, keys, lineage, aa_week_ks(runs), alpha, paper_users)
-        text += skipped_section(skipped)
-        (staging / "report.md").write_text(text)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        (staging / "report.md").write_text(text + skipped_section(skipped))
     return summary
 
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from abtest_sim.calibration import LineageVariance
 from abtest_sim.estimates import ESTIMATORS
-from abtest_sim.plan import predicted_power
+from abtest_sim.stats.power import power_from_se
 
 __all__ = ["render", "write_plots"]
 
@@ -209,7 +209,7 @@ def _power_plot(
         grid = np.geomspace(users / 10, max(users * 10, paper_users * 2), 60)
         # Sampling noise shrinks with users; the lineage component is held at its measured size.
         curve = [
-            predicted_power(lift, math.sqrt(se**2 * users / n + lineage_sd**2), alpha=alpha)
+            power_from_se(lift, math.sqrt(se**2 * users / n + lineage_sd**2), alpha=alpha)
             for n in grid
         ]
         line = ax.plot(grid, curve, label=f"{_label(row, keys)}: planned")[0]

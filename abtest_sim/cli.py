@@ -22,7 +22,8 @@ from abtest_sim.estimates import ReportOptions, ReportOptionsError
 from abtest_sim.experiment import launch_truth_table, run_experiment
 from abtest_sim.health import diverged_arms
 from abtest_sim.report import write_report
-from abtest_sim.rundir import RunDirBusy, owned_run_dir, write_parquet_atomic
+from abtest_sim.rundir import RunDirBusy, owned_run_dir
+from reloop.atomic import write_parquet
 from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers
 
 __all__ = ["CONF_DIR", "main", "simulate"]
@@ -57,7 +58,7 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     with owned_run_dir(run_dir):
         unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
-        write_parquet_atomic(unit_days, run_dir / "unit_days.parquet")
+        write_parquet(unit_days, run_dir / "unit_days.parquet")
         return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
 

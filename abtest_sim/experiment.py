@@ -47,10 +47,9 @@ from abtest_sim.rundir import (
     prepare_run_dir,
     truth_path,
     warmup_key,
-    write_json_atomic,
-    write_parquet_atomic,
 )
 from abtest_sim.world import DayRequests, World
+from reloop.atomic import write_json, write_parquet
 from reloop.metrics import auc
 
 __all__ = ["DayResult", "launch_truth_table", "run_experiment", "unit_day_table"]
@@ -258,7 +257,7 @@ class Simulation:
                         "impressions": frame.height,
                     }
                 )
-        write_parquet_atomic(pl.DataFrame(truth), truth_path(self.run_dir, requests.day))
+        write_parquet(pl.DataFrame(truth), truth_path(self.run_dir, requests.day))
 
     def retrain(self, day: int) -> None:
         """Night ``day``: every lineage trains the version that serves day ``day + 1``."""
@@ -303,7 +302,7 @@ class Simulation:
         }
         if self.launch is not None:
             state["launch"] = {n: _lineage_state(a) for n, a in self.launch.by_arm.items()}
-        write_json_atomic(directory / "state.json", state)
+        write_json(directory / "state.json", state)
         for old in directory.glob("world-day=*.npz"):
             if old != world_file:
                 old.unlink(missing_ok=True)
@@ -410,7 +409,7 @@ def run_experiment(
     with simulation.timed("per-user aggregation of the logs"):
         table = unit_day_table(run_dir / "logs", config)
     _log_timings(simulation.seconds)
-    write_json_atomic(run_dir / "timings.json", dict(simulation.seconds))
+    write_json(run_dir / "timings.json", dict(simulation.seconds))
     return table
 
 

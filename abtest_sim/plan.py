@@ -26,9 +26,9 @@ import hydra
 import numpy as np
 import polars as pl
 from omegaconf import DictConfig
-from scipy.special import ndtr, ndtri
 
 from abtest_sim.stats.daily import daily_lifts
+from abtest_sim.stats.power import users_from_reference, z_sum
 from abtest_sim.stats.unit_days import (
     ReportInputError,
     build_arm_logs,
@@ -37,7 +37,7 @@ from abtest_sim.stats.unit_days import (
 )
 from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
 
-__all__ = ["PlanRow", "main", "plan_sample_size", "predicted_power"]
+__all__ = ["PlanRow", "main", "plan_sample_size"]
 
 HALVES = ("half_a", "half_b")
 
@@ -50,21 +50,6 @@ class PlanRow:
     users_per_arm: int | None  # needed for the planned lift and power (None: out of reach)
     mde_at_reference: float  # minimum detectable lift at reference_users per arm
     lineage_sd: float = 0.0  # the model-lineage component included
-
-
-def predicted_power(lift: float, se: float, *, alpha: float = 0.05) -> float:
-    """Power of the two-sided normal test when the estimate has standard error ``se``."""
-    if not se > 0:
-        return float("nan")
-    z = float(ndtri(1 - alpha / 2))
-    shift = abs(lift) / se
-    return float(ndtr(shift - z) + ndtr(-shift - z))
-
-
-def _z_sum(alpha: float, power: float) -> float:
-    if not 0 < power < 1 or not 0 < alpha < 1:
-        raise ValueError("alpha and power must lie in (0, 1)")
-    return float(ndtri(1 - alpha / 2) + ndtri(power))
 
 
 def _split_halves(table: pl.DataFrame, salt: int) -> pl.DataFrame:
@@ -131,29 +116,22 @@ def plan_sample_size(
         users.append(n)
     se_ref = np.sqrt(np.mean(variances, axis=0))
     n_ref = float(np.mean(users))
-    z = _z_sum(alpha, power)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    z = z_sum(alpha, power)
     return [
         PlanRow(
             days=d + 1,
             reference_users=n_ref,
             reference_se=float(se_ref[d]),
-            users_per_arm=_users_needed(n_ref, float(se_ref[d]), lift, z, lineage_sd),
+            users_per_arm=users_from_reference(
+                n_ref, float(se_ref[d]), lift=lift, z=z, lineage_sd=lineage_sd
+            ),
             mde_at_reference=float(z * math.hypot(se_ref[d], lineage_sd)),
             lineage_sd=lineage_sd,
         )
         for d in range(n_days)
     ]
-
-
-def _users_needed(
-    n_ref: float, se_ref: float, lift: float, z: float, lineage_sd: float
-) -> int | None:
-    """Users per arm at which z * SE_total equals the lift; None if lineage noise alone is
-    already too large."""
-    room = (lift / z) ** 2 - lineage_sd**2
-    if room <= 0:
-        return None
-    return math.ceil(n_ref * se_ref**2 * (1 + lift) ** 2 / room)
 
 
 # ------------------------------------------------------------------------------ the app

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +39,7 @@ from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_te
 from abtest_sim.stats.daily_table import AVERAGE, DAILY_COLUMNS, DailyTable, daily_table
 from abtest_sim.stats.series import arm_days, cumulative_lift
 from abtest_sim.stats.unit_days import ReportInputError
+from reloop.atomic import atomic_dir
 
 __all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportOptions", "ReportSummary", "write_report"]
 
@@ -402,20 +401,8 @@ def write_report(
 def _publish(
     report_dir: Path, writers: Mapping[str, Callable[[Path], Any]], extra: Callable[[Path], None]
 ) -> None:
-    """Write every file into a temp folder beside ``report_dir``, then swap it into place."""
-    report_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=report_dir.parent))
-    try:
+    """Write every file into a staging folder beside ``report_dir``, then swap it into place."""
+    with atomic_dir(report_dir) as staging:
         for name, write in writers.items():
             write(staging / name)
         extra(staging)
-        if report_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=".report-old-", dir=report_dir.parent))
-            report_dir.rename(retired / "report")
-            staging.rename(report_dir)
-            shutil.rmtree(retired)
-        else:
-            staging.rename(report_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -13,8 +13,8 @@ Layout (**contract**, relative to the run dir):
     checkpoint/, config.json, timings.json         resume state, resolved config, wall time
     .lock                                          held by the one process that owns the run dir
 
-Hidden temporaries (``.tmp-*``, ``.old-*``, ``.report-*``, ``.*.tmp``) exist only while a write is
-in flight; a run that starts or resumes sweeps away those an earlier, killed attempt left.
+Hidden temporaries (``.tmp-*``, ``.old-*``, ``.*.tmp``) exist only while a write is in flight;
+a run that starts or resumes sweeps away those an earlier, killed attempt left.
 """
 
 from __future__ import annotations
@@ -26,16 +26,15 @@ import importlib.metadata
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import torch
 
 from abtest_sim.config import ConfigError, SimulationConfig
+from reloop.atomic import write_json
 
 __all__ = [
     "LOCK_FILE",
@@ -47,15 +46,13 @@ __all__ = [
     "sweep_temporaries",
     "truth_path",
     "warmup_key",
-    "write_json_atomic",
-    "write_parquet_atomic",
 ]
 
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
 # What a write in flight leaves if killed: partition dirs being written or replaced
-# (logs.write_partition), report and aggregate staging dirs, atomic-write temp files.
-TEMPORARY_PATTERNS = (".tmp-*", ".old-*", ".report-*", ".aggregate-*", ".*.tmp")
+# (logs.write_partition), and reloop.atomic's temp files and staging folders (hidden, *.tmp).
+TEMPORARY_PATTERNS = (".tmp-*", ".old-*", ".*.tmp")
 _HELD: dict[Path, int] = {}  # run dirs this process owns -> lock file descriptor
 
 
@@ -106,27 +103,6 @@ def _package_version() -> str:
         return importlib.metadata.version("abtest-sim-reloop")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
         return "unknown"
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -192,7 +168,7 @@ def prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> bo
             )
     run_dir.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(run_dir)
-    write_json_atomic(config_file, {**config.to_dict(), "execution": execution})
+    write_json(config_file, {**config.to_dict(), "execution": execution})
     return resume and has_checkpoint
 
 

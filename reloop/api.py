@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from reloop.atomic import atomic_path
 from reloop.features import FeatureMap, NumericMode
 from reloop.models import CTRModel, build_model
 from reloop.train import (
@@ -74,14 +74,8 @@ class FittedModel:
             "label": self.label,
             "state_dict": self.model.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FittedModel:

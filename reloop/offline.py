@@ -24,8 +24,6 @@ is its mean over the evaluated periods) and training time against the backbone.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ import polars as pl
 from scipy import stats
 
 import reloop
+from reloop.atomic import write_text
 from reloop.datasets import Dataset
 from reloop.metrics import auc, logloss
 from reloop.models import MODELS, check_backbone
@@ -649,17 +648,6 @@ def write_results(results: OfflineResults, directory: str | Path) -> tuple[Path,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = directory / "results.csv", directory / "results.md"
-    _write_atomic(csv_path, results.rows.write_csv())
-    _write_atomic(md_path, results.markdown)
+    write_text(csv_path, results.rows.write_csv())
+    write_text(md_path, results.markdown)
     return csv_path, md_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

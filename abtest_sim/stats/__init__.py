@@ -29,8 +29,11 @@ from abtest_sim.stats.power import (
     minimum_detectable_lift,
     minimum_detectable_lift_from_se,
     per_user_variance,
+    power_from_se,
     power_of_lift,
+    users_from_reference,
     users_per_arm,
+    z_sum,
 )
 from abtest_sim.stats.ratio import (
     ArmEstimate,
@@ -72,6 +75,7 @@ __all__ = [
     "minimum_detectable_lift",
     "minimum_detectable_lift_from_se",
     "per_user_variance",
+    "power_from_se",
     "power_of_lift",
     "ratio_panel",
     "relative_lift",
@@ -79,5 +83,7 @@ __all__ = [
     "shared_control_lift",
     "shared_control_of",
     "srm_test",
+    "users_from_reference",
     "users_per_arm",
+    "z_sum",
 ]

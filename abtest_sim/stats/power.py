@@ -60,21 +60,43 @@ def power_of_lift(
     alpha: float = 0.05,
 ) -> float:
     """Probability that the two-sided delta test at level alpha rejects at a true ``lift``."""
-    shift = abs(lift) / lift_standard_error(per_user, n_control, n_treatment, lift=lift)
+    return power_from_se(lift, lift_standard_error(per_user, n_control, n_treatment, lift=lift),
+                         alpha=alpha)  # fmt: skip
+
+
+def power_from_se(lift: float, se: float, *, alpha: float = 0.05) -> float:
+    """Power of the two-sided normal test at level alpha when the estimate of a true ``lift`` has
+    standard error ``se`` (NaN when the SE is not positive)."""
+    if not se > 0:
+        return float("nan")
+    shift = abs(lift) / se
     z = z_critical(alpha)
     return float(ndtr(shift - z) + ndtr(-shift - z))
 
 
-def _z_sum(alpha: float, power: float) -> float:
+def z_sum(alpha: float, power: float) -> float:
+    """z_(1 - alpha/2) + z_power: an estimate with SE s detects a lift of z_sum * s."""
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must lie in (0, 1), got {power}")
     # The far tail (rejecting on the wrong side) is ignored: it is below 1e-6 at usual settings.
     return z_critical(alpha) + float(ndtri(power))
 
 
+def users_from_reference(
+    reference_users: float, reference_se: float, *, lift: float, z: float, lineage_sd: float = 0.0
+) -> int | None:
+    """Users per arm at which z * sqrt(SE^2 + lineage_sd^2) equals ``lift``, the SE scaling as
+    1 / users from ``reference_se`` at ``reference_users`` (and with 1 + lift, as above); None when
+    the lineage component alone already exceeds lift / z (no number of users is enough)."""
+    room = (lift / z) ** 2 - lineage_sd**2
+    if room <= 0:
+        return None
+    return math.ceil(reference_users * reference_se**2 * (1 + lift) ** 2 / room)
+
+
 def minimum_detectable_lift_from_se(se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest |lift| detected with probability ``power`` by a test whose SE stays ``se``."""
-    return _z_sum(alpha, power) * se
+    return z_sum(alpha, power) * se
 
 
 def minimum_detectable_lift(
@@ -87,7 +109,7 @@ def minimum_detectable_lift(
 ) -> float:
     """Minimum detectable positive relative lift (MDE) with the given users per arm."""
     # Solve L / ((1 + L) s) = z_sum for L, s being the SE per unit of (1 + L).
-    k = _z_sum(alpha, power) * lift_standard_error(per_user, n_control, n_treatment)
+    k = z_sum(alpha, power) * lift_standard_error(per_user, n_control, n_treatment)
     if k >= 1.0:
         raise ValueError("too few users: no lift is detectable with this power")
     return k / (1.0 - k)
@@ -99,5 +121,5 @@ def users_per_arm(
     """Users needed in each of two equal arms to detect a relative ``lift`` with ``power``."""
     if lift == 0:
         raise ValueError("a lift of 0 cannot be detected")
-    ratio = _z_sum(alpha, power) * (1.0 + lift) / lift
+    ratio = z_sum(alpha, power) * (1.0 + lift) / lift
     return int(np.ceil(2.0 * per_user.relative_variance * ratio**2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from abtest_sim.world.features import (
 )
 from abtest_sim.world.population import WorldState, init_state
 from abtest_sim.world.requests import DayRequests, draw_candidates, draw_requests, weekday_of
+from reloop.atomic import atomic_path
 
 __all__ = ["Impressions", "World"]
 
@@ -250,17 +250,8 @@ class World:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write ``state_dict`` to ``path`` (.npz) atomically: temp file, fsync, rename."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **self.state_dict())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **self.state_dict())
         return path
 
     @classmethod

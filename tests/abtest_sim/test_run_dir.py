@@ -84,7 +84,7 @@ def test_temporaries_of_a_killed_write_are_swept_on_resume(reference_run, tmp_pa
     partition = tmp_path / "logs" / "arm=control"
     (partition / ".tmp-day=4-0123456789ab").mkdir(parents=True)
     pl.DataFrame({"x": [1]}).write_parquet(partition / ".tmp-day=4-0123456789ab" / "part-0.parquet")
-    (tmp_path / ".report-abc").mkdir()
+    (tmp_path / ".report-x1y2.tmp").mkdir()  # a report staging folder (reloop.atomic.atomic_dir)
     (tmp_path / "checkpoint" / ".state.json.x1.tmp").write_text("{")
     result = subprocess.run(smoke(f"run_dir={tmp_path}", "resume=true"), capture_output=True)
     assert result.returncode == 0, result.stderr

@@ -58,3 +58,21 @@ def test_predicted_power_matches_simulated_experiments(pilot) -> None:
         relative_lift(c_a[r, 0], m_a[r, 0], c_b[r, 0], m_b[r, 0]).p_value < 0.05 for r in range(600)
     ]
     assert np.mean(rejected) == pytest.approx(0.6, abs=0.06)
+
+
+def test_users_from_reference_is_the_smallest_size_with_the_power() -> None:
+    """The planner's size, checked by the power it implies (SE ~ 1/sqrt(n), lineage SD fixed)."""
+    from abtest_sim.stats.power import power_from_se, users_from_reference, z_sum
+
+    lift, lineage = 0.02, 0.004
+    n_ref, se_ref = 5000.0, 0.03
+    z = z_sum(0.05, 0.8)
+    n = users_from_reference(n_ref, se_ref, lift=lift, z=z, lineage_sd=lineage)
+
+    def se_at(users: float) -> float:
+        return float(np.hypot((1 + lift) * se_ref * np.sqrt(n_ref / users), lineage))
+
+    # smallest n with z * SE_total <= lift (the far tail ignored, as documented), so power >= 0.8
+    assert z * se_at(n) <= lift < z * se_at(n - 1)
+    assert power_from_se(lift, se_at(n)) >= 0.8
+    assert users_from_reference(n_ref, se_ref, lift=lift, z=z, lineage_sd=lift / z) is None
