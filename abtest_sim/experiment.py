@@ -136,13 +136,7 @@ class Simulation:
                 exploration=exploration,
             )
         with self.timed("serving: score shown slates"):
-            # The logged pCTR is the serving model's prediction of the impression as shown (its
-            # position included): the y_last a ReLoop retraining compares against.
-            positions = np.arange(slates.slate_size, dtype=np.int16)
-            pctr = serving.score_slates(
-                scorer, self.world, requests, slates.request_rows, slates.items, positions
-            )
-        slates = serving.Slates(slates.items, pctr, slates.request_rows, slates.explored)
+            slates = serving.with_shown_pctr(scorer, self.world, requests, slates)
         with self.timed("world: clicks and logging"):
             impressions = self.world.click(requests, slates.items, slates.request_rows)
             return logs.impression_log(

@@ -45,6 +45,7 @@ __all__ = [
     "score_candidates",
     "score_slates",
     "top_k",
+    "with_shown_pctr",
 ]
 
 Scorer = Callable[[pl.DataFrame], np.ndarray]
@@ -119,7 +120,9 @@ def rank(
     rng_key: int = 0,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Slates:
-    """Top-``slate_size`` slates of ``scorer`` for the requests ``rows`` (all if None)."""
+    """Top-``slate_size`` slates of ``scorer`` for the requests ``rows`` (all if None). Their
+    ``pctr`` is the ranking score (every candidate scored at position 0): not what a log holds;
+    ``with_shown_pctr`` gives the slates to log."""
     rows = np.arange(requests.n) if rows is None else np.asarray(rows, dtype=np.int64)
     if not 0 < slate_size <= requests.n_candidates:
         raise ValueError(f"slate_size {slate_size} not in 1..{requests.n_candidates}")
@@ -131,6 +134,22 @@ def rank(
     items = np.take_along_axis(requests.candidates[rows], chosen, axis=1)
     pctr = np.take_along_axis(scores, chosen, axis=1)
     return Slates(items=items, pctr=pctr, request_rows=rows, explored=explored)
+
+
+def with_shown_pctr(
+    scorer: Scorer,
+    world: World,
+    requests: DayRequests,
+    slates: Slates,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Slates:
+    """The slates with the pCTR a log must hold: the scorer's prediction of each item at the
+    position it is shown (ReLoop's y_last is the serving model's prediction of that impression)."""
+    positions = np.arange(slates.slate_size, dtype=np.int16)
+    pctr = score_slates(
+        scorer, world, requests, slates.request_rows, slates.items, positions, chunk_rows
+    )
+    return Slates(slates.items, pctr, slates.request_rows, slates.explored)
 
 
 def score_candidates(

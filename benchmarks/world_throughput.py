@@ -64,6 +64,8 @@ def simulate_days(
         rows = None if rows_of is None else rows_of(requests.user_id)
         slates = serving.rank(scorer, world, requests, rows, slate, exploration=explore)
         start = timings.add("rank", start)
+        slates = serving.with_shown_pctr(scorer, world, requests, slates)  # what a log holds
+        start = timings.add("score shown slates", start)
         outcome = world.click(requests, slates.items, slates.request_rows)
         start = timings.add("click", start)
         frame = logs.impression_log(world, requests, slates, outcome, arm="bench", model_version=0)

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from abtest_sim import logs
-from abtest_sim.serving import Exploration, random_scorer, rank
+from abtest_sim.serving import Exploration, random_scorer, rank, with_shown_pctr
 from abtest_sim.world import World, WorldConfig
 
 SMALL = WorldConfig(
@@ -48,7 +48,9 @@ EXPECTED_DTYPES = {
 def served():
     world = World(SMALL, 5)
     requests = world.begin_day(2)
-    slates = rank(random_scorer(0), world, requests, None, K, exploration=Exploration(0.1, 0.1))
+    scorer = random_scorer(0)
+    slates = rank(scorer, world, requests, None, K, exploration=Exploration(0.1, 0.1))
+    slates = with_shown_pctr(scorer, world, requests, slates)
     outcome = world.click(requests, slates.items, slates.request_rows)
     frame = logs.impression_log(world, requests, slates, outcome, arm="control", model_version=7)
     return world, requests, slates, outcome, frame
