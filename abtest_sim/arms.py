@@ -20,6 +20,7 @@ import polars as pl
 import reloop
 from abtest_sim import logs
 from abtest_sim.config import ArmSpec, ModelSpec
+from abtest_sim.health import ModelDiverged
 from abtest_sim.serving import ModelScorer
 from abtest_sim.world.rng import keyed_uniform
 
@@ -98,6 +99,11 @@ class Arm:
             warm_start=self.model if spec.warm_start else self._warmup(),
             **_architecture(model),
         )
+        if not self.model.has_finite_weights():
+            raise ModelDiverged(
+                f"the model of arm {spec.name} diverged when retrained on day {day} (non-finite "
+                f"weights with lr={spec.lr:g}); lower arm.{spec.name}.lr"
+            )
         self.version += 1
 
     def _warmup(self) -> reloop.FittedModel:

@@ -10,8 +10,14 @@ from pathlib import Path
 import polars as pl
 
 from abtest_sim import logs
+from abtest_sim.config import ConfigError
 
-__all__ = ["SATURATED", "SATURATED_SHARE", "diverged_arms"]
+__all__ = ["SATURATED", "SATURATED_SHARE", "ModelDiverged", "diverged_arms"]
+
+class ModelDiverged(ConfigError):
+    """A nightly retraining produced non-finite weights: the lineage cannot serve again, so the run
+    stops (with one line naming the arm and the night) instead of serving NaN."""
+
 
 # A logged pCTR this close to 0 or 1 is saturated (a logit beyond +-13.8; a trained CTR model is
 # nowhere near); a day on which more than half of an arm's impressions are saturated, or any pCTR

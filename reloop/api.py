@@ -63,6 +63,10 @@ class FittedModel:
         slates = self.feature_map.transform_slates(requests, slots, n_slots)
         return predict_slates(self.model, slates, batch_size)
 
+    def has_finite_weights(self) -> bool:
+        """False once training has produced a NaN or infinite parameter (a diverged model)."""
+        return all(bool(torch.isfinite(w).all()) for w in self.model.parameters())
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights, architecture and feature map to ``path`` atomically."""
         path = Path(path)

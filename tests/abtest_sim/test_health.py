@@ -59,3 +59,14 @@ def test_a_diverged_run_is_flagged_and_skipped_by_the_aggregate(reference_run, t
     report = (tmp_path / "sweep" / "aggregate" / "report.md").read_text()
     assert "## Runs skipped (2)" in report
     assert "a model diverged" in report and "not finished" in report
+
+
+@pytest.mark.slow
+def test_a_model_with_non_finite_weights_stops_the_run_in_one_line(tmp_path):
+    command = [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null",
+               f"run_dir={tmp_path / 'run'}", "arm.treatment.lr=1e30"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("abtest-sim: error: the model of arm treatment diverged")
+    assert "lower arm.treatment.lr" in last and "Traceback" not in result.stderr
