@@ -71,7 +71,7 @@ class Arm:
         self,
         logs_root: Path,
         day: int,
-        loss: str,
+        loss: str | dict,
         features: Sequence[str],
         model: ModelSpec,
         seed: int,

@@ -18,6 +18,7 @@ __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "
 
 RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
+PLUGGABLE = ("recipe",)  # fields that take a built-in name or a Hydra _target_ mapping
 OFFLINE_TRAINING_KEYS = ("epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode")
 
 
@@ -31,7 +32,9 @@ class ArmSpec:
 
     name: str
     share: float = 0.5  # share of users (randomised mode)
-    recipe: str = "baseline"  # baseline (BCE) | reloop | kd; applies in the A/B phase
+    # baseline (BCE) | reloop | kd, or your own loss as a Hydra _target_ mapping (reloop.losses);
+    # applies in the A/B phase
+    recipe: str | dict[str, Any] = "baseline"
     alpha: float = 0.5  # weight of the ReLoop / KD term
     y_last: str = "logged"  # logged: the pCTR the serving model logged; rescore: previous version
     window_days: int = 1  # nightly training window (days of the arm's own logs)
@@ -40,7 +43,7 @@ class ArmSpec:
     batch_size: int = 4096
     warm_start: bool = True  # continue from yesterday's weights (else retrain from the warm-up)
 
-    def loss_on(self, phase: str) -> str:
+    def loss_on(self, phase: str) -> str | dict[str, Any]:
         """The training loss this arm uses in ``phase``: everyone trains BCE before the A/B."""
         if phase != "ab" or self.recipe == "baseline":
             return "bce"
@@ -197,9 +200,12 @@ class SimulationConfig:
 
 def _validate_arm(arm: ArmSpec) -> None:
     where = f"arm.{arm.name}"
-    if arm.recipe not in RECIPES:
+    if isinstance(arm.recipe, dict):
+        _check_plugged_recipe(arm.recipe, arm.alpha, where)
+    elif arm.recipe not in RECIPES:
         raise ConfigError(
-            f"{where}.recipe: unknown recipe {arm.recipe!r}; expected one of {list(RECIPES)}"
+            f"{where}.recipe: unknown recipe {arm.recipe!r}; expected one of {list(RECIPES)} "
+            "or a _target_ mapping"
         )
     if not 0.0 <= arm.alpha <= 1.0:
         raise ConfigError(f"{where}.alpha must lie in [0, 1], got {arm.alpha}")
@@ -214,6 +220,16 @@ def _validate_arm(arm: ArmSpec) -> None:
             raise ConfigError(f"{where}.{name} must be at least 1, got {getattr(arm, name)}")
     if not arm.lr > 0:
         raise ConfigError(f"{where}.lr must be positive, got {arm.lr}")
+
+
+def _check_plugged_recipe(recipe: dict[str, Any], alpha: float, where: str) -> None:
+    """A recipe given as a ``_target_`` mapping must build its loss before any simulated day."""
+    from reloop.losses import check_loss, resolve_loss
+
+    try:
+        check_loss(resolve_loss(recipe), alpha)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ConfigError(f"{where}.recipe: {error}") from None
 
 
 def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> None:
@@ -271,7 +287,9 @@ def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
     values = {}
     for name, value in node.items():
-        if name in known:
+        if name in PLUGGABLE and isinstance(value, Mapping):
+            values[name] = dict(value)  # a _target_ mapping, checked by the validation
+        elif name in known:
             values[name] = _coerce(value, known[name].default, f"{where}.{name}")
     return kind(**values)
 

@@ -273,7 +273,9 @@ class Simulation:
         if self.burnin is not None and phase_tomorrow != "burnin":
             self.split(self.burnin.model)
 
-    def _task(self, lineage: Arm, day: int, loss: str, root: Path, *, launch: bool) -> TrainTask:
+    def _task(
+        self, lineage: Arm, day: int, loss: str | dict[str, Any], root: Path, *, launch: bool
+    ) -> TrainTask:
         out = model_path(self.run_dir, lineage.name, day, launch=launch)
         return TrainTask(lineage, loss, root, out, "launch" if launch else "test")
 

@@ -14,6 +14,7 @@ from abtest_sim.config import ConfigError
 
 __all__ = ["SATURATED", "SATURATED_SHARE", "ModelDiverged", "diverged_arms"]
 
+
 class ModelDiverged(ConfigError):
     """A nightly retraining produced non-finite weights: the lineage cannot serve again, so the run
     stops (with one line naming the arm and the night) instead of serving NaN."""

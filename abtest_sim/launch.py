@@ -14,6 +14,7 @@ A launch lineage's day log is written under the name of every arm sharing it (in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,14 +25,16 @@ from abtest_sim.config import ArmSpec
 __all__ = ["LaunchLineages", "training_key"]
 
 
-def training_key(spec: ArmSpec, loss: str) -> tuple[Any, ...]:
+def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
     """Everything a night's training depends on besides the data and the starting model: two
-    lineages of one history that train with equal keys stay one lineage."""
+    lineages of one history that train with equal keys stay one lineage. A plugged-in loss (a
+    ``_target_`` mapping) is identified by its mapping."""
     settings = {k: v for k, v in asdict(spec).items() if k not in ("name", "share", "recipe")}
     if loss == "bce":  # the recipe's own settings do not act under plain cross-entropy
         settings.pop("alpha")
         settings.pop("y_last")
-    return (loss, *sorted(settings.items()))
+    name = loss if isinstance(loss, str) else json.dumps(loss, sort_keys=True)
+    return (name, *sorted(settings.items()))
 
 
 @dataclass

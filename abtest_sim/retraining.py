@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -39,7 +39,7 @@ class TrainTask:
     """One lineage's training tonight: its loss, where its logs are, where the version goes."""
 
     lineage: Arm
-    loss: str
+    loss: str | dict[str, Any]  # a built-in name or a _target_ mapping (reloop.losses)
     logs_root: Path
     out: Path
     kind: str  # burnin | test | launch
@@ -60,7 +60,7 @@ class RetrainJob:
     warmup_model: Path
     logs_root: Path
     day: int
-    loss: str
+    loss: str | dict[str, Any]  # a built-in name or a _target_ mapping (reloop.losses)
     features: tuple[str, ...]
     model: ModelSpec
     seed: int

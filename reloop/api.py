@@ -15,6 +15,7 @@ import torch
 
 from reloop.atomic import atomic_path
 from reloop.features import FeatureMap, NumericMode
+from reloop.losses import LossSpec, resolve_loss
 from reloop.models import CTRModel, build_model
 from reloop.train import (
     PREDICT_BATCH,
@@ -103,7 +104,7 @@ def fit(
     features: Sequence[str],
     label: str = "click",
     model: str = "deepfm",
-    loss: str = "bce",
+    loss: LossSpec = "bce",
     alpha: float = 0.5,
     y_last: YLast = None,
     epochs: int = 1,
@@ -123,7 +124,8 @@ def fit(
     progress: bool = False,
     optimizer: str = "auto",
 ) -> FittedModel:
-    """Train a CTR model on ``frame`` with BCE, ReLoop or KD loss.
+    """Train a CTR model on ``frame`` with BCE, ReLoop or KD loss, or your own (``loss``: a
+    callable or a ``_target_`` mapping, see ``reloop.losses``).
 
     ``features`` are column names, categorical unless their dtype is float. ``y_last`` is the
     previous version's pCTR per row (a column name or an array), needed by ``reloop`` and ``kd``.
@@ -135,7 +137,7 @@ def fit(
     "auto" (lazy_adam once an embedding table has 100k rows, where it trains several times faster).
     """
     config = TrainConfig(
-        loss=loss,
+        loss=resolve_loss(loss),
         alpha=float(alpha),
         epochs=int(epochs),
         batch_size=int(batch_size),
@@ -197,7 +199,7 @@ def _labels(frame: pl.DataFrame, label: str) -> torch.Tensor:
 
 def _resolve_y_last(frame: pl.DataFrame, y_last: YLast, config: TrainConfig) -> torch.Tensor | None:
     if y_last is None:
-        if config.loss != "bce" and config.alpha > 0:
+        if isinstance(config.loss, str) and config.loss != "bce" and config.alpha > 0:
             raise ValueError(f"loss {config.loss!r} needs y_last (a column name or an array)")
         return None
     if isinstance(y_last, str):

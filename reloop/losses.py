@@ -14,19 +14,38 @@ label:
 ``L_sc`` only penalises a sample when the new model is *worse* than the previous one on it (a lower
 score on a click, a higher one on a non-click); where the new model already beats ``y_last`` the
 term is zero and so is its gradient.
+
+Your own loss plugs in wherever a loss name is accepted (``reloop.fit(loss=...)``, a simulated
+arm's ``recipe``): any callable ``(logits, y, y_last, alpha) -> scalar tensor`` (``y_last`` is the
+previous version's pCTR per row, or None when there is none), or a Hydra ``_target_`` mapping that
+instantiates to one (``{"_target_": "my_module.my_loss"}``; extra keys are its arguments).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
 import torch
 import torch.nn.functional as F
 
+LossFn: TypeAlias = Callable[
+    [torch.Tensor, torch.Tensor, "torch.Tensor | None", float], torch.Tensor
+]
+LossSpec: TypeAlias = "str | Mapping[str, Any] | LossFn"
+
 __all__ = [
     "LOSSES",
+    "LossFn",
+    "LossSpec",
     "bce_loss",
+    "check_loss",
     "kd_loss",
     "loss_from_logits",
     "reloop_loss",
+    "resolve_loss",
     "self_correction_loss",
 ]
 
@@ -110,14 +129,86 @@ def kd_loss(p: torch.Tensor, y_last: torch.Tensor, y: torch.Tensor, alpha: float
     return alpha * _bce_terms(p, y_last).mean() + (1 - alpha) * hard
 
 
+def resolve_loss(spec: LossSpec) -> str | LossFn:
+    """A built-in loss name as it is; a ``_target_`` mapping built Hydra's way (a function is the
+    loss, with the mapping's other keys bound as keyword arguments; a class is instantiated with
+    them and the instance is the loss); a callable as it is. ``ValueError`` names what fails."""
+    if isinstance(spec, str):
+        if spec not in LOSSES:
+            raise ValueError(f"unknown loss {spec!r}; expected one of {LOSSES} or a _target_")
+        return spec
+    if isinstance(spec, Mapping):
+        spec = _build_target(spec)
+    if not callable(spec):
+        raise ValueError(f"a loss must be callable (logits, y, y_last, alpha), got {spec!r}")
+    return spec
+
+
+def check_loss(loss: LossFn, alpha: float) -> None:
+    """Call a plugged-in loss once on a 4-row batch: it must return a finite scalar tensor that
+    back-propagates to the logits (``ValueError`` otherwise), so that a wrong signature is found
+    before any training, not on the first night that uses it."""
+    logits = torch.zeros(4, requires_grad=True)
+    y, y_last = torch.tensor([0.0, 1.0, 0.0, 1.0]), torch.full((4,), 0.5)
+    try:
+        value = loss(logits, y, y_last, alpha)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise ValueError(f"it returned {type(value).__name__}, not a scalar tensor")
+        if not bool(torch.isfinite(value)):
+            raise ValueError("it returned a non-finite value")
+        value.backward()
+    except Exception as error:  # any failure of user code is reported, in one line
+        message = " ".join(str(error).split())
+        raise ValueError(
+            f"the loss (logits, y, y_last, alpha) failed on a test batch: {message}"
+        ) from None
+
+
+def _build_target(spec: Mapping[str, Any]) -> Any:
+    path = spec.get("_target_")
+    if not isinstance(path, str):
+        raise ValueError(f"a loss mapping needs a _target_ (a dotted path), got {dict(spec)!r}")
+    target = _locate(path)
+    if not isinstance(target, type):
+        arguments = {k: v for k, v in spec.items() if k != "_target_"}
+        return functools.partial(target, **arguments) if arguments else target
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(dict(spec))
+    except InstantiationException as error:
+        raise ValueError(" ".join(str(error).split())) from None
+
+
+def _locate(path: str) -> Any:
+    """The object at a dotted path (the longest importable module prefix, then attributes)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        try:
+            for name in parts[cut:]:
+                found = getattr(found, name)
+        except AttributeError:
+            break
+        return found
+    raise ValueError(f"cannot import {path!r} (is its module on the Python path?)")
+
+
 def loss_from_logits(
-    kind: str,
+    kind: str | LossFn,
     logits: torch.Tensor,
     y: torch.Tensor,
     y_last: torch.Tensor | None = None,
     alpha: float = 0.0,
 ) -> torch.Tensor:
-    """The trainer's loss: same definitions as above, cross-entropy computed from logits."""
+    """The trainer's loss: same definitions as above, cross-entropy computed from logits; a
+    plugged-in loss (a callable) gets the same arguments."""
+    if callable(kind):
+        return kind(logits, y, y_last, alpha)
     bce = F.binary_cross_entropy_with_logits(logits, y)
     if kind == "bce" or alpha == 0.0:
         return bce

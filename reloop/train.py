@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from reloop.features import FeatureTensors, SlateTensors
-from reloop.losses import LOSSES, loss_from_logits
+from reloop.losses import LOSSES, LossFn, loss_from_logits
 from reloop.metrics import auc
 from reloop.models import CTRModel
 from reloop.models.layers import FeatureEmbedding
@@ -49,7 +49,7 @@ PREDICT_BATCH = 8192
 
 @dataclass(frozen=True)
 class TrainConfig:
-    loss: str = "bce"
+    loss: str | LossFn = "bce"  # a built-in name or a plugged-in loss (reloop.losses.LossFn)
     alpha: float = 0.5
     epochs: int = 1
     batch_size: int = 4096
@@ -65,7 +65,7 @@ class TrainConfig:
     optimizer: str = "auto"
 
     def validate(self) -> None:
-        if self.loss not in LOSSES:
+        if not callable(self.loss) and self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
@@ -111,7 +111,12 @@ def train(
 ) -> TrainHistory:
     """Train ``model`` in place; with ``valid``, early-stop on its AUC and keep the best epoch."""
     config.validate()
-    if config.loss != "bce" and config.alpha > 0 and data.y_last is None:
+    if (
+        isinstance(config.loss, str)
+        and config.loss != "bce"
+        and config.alpha > 0
+        and (data.y_last is None)
+    ):
         raise ValueError(f"loss {config.loss!r} with alpha > 0 needs y_last")
     torch.manual_seed(config.seed)  # dropout and any other torch randomness
     generator = torch.Generator().manual_seed(config.seed)

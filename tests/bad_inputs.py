@@ -40,7 +40,9 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
         for override in [
             "+sed=5", "sed=5", "+experiment.foo=1", "+arm.treatment.foo=1", "+stats.foo=1",
             "arm.treatment.alpha=null", "arm.treatment.alpha=2", "arm.treatment.alpha=abc",
-            "arm.treatment.recipe=nope", "arm.treatment.share=0", "arm.treatment.lr=-1",
+            "arm.treatment.recipe=nope", "arm.treatment.recipe={_target_:nope.nothing}",
+            "arm.treatment.recipe={_target_:torch.nn.BCEWithLogitsLoss}",
+            "arm.treatment.share=0", "arm.treatment.lr=-1",
             "arm.treatment.lr=null", "arm.treatment.epochs=0", "arm.treatment.epochs=1.5",
             "arm.treatment.window_days=0", "arm.treatment.y_last=nope",
             "arm.treatment.warm_start=maybe", "arm.treatment.batch_size=0",
