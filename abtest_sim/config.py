@@ -18,7 +18,8 @@ __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "
 
 RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
-PLUGGABLE = ("recipe",)  # fields that take a built-in name or a Hydra _target_ mapping
+# Fields that take a built-in name or a Hydra _target_ mapping (your own loss, your own backbone).
+PLUGGABLE = {"ArmSpec": ("recipe",), "ModelSpec": ("name",)}
 OFFLINE_TRAINING_KEYS = ("epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode")
 
 
@@ -54,7 +55,7 @@ class ArmSpec:
 class ModelSpec:
     """The ranking model every arm trains (same architecture for all arms)."""
 
-    name: str = "deepfm"
+    name: str | dict[str, Any] = "deepfm"  # registered, or {_target_: your CTRModel subclass}
     embedding_dim: int = 16
     hidden_units: tuple[int, ...] = (400, 400, 400)
     dropout: float = 0.0
@@ -265,12 +266,8 @@ def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> No
 
 
 def _validate_model(model: ModelSpec) -> None:
-    from reloop.models import MODELS, check_backbone
+    from reloop.models import check_backbone
 
-    if model.name not in MODELS:
-        raise ConfigError(
-            f"model.name: unknown model {model.name!r}; expected one of {sorted(MODELS)}"
-        )
     try:
         check_backbone(model.name, embedding_dim=model.embedding_dim,
                        hidden_units=model.hidden_units, dropout=model.dropout,
@@ -287,7 +284,7 @@ def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
     values = {}
     for name, value in node.items():
-        if name in PLUGGABLE and isinstance(value, Mapping):
+        if name in PLUGGABLE.get(kind.__name__, ()) and isinstance(value, Mapping):
             values[name] = dict(value)  # a _target_ mapping, checked by the validation
         elif name in known:
             values[name] = _coerce(value, known[name].default, f"{where}.{name}")

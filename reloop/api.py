@@ -16,7 +16,7 @@ import torch
 from reloop.atomic import atomic_path
 from reloop.features import FeatureMap, NumericMode
 from reloop.losses import LossSpec, resolve_loss
-from reloop.models import CTRModel, build_model
+from reloop.models import CTRModel, ModelName, build_model
 from reloop.train import (
     PREDICT_BATCH,
     TrainConfig,
@@ -38,7 +38,7 @@ class FittedModel:
 
     model: CTRModel
     feature_map: FeatureMap
-    model_name: str
+    model_name: ModelName  # a registered name or a _target_ mapping
     model_options: dict[str, Any]
     label: str = "click"
     history: TrainHistory = field(default_factory=TrainHistory)
@@ -103,7 +103,7 @@ def fit(
     frame: pl.DataFrame,
     features: Sequence[str],
     label: str = "click",
-    model: str = "deepfm",
+    model: ModelName = "deepfm",
     loss: LossSpec = "bce",
     alpha: float = 0.5,
     y_last: YLast = None,

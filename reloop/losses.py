@@ -24,12 +24,13 @@ instantiates to one (``{"_target_": "my_module.my_loss"}``; extra keys are its a
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
+
+from reloop.targets import locate, target_path
 
 LossFn: TypeAlias = Callable[
     [torch.Tensor, torch.Tensor, "torch.Tensor | None", float], torch.Tensor
@@ -165,10 +166,7 @@ def check_loss(loss: LossFn, alpha: float) -> None:
 
 
 def _build_target(spec: Mapping[str, Any]) -> Any:
-    path = spec.get("_target_")
-    if not isinstance(path, str):
-        raise ValueError(f"a loss mapping needs a _target_ (a dotted path), got {dict(spec)!r}")
-    target = _locate(path)
+    target = locate(target_path(spec, "a loss"))
     if not isinstance(target, type):
         arguments = {k: v for k, v in spec.items() if k != "_target_"}
         return functools.partial(target, **arguments) if arguments else target
@@ -179,23 +177,6 @@ def _build_target(spec: Mapping[str, Any]) -> Any:
         return instantiate(dict(spec))
     except InstantiationException as error:
         raise ValueError(" ".join(str(error).split())) from None
-
-
-def _locate(path: str) -> Any:
-    """The object at a dotted path (the longest importable module prefix, then attributes)."""
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            found: Any = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
-            continue
-        try:
-            for name in parts[cut:]:
-                found = getattr(found, name)
-        except AttributeError:
-            break
-        return found
-    raise ValueError(f"cannot import {path!r} (is its module on the Python path?)")
 
 
 def loss_from_logits(

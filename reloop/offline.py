@@ -158,7 +158,10 @@ class OfflineConfig:
             f"baselines: {list(self.baselines)} must be among the methods run {list(self.methods)}",
         )
         yield BACKBONE in self.methods, f"methods: must include the backbone {BACKBONE!r}"
-        yield model.name in MODELS, f"model.name: unknown {model.name!r}; expected {sorted(MODELS)}"
+        yield (
+            isinstance(model.name, Mapping) or model.name in MODELS,
+            f"model.name: unknown {model.name!r}; expected {sorted(MODELS)} or a _target_",
+        )
         yield model.batch_size >= 1, f"model.batch_size must be >= 1, got {model.batch_size}"
         yield model.lr > 0, f"model.lr must be > 0, got {model.lr}"
         yield set(self.budgets) == {"default", "long"}, "budgets: need 'default' and 'long'"

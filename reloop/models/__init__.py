@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from reloop.features import FieldSchema
@@ -17,8 +18,17 @@ from reloop.models.lr import LR
 from reloop.models.nfm import NFM
 from reloop.models.wide_deep import WideDeep
 from reloop.models.xdeepfm import XDeepFM
+from reloop.targets import locate, target_path
 
-__all__ = ["MODELS", "CTRModel", "build_model", "check_backbone", "option_names"]
+__all__ = [
+    "MODELS",
+    "CTRModel",
+    "ModelName",
+    "build_model",
+    "check_backbone",
+    "model_class",
+    "option_names",
+]
 
 MODELS: dict[str, type[CTRModel]] = {
     "lr": LR,
@@ -35,17 +45,41 @@ MODELS: dict[str, type[CTRModel]] = {
 }
 
 
-def build_model(name: str, schema: FieldSchema, **options: Any) -> CTRModel:
-    """Instantiate the backbone registered as ``name``; an option it does not take is an error."""
+# A backbone: a registered name, or your own CTRModel subclass as {"_target_": "pkg.mod.Class"}.
+ModelName = str | Mapping[str, Any]
+
+
+def model_class(name: ModelName) -> type[CTRModel]:
+    """The backbone class of a registered name or of a ``_target_`` mapping (a ``CTRModel``
+    subclass: ``forward(categorical, numeric) -> logits``, constructed with ``(schema,
+    embedding_dim, hidden_units, dropout, **its own options)``)."""
+    if isinstance(name, Mapping):
+        if set(name) != {"_target_"}:
+            raise ValueError(
+                f"a backbone mapping holds only _target_ (its options go in model.options), got "
+                f"{sorted(name)}"
+            )
+        found = locate(target_path(name, "a backbone"))
+        if not (isinstance(found, type) and issubclass(found, CTRModel)):
+            raise ValueError(f"{name['_target_']!r} is not a reloop.models.CTRModel subclass")
+        return found
     try:
-        model_class = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}") from None
-    known = option_names(model_class)
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown model {name!r}; expected one of {sorted(MODELS)} or a _target_"
+        ) from None
+
+
+def build_model(name: ModelName, schema: FieldSchema, **options: Any) -> CTRModel:
+    """Instantiate the backbone ``name`` (registered or ``_target_``); an option it does not take
+    is an error."""
+    backbone = model_class(name)
+    known = option_names(backbone)
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"model {name!r} has no option(s) {unknown}; it takes {sorted(known)}")
-    return model_class(schema, **options)
+    return backbone(schema, **options)
 
 
 def option_names(model_class: type[CTRModel]) -> frozenset[str]:
@@ -61,7 +95,7 @@ def option_names(model_class: type[CTRModel]) -> frozenset[str]:
 
 
 def check_backbone(
-    name: str,
+    name: ModelName,
     *,
     embedding_dim: Any,
     hidden_units: Any,
@@ -71,6 +105,10 @@ def check_backbone(
     """Raise ``ValueError`` (one line, naming the setting) unless the backbone can be built with
     these settings: built once on a tiny schema, so that its own options' names, types and ranges
     are checked by the constructor that will use them, before any data is touched."""
+    try:
+        model_class(name)
+    except ValueError as error:
+        raise ValueError(f"model.name: {error}") from None
     if not isinstance(options, dict):
         raise ValueError(f"model.options must be a mapping, got {options!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:

@@ -49,11 +49,33 @@ MY_RECIPES = textwrap.dedent(
         return logits.mean()
     '''
 )
+MY_MODELS = textwrap.dedent(
+    '''
+    import torch
+    from reloop.models import CTRModel
+    from reloop.models.layers import FeatureEmbedding, LinearTerm
+
+
+    class Tiny(CTRModel):
+        """A linear term plus the sum of the field embeddings' first component."""
+
+        def __init__(self, schema, *, scale=1.0, **options):
+            super().__init__(schema, **options)
+            self.linear = LinearTerm(schema)
+            self.embedding = FeatureEmbedding(schema, self.embedding_dim)
+            self.scale = scale
+
+        def forward(self, categorical, numeric):
+            first = self.embedding(categorical, numeric)[..., 0].sum(dim=1)
+            return self.linear(categorical, numeric) + self.scale * first
+    '''
+)
 
 
 @pytest.fixture
 def recipes(tmp_path, monkeypatch):
     (tmp_path / "my_recipes.py").write_text(MY_RECIPES)
+    (tmp_path / "my_models.py").write_text(MY_MODELS)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -109,3 +131,32 @@ def test_a_recipe_from_outside_the_package_drives_the_simulator(recipes, referen
     )  # fmt: skip
     assert bad.returncode == 2 and "failed on a test batch" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_backbone_from_outside_the_package_trains_saves_and_loads(recipes, tmp_path):
+    data = frame()
+    spec = {"_target_": "my_models.Tiny"}
+    model = reloop.fit(data, ["user", "item"], model=spec, model_options={"scale": 0.5}, seed=1)
+    model.save(tmp_path / "tiny.pt")
+    again = reloop.load(tmp_path / "tiny.pt")
+    assert type(again.model).__name__ == "Tiny" and again.model.scale == 0.5
+    np.testing.assert_array_equal(reloop.predict(model, data), reloop.predict(again, data))
+    with pytest.raises(ValueError, match="has no option"):
+        reloop.fit(data, ["user", "item"], model=spec, model_options={"scael": 0.5})
+    with pytest.raises(ValueError, match=r"not a reloop\.models\.CTRModel subclass"):
+        reloop.fit(data, ["user", "item"], model={"_target_": "torch.nn.Linear"})
+
+
+@pytest.mark.slow
+def test_a_backbone_from_outside_the_package_drives_the_simulator(recipes, tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{recipes}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null",
+               f"run_dir={tmp_path / 'run'}", "model.name={_target_:my_models.Tiny}",
+               "+model.options.scale=0.5"]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr
+    saved = reloop.load(tmp_path / "run" / "models" / "start.pt")
+    assert type(saved.model).__name__ == "Tiny"
+    typo = subprocess.run([*command[:-1], "+model.options.scael=0.5"], capture_output=True,
+                          text=True, timeout=600, env=env)  # fmt: skip
+    assert typo.returncode == 2 and "has no option(s) ['scael']" in typo.stderr
