@@ -19,9 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.estimates import ReportOptions, ReportOptionsError
-from abtest_sim.experiment import launch_truth_table, run_experiment
+from abtest_sim.experiment import run_experiment
 from abtest_sim.health import diverged_arms
 from abtest_sim.report import write_report
+from abtest_sim.run_tables import launch_truth_table
 from abtest_sim.rundir import RunDirBusy, owned_run_dir
 from reloop.atomic import write_parquet
 from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers

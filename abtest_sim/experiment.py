@@ -15,12 +15,12 @@ Phases: warm-up days (random slates to everyone; the first model is trained on t
 days (one shared lineage serves everyone and retrains nightly, so that the test starts near a
 production system's steady state), then the split: the A/A phase (everyone trains BCE) and the A/B
 phase (treatment arms switch to their recipe). After the loop the logs are reduced to per-(user,
-arm, day) sums and handed to the report. Run-dir layout: ``abtest_sim.rundir``.
+arm, day) sums and handed to the report (``abtest_sim.run_tables``). Run-dir layout:
+``abtest_sim.rundir``; checkpoints: ``abtest_sim.checkpoint``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -37,9 +37,11 @@ from tqdm.auto import tqdm
 import reloop
 from abtest_sim import logs, serving
 from abtest_sim.arms import Arm, assign_users, train_warmup_model
+from abtest_sim.checkpoint import Checkpointer
 from abtest_sim.config import SimulationConfig
 from abtest_sim.launch import LaunchLineages
 from abtest_sim.retraining import Retrainer, TrainTask
+from abtest_sim.run_tables import unit_day_table
 from abtest_sim.rundir import (
     START_MODEL,
     WARMUP_MODEL,
@@ -52,7 +54,7 @@ from abtest_sim.world import DayRequests, World
 from reloop.atomic import write_json, write_parquet
 from reloop.metrics import auc
 
-__all__ = ["DayResult", "launch_truth_table", "run_experiment", "unit_day_table"]
+__all__ = ["DayResult", "run_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Simulation:
         self.burnin: Arm | None = None
         self.seconds: dict[str, float] = defaultdict(float)  # wall time per stage, this process
         self.retrainer = Retrainer(self, self.seconds)
+        self.checkpointer = Checkpointer(run_dir, config, BURNIN_ARM)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -284,85 +287,17 @@ class Simulation:
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint(self, day: int) -> None:
-        """Everything needed to continue after ``day``; ``state.json`` is written last, so a kill
-        at any point leaves the previous complete checkpoint in force."""
-        directory = self.run_dir / "checkpoint"
-        world_file = directory / f"world-day={day}.npz"
-        self.world.save(world_file)
-        state: dict[str, Any] = {
-            "last_day": day,
-            "world": world_file.name,
-            "arms": {arm.name: _lineage_state(arm) for arm in self.arms},
-            "burnin": None if self.burnin is None else _lineage_state(self.burnin),
-            "launch": None,
-        }
-        if self.launch is not None:
-            state["launch"] = {n: _lineage_state(a) for n, a in self.launch.by_arm.items()}
-        write_json(directory / "state.json", state)
-        for old in directory.glob("world-day=*.npz"):
-            if old != world_file:
-                old.unlink(missing_ok=True)
+        self.checkpointer.save(day, self.world, self.arms, self.burnin, self.launch)
 
     def restore(self) -> int:
         """Load the last checkpoint; returns the first day still to simulate."""
-        directory = self.run_dir / "checkpoint"
-        state = _read_json(directory / "state.json")
-        day = int(state["last_day"])
-        self.world = World.load(directory / state["world"], self.config.world, self.config.seed)
-        spec = self.config.experiment
-        if day < spec.warmup_days - 1:
-            return day + 1
-        warmup = reloop.load(self.run_dir / WARMUP_MODEL)
-        if state["burnin"] is not None:
-            control = self.config.arm(spec.control)
-            burnin_spec = replace(control, name=BURNIN_ARM, recipe="baseline")
-            self.burnin = self._restore_lineage(burnin_spec, state["burnin"], warmup, {})
-            return day + 1
-        start = reloop.load(self.run_dir / START_MODEL)
-        loaded: dict[str | None, Arm] = {}
-        self.arms = [
-            self._restore_lineage(a, state["arms"][a.name], start, {}) for a in self.config.arms
-        ]
-        if state["launch"] is not None:
-            by_arm = {
-                a.name: self._restore_lineage(a, state["launch"][a.name], start, loaded)
-                for a in self.config.arms
-            }
-            self.launch = LaunchLineages(by_arm)
-        return day + 1
-
-    def _restore_lineage(
-        self, spec: Any, saved: dict[str, Any], start: reloop.FittedModel, loaded: dict
-    ) -> Arm:
-        """A lineage from its checkpoint entry; entries with the same model file (launch lineages
-        sharing a history) become one object."""
-        key = saved["model"]
-        if key in loaded:
-            return loaded[key]
-        model = start if key is None else reloop.load(self.run_dir / key)
-        lineage = Arm(spec, model, int(saved["version"]), start, key)
-        loaded[key] = lineage
-        return lineage
-
-
-def _lineage_state(lineage: Arm) -> dict[str, Any]:
-    return {"version": lineage.version, "model": lineage.model_file}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
-def launch_truth_table(run_dir: Path, config: SimulationConfig) -> pl.DataFrame | None:
-    """Per-(test day, arm) expected clicks and impressions of each arm's launch lineage, with days
-    numbered as in ``unit_day_table``; None if the run simulated no launch lineages."""
-    spec = config.experiment
-    if not spec.launch_truth or spec.paired:
-        return None
-    first = spec.first_test_day
-    days = range(first, first + spec.test_days)
-    frame = pl.concat([pl.read_parquet(truth_path(run_dir, day)) for day in days])
-    return frame.with_columns((pl.col("day") - first + 1).alias("day"))
+        state = self.checkpointer.load()
+        self.world = state.world
+        if state.burnin is not None:
+            self.burnin = state.burnin
+        if state.arms is not None:
+            self.arms, self.launch = state.arms, state.launch
+        return state.last_day + 1
 
 
 def run_experiment(
@@ -428,34 +363,6 @@ def _simulate_days(simulation: Simulation, days: Any, last_day: int) -> None:
         with simulation.timed("checkpoint"):
             simulation.checkpoint(day)
         _report_progress(days, phase, results)
-
-
-def unit_day_table(logs_root: Path, config: SimulationConfig) -> pl.DataFrame:
-    """Per-(user, arm, test day) clicks, impressions and expected clicks (sum of p_true), with the
-    day's phase: the input of ``abtest_sim.report``. Days are numbered from 1 within the test."""
-    spec = config.experiment
-    first = spec.first_test_day
-    test_days = range(first, first + spec.test_days)
-    frame = (
-        logs.scan(logs_root, config.arm_names, test_days)
-        .group_by("user_id", "arm", "day")
-        .agg(
-            pl.col("click").sum().cast(pl.Int64).alias("clicks"),
-            pl.len().cast(pl.Int64).alias("impressions"),
-            pl.col("p_true").cast(pl.Float64).sum().alias("true_clicks"),
-        )
-        .with_columns((pl.col("day").cast(pl.Int32) - first + 1).alias("day"))
-        .with_columns(
-            pl.when(pl.col("day") <= spec.aa_days)
-            .then(pl.lit("aa"))
-            .otherwise(pl.lit("ab"))
-            .alias("phase")
-        )
-        .rename({"user_id": "unit"})
-        .sort("day", "arm", "unit")
-        .collect()
-    )
-    return frame.select("unit", "arm", "day", "phase", "clicks", "impressions", "true_clicks")
 
 
 def _report_progress(bar: Any, phase: str, results: list[DayResult]) -> None:
