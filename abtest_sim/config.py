@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from abtest_sim.world import WorldConfig
+from abtest_sim.world.parts import WorldParts
 
 __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "SimulationConfig"]
 
@@ -148,6 +149,7 @@ class SimulationConfig:
         try:
             world = WorldConfig.from_dict(cfg.get("world") or {})
             world.validate()
+            WorldParts.of(world)  # plugged-in parts must import before any work
         except (TypeError, ValueError) as error:
             raise ConfigError(str(error)) from None
         # conf/model/ nodes also carry offline training settings; arms set the nightly training.

@@ -69,6 +69,11 @@ class WorldConfig:
     weekday_effect: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.1)
     hour_effect_amplitude: float = 0.1
     hour_effect_peak: float = 21.0
+    # plug-in parts: a Hydra _target_ mapping naming a function (its other keys bound as keyword
+    # arguments), or null for the built-in one; signatures in abtest_sim.world.parts
+    drift: dict[str, Any] | None = None
+    requests: dict[str, Any] | None = None
+    click_model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         shifts = tuple(
@@ -89,7 +94,9 @@ class WorldConfig:
         if unknown:
             raise ValueError(f"unknown world config field(s): {', '.join(unknown)}")
         for f in fields(cls):
-            if f.name in data:
+            if f.name in PARTS:
+                _check_part(f.name, data.get(f.name))
+            elif f.name in data:
                 _check_scalar(f.name, str(f.type), data[f.name])
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -170,6 +177,14 @@ class WorldConfig:
             ("base_logit", _finite(self.base_logit)),
         ]
         return checks
+
+
+PARTS = ("drift", "requests", "click_model")
+
+
+def _check_part(name: str, value: Any) -> None:
+    if value is not None and not (isinstance(value, Mapping) and "_target_" in value):
+        raise ValueError(f"world.{name} must be null or a _target_ mapping, got {value!r}")
 
 
 def _finite(x: Any) -> bool:

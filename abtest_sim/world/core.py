@@ -23,13 +23,12 @@ import polars as pl
 from abtest_sim.world.clicks import (
     ClickContext,
     draw_clicks,
-    examination,
     hour_effect,
     relevance_logits,
     sigmoid,
 )
 from abtest_sim.world.config import WorldConfig
-from abtest_sim.world.drift import advance_one_day, item_bias, live_items
+from abtest_sim.world.drift import item_bias, live_items
 from abtest_sim.world.features import (
     feature_names,
     observable_frame,
@@ -37,8 +36,9 @@ from abtest_sim.world.features import (
     slot_frame,
     user_attr_names,
 )
+from abtest_sim.world.parts import WorldParts
 from abtest_sim.world.population import WorldState, init_state
-from abtest_sim.world.requests import DayRequests, draw_candidates, draw_requests, weekday_of
+from abtest_sim.world.requests import DayRequests, draw_candidates, weekday_of
 from reloop.atomic import atomic_path
 
 __all__ = ["Impressions", "World"]
@@ -59,6 +59,7 @@ class Impressions:
 class World:
     def __init__(self, config: WorldConfig, seed: int) -> None:
         self.config = config.validate()
+        self.parts = WorldParts.of(self.config)
         self.seed = int(seed)
         self._state = init_state(config, self.seed)
         self._requests: DayRequests | None = None
@@ -77,9 +78,9 @@ class World:
         if self._requests is not None and self._requests.day == day:
             return self._requests
         while self.day < day:
-            advance_one_day(self.config, self._state, self.seed)
+            self.parts.drift(self.config, self._state, self.seed)
             self._refresh()
-        user_id, request_index, hour = draw_requests(
+        user_id, request_index, hour = self.parts.requests(
             self.config, self._state.user_rate, self.seed, day
         )
         live = live_items(self.config, self._state, day)
@@ -197,8 +198,8 @@ class World:
     ) -> np.ndarray:
         """float32 [n, K]: true click probability of each impression, ``e_pos * relevance``."""
         positions = np.arange(slate_items.shape[1])
-        exam = examination(positions, self.config.position_eta)
-        return self.relevance(requests, slate_items, request_rows) * exam[None, :]
+        relevance = self.relevance(requests, slate_items, request_rows)
+        return self.parts.click_model(relevance, positions, self.config)
 
     def click(
         self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray

@@ -1,0 +1,68 @@
+"""The world's swappable parts (RecSim NG's spirit: user dynamics, traffic and the click model are
+components). Each is a plain function; ``world.<part>`` in the config replaces it with yours by a
+Hydra ``_target_`` mapping (other keys are bound as keyword arguments). Signatures:
+
+- ``drift(config, state, seed) -> None``: move ``state`` (``population.WorldState``: tastes, item
+  ages...) from ``state.current_day`` to the next day, in place, deterministically from ``seed``
+  and the day (``drift.advance_one_day``);
+- ``requests(config, user_rate, seed, day) -> (user_id, request_index, hour)``: the day's
+  requests as int arrays (``requests.draw_requests``);
+- ``click_model(relevance, positions, config) -> p``: the click probability of items of
+  ``relevance [n, S]`` (the top-position click probability) shown at ``positions [S]``
+  (``position_click_model``: relevance times the examination probability).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from abtest_sim.world.clicks import examination
+from abtest_sim.world.config import WorldConfig
+from abtest_sim.world.drift import advance_one_day
+from abtest_sim.world.requests import draw_requests
+from reloop.targets import locate, target_path
+
+__all__ = ["WorldParts", "position_click_model"]
+
+
+def position_click_model(
+    relevance: np.ndarray, positions: np.ndarray, config: WorldConfig
+) -> np.ndarray:
+    """The built-in click model: p = relevance * (1 / (position + 1)) ** position_eta."""
+    return relevance * examination(positions, config.position_eta)[None, :]
+
+
+@dataclass(frozen=True)
+class WorldParts:
+    drift: Callable[..., None]
+    requests: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+    click_model: Callable[..., np.ndarray]
+
+    @classmethod
+    def of(cls, config: WorldConfig) -> WorldParts:
+        """The parts ``config`` names (the built-in ones where it names none)."""
+        return cls(
+            drift=_part(config.drift, advance_one_day, "drift"),
+            requests=_part(config.requests, draw_requests, "requests"),
+            click_model=_part(config.click_model, position_click_model, "click_model"),
+        )
+
+
+def _part(
+    spec: dict[str, Any] | None, built_in: Callable[..., Any], name: str
+) -> Callable[..., Any]:
+    if spec is None:
+        return built_in
+    try:
+        function = locate(target_path(spec, f"world.{name}"))
+    except ValueError as error:
+        raise ValueError(f"world.{name}: {error}") from None
+    if not callable(function):
+        raise ValueError(f"world.{name}: {spec['_target_']!r} is not a function")
+    arguments = {k: v for k, v in spec.items() if k != "_target_"}
+    return functools.partial(function, **arguments) if arguments else function
