@@ -97,7 +97,7 @@ class Arm:
             lr=spec.lr,
             seed=seed,
             warm_start=self.model if spec.warm_start else self._warmup(),
-            **_architecture(model),
+            **model.fit_arguments(),
         )
         if not self.model.has_finite_weights():
             raise ModelDiverged(
@@ -123,15 +123,5 @@ def train_warmup_model(
         loss="bce",
         epochs=epochs,
         seed=seed,
-        **_architecture(model),
+        **model.fit_arguments(),
     )
-
-
-def _architecture(model: ModelSpec) -> dict:
-    return {
-        "model": model.name,
-        "embedding_dim": model.embedding_dim,
-        "hidden_units": model.hidden_units,
-        "dropout": model.dropout,
-        "model_options": dict(model.options),
-    }

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from abtest_sim.world import WorldConfig
 from abtest_sim.world.parts import WorldParts
+from reloop.schema import ModelSpec, SchemaError, build, coerce
 
 __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "SimulationConfig"]
 
@@ -21,7 +22,6 @@ RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
 # Fields that take a built-in name or a Hydra _target_ mapping (your own loss, your own backbone).
 PLUGGABLE = {"ArmSpec": ("recipe",), "ModelSpec": ("name",)}
-OFFLINE_TRAINING_KEYS = ("epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode")
 
 
 class ConfigError(ValueError):
@@ -50,17 +50,6 @@ class ArmSpec:
         if phase != "ab" or self.recipe == "baseline":
             return "bce"
         return self.recipe
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The ranking model every arm trains (same architecture for all arms)."""
-
-    name: str | dict[str, Any] = "deepfm"  # registered, or {_target_: your CTRModel subclass}
-    embedding_dim: int = 16
-    hidden_units: tuple[int, ...] = (400, 400, 400)
-    dropout: float = 0.0
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,11 +141,7 @@ class SimulationConfig:
             WorldParts.of(world)  # plugged-in parts must import before any work
         except (TypeError, ValueError) as error:
             raise ConfigError(str(error)) from None
-        # conf/model/ nodes also carry offline training settings; arms set the nightly training.
-        model_node = {
-            k: v for k, v in (cfg.get("model") or {}).items() if k not in OFFLINE_TRAINING_KEYS
-        }
-        model = _build(ModelSpec, model_node, "model")
+        model = _build(ModelSpec, cfg.get("model") or {}, "model")  # training is per arm
         arms_cfg = cfg.get("arm") or {}
         if not isinstance(arms_cfg, Mapping) or not arms_cfg:
             raise ConfigError("arm: at least one arm is needed (arm.<name>.share=...)")
@@ -268,65 +253,28 @@ def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> No
 
 
 def _validate_model(model: ModelSpec) -> None:
-    from reloop.models import check_backbone
-
     try:
-        check_backbone(model.name, embedding_dim=model.embedding_dim,
-                       hidden_units=model.hidden_units, dropout=model.dropout,
-                       options=model.options)  # fmt: skip
+        model.check()
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
 
 def _build(kind: type, node: Mapping[str, Any], where: str) -> Any:
-    """Instantiate a frozen dataclass from a mapping, checking names and simple types."""
-    known = {f.name: f for f in fields(kind)}
-    unknown = sorted(k for k in node if k not in known and not str(k).startswith("_"))
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
-    values = {}
-    for name, value in node.items():
-        if name in PLUGGABLE.get(kind.__name__, ()) and isinstance(value, Mapping):
-            values[name] = dict(value)  # a _target_ mapping, checked by the validation
-        elif name in known:
-            values[name] = _coerce(value, known[name].default, f"{where}.{name}")
-    return kind(**values)
+    try:
+        return build(kind, node, where, pluggable=PLUGGABLE.get(kind.__name__, ()))
+    except SchemaError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Check a value against its field's default type (bool, int, float, str, tuple of those);
-    null only where the default is null."""
-    if value is None and default is not None:
-        raise ConfigError(f"{where} needs a value, got null")
-    if value is None or default is None or isinstance(default, dict):
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        return _int(value, where)
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    if isinstance(default, tuple):
-        if isinstance(value, str) or not hasattr(value, "__iter__"):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        if default:  # elements of the default's element type
-            return tuple(_coerce(x, default[0], f"{where}[{i}]") for i, x in enumerate(value))
-        return tuple(value)
-    return value
+    try:
+        return coerce(value, default, where)
+    except SchemaError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where} must be an integer, got {value!r}")
-    return value
+    return _coerce(value, 0, where)
 
 
 def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:

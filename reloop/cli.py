@@ -34,7 +34,6 @@ from reloop.hydra_app import (
 )
 from reloop.offline import (
     Budget,
-    ModelConfig,
     OfflineConfig,
     OfflineResults,
     Plan,
@@ -42,11 +41,11 @@ from reloop.offline import (
     plan,
     write_results,
 )
+from reloop.schema import ModelSpec, TrainSpec, build
 
 __all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
 
 PROG = "reloop-offline"
-TRAINING_KEYS = ("epochs", "patience")  # go to the budgets, not to the model
 log = logging.getLogger(__name__)
 
 
@@ -56,20 +55,17 @@ def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
     options = cfg.get(protocol) or {}
     seeds, alpha = cfg.get("seeds", 1), cfg.get("alpha", 0.5)
     methods = cfg.get("methods") or options.get("methods") or ()
-    node = cfg.get("model") or {}
-    model = {k: v for k, v in node.items() if k not in (*TRAINING_KEYS, "hidden_units", "options")}
     try:
+        model = build(ModelSpec, cfg.get("model") or {}, "model", pluggable=("name",))
+        train = build(TrainSpec, cfg.get("train") or {}, "train")
         return OfflineConfig(
             protocol=protocol,
             seeds=tuple(range(int(seeds))) if isinstance(seeds, int) else _ints(seeds),
             alphas=tuple(float(a) for a in (alpha if isinstance(alpha, list) else [alpha])),
             methods=tuple(methods),
             baselines=tuple(cfg.get("baselines") or options.get("baselines") or ()),
-            model=ModelConfig(
-                **model,
-                hidden_units=tuple(node.get("hidden_units", ModelConfig.hidden_units) or ()),
-                options=dict(node.get("options") or {}),
-            ),
+            model=model,
+            train=train,
             budgets={
                 k: Budget(int(b["epochs"]), int(b["patience"])) for k, b in cfg["budgets"].items()
             },
@@ -143,8 +139,8 @@ def _notes(prepared: Plan, command: str | None) -> list[str]:
     lines += [
         f"- model: {model.name}, embedding {model.embedding_dim}, "
         f"hidden {list(model.hidden_units)}, dropout {model.dropout}, "
-        f"options {dict(model.options)}; Adam lr {model.lr}, batch {model.batch_size}, "
-        f"weight decay {model.weight_decay}",
+        f"options {dict(model.options)}; Adam lr {config.train.lr}, batch "
+        f"{config.train.batch_size}, weight decay {config.train.weight_decay}",
         f"- early-stopping budgets: {budgets} (bce_long uses `long`, every other method `default`)",
         f"- alpha: {list(config.alphas)}; seeds: {list(config.seeds)}",
         f"- features: {list(prepared.data.features)}; label `{prepared.data.label}`",

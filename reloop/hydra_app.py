@@ -38,6 +38,9 @@ CONF_DIR = str(importlib.resources.files(CONF_PACKAGE))
 # What starting an app leaves in its run dir before any work: Hydra's config copy and job log, and
 # the run-dir lock (abtest_sim.rundir).
 HYDRA_FILES = frozenset({".hydra", "cli.log", ".lock"})
+TRAINING_KEYS = frozenset(
+    {"epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode"}
+)
 _NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'.*(?:not in struct|To append)")
 
 
@@ -89,9 +92,16 @@ def _readable(error: BaseException) -> str:
     suggests appending it with ``+``, which would only be refused as unknown)."""
     text = one_line(error)
     match = _NOT_IN_STRUCT.search(text)
-    if match:
-        return f"unknown key {match.group(1)!r}: the app's config has no such key"
-    return text
+    if not match:
+        return text
+    key = match.group(1)
+    hint = ""
+    if key.startswith("model.") and key.split(".")[-1] in TRAINING_KEYS:
+        hint = (
+            "; the model node is the architecture only: training is set per arm in abtest-sim "
+            "(arm.<name>.lr, epochs, batch_size) and in train.* for reloop-offline"
+        )
+    return f"unknown key {key!r}: the app's config has no such key{hint}"
 
 
 def remove_hydra_leftovers(run_dir: Path) -> None:

@@ -43,7 +43,6 @@ from reloop.offline_config import (
     SUCCESSIVE_METHODS,
     Budget,
     Method,
-    ModelConfig,
     OfflineConfig,
 )
 from reloop.offline_report import (
@@ -54,6 +53,7 @@ from reloop.offline_report import (
     variant_label,
     write_results,
 )
+from reloop.schema import ModelSpec, TrainSpec
 
 # The public names of the offline protocol (configuration and report live in offline_config and
 # offline_report; they are re-exported here, the one place users import them from).
@@ -64,12 +64,13 @@ __all__ = [
     "SUCCESSIVE_METHODS",
     "Budget",
     "Method",
-    "ModelConfig",
+    "ModelSpec",
     "OfflineConfig",
     "OfflineResults",
     "Paired",
     "PaperSplit",
     "Plan",
+    "TrainSpec",
     "execute",
     "plan",
     "report",
@@ -248,29 +249,25 @@ def _fit(
     y_last: np.ndarray | None = None,
     warm_start: reloop.FittedModel | None = None,
 ) -> reloop.FittedModel:
-    model, budget = config.model, config.budgets[method.budget]
+    settings, budget = config.train, config.budgets[method.budget]
     return reloop.fit(
         train,
         list(data.features),
         label=data.label,
-        model=model.name,
         loss=method.loss,
         alpha=0.0 if alpha is None else alpha,
         y_last=None if method.loss == "bce" else y_last,
         epochs=budget.epochs,
         patience=budget.patience,
-        batch_size=model.batch_size,
-        lr=model.lr,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
         seed=seed,
-        embedding_dim=model.embedding_dim,
-        hidden_units=model.hidden_units,
         warm_start=warm_start,
         valid=valid,
-        weight_decay=model.weight_decay,
-        dropout=model.dropout,
-        numeric_mode=model.numeric_mode,  # type: ignore[arg-type]
-        model_options=dict(model.options),
+        weight_decay=settings.weight_decay,
+        numeric_mode=settings.numeric_mode,  # type: ignore[arg-type]
         progress=config.progress,
+        **config.model.fit_arguments(),
     )
 
 

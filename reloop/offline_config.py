@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from reloop.models import MODELS, check_backbone
+from reloop.models import MODELS
+from reloop.schema import ModelSpec, TrainSpec
 
 __all__ = [
     "BACKBONE",
@@ -20,7 +20,6 @@ __all__ = [
     "SUCCESSIVE_METHODS",
     "Budget",
     "Method",
-    "ModelConfig",
     "OfflineConfig",
 ]
 
@@ -59,28 +58,14 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The backbone and its training options (``epochs``/``patience`` come from the budgets)."""
-
-    name: str = "deepfm"
-    embedding_dim: int = 16
-    hidden_units: tuple[int, ...] = (400, 400, 400)
-    dropout: float = 0.0
-    options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 4096
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    numeric_mode: str = "normalize"
-
-
-@dataclass(frozen=True)
 class OfflineConfig:
     protocol: str = "paper"
     seeds: tuple[int, ...] = (0,)
     alphas: tuple[float, ...] = (0.5,)
     methods: tuple[str, ...] = tuple(METHODS)
     baselines: tuple[str, ...] = ("bce", "bce_long", "bce_warm")
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
     budgets: Mapping[str, Budget] = field(
         default_factory=lambda: {"default": Budget(20, 2), "long": Budget(20, 5)}
     )
@@ -95,10 +80,8 @@ class OfflineConfig:
         for ok, message in self._checks():
             if not ok:
                 raise ValueError(message)
-        model = self.model
-        check_backbone(model.name, embedding_dim=model.embedding_dim,
-                       hidden_units=model.hidden_units, dropout=model.dropout,
-                       options=model.options)  # fmt: skip
+        self.model.check()
+        self.train.check()
 
     def _checks(self) -> Iterator[tuple[bool, str]]:
         """(condition, message if it fails), in order: later checks rely on earlier ones."""
@@ -129,8 +112,6 @@ class OfflineConfig:
             isinstance(model.name, Mapping) or model.name in MODELS,
             f"model.name: unknown {model.name!r}; expected {sorted(MODELS)} or a _target_",
         )
-        yield model.batch_size >= 1, f"model.batch_size must be >= 1, got {model.batch_size}"
-        yield model.lr > 0, f"model.lr must be > 0, got {model.lr}"
         yield set(self.budgets) == {"default", "long"}, "budgets: need 'default' and 'long'"
         for name, budget in self.budgets.items():
             yield (

@@ -53,7 +53,7 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "experiment.slate_size=0", "experiment.aa_control=control", "world.n_users=0",
             "world.n_users=-5", "world.n_items=0", "world.drift_tau=-1", "model.name=nope",
             "model.embedding_dim=0", "model.hidden_units=[0]", "model.hidden_units=[abc]",
-            "model.hidden_units=null", "model.dropout=1.5", "model.dropout=-0.1",
+            "model.hidden_units=null", "model.dropout=1.5", "model.dropout=-0.1", "model.lr=0.01",
             "+model.options.cross_layers=abc", "seed=abc", "seed=null", "seed=1.5",
             "torch_threads=0", "retrain_workers=0", "report_plots=maybe", "resume=maybe",
             "progress=maybe", "warmup_cache=5", "stats.alpha=2", "stats.headline=nope",
@@ -88,7 +88,8 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
     *(
         ("reloop-offline", ("run_dir=offline", override))
         for override in [
-            "+foo=1", "alpha=2", "seeds=0", "protocol=nope", "model.dropout=1.5",
+            "+foo=1", "alpha=2", "seeds=0", "protocol=nope", "model.dropout=1.5", "model.lr=0.01",
+            "train.lr=-1", "train.epochs=abc",
             "model.hidden_units=[abc]", "alpha=null",
         ]
     ),

@@ -43,7 +43,7 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app_from_elsewhere(tmp_path):
         "user,item,click\n" + "".join(f"{i % 37},{i % 23},{int(i % 7 == 0)}\n" for i in range(2000))
     )
     sh(bin_ / "reloop-offline", "dataset=table", "dataset.path=t.csv", "dataset.label=click",
-       "dataset.categorical=[user,item]", "seeds=1", "model=lr", "model.epochs=1",
+       "dataset.categorical=[user,item]", "seeds=1", "model=lr", "train.epochs=1",
        "run_dir=offline", "progress=false", cwd=work)  # fmt: skip
     assert (work / "offline" / "results.md").is_file()
     typo = subprocess.run([bin_ / "abtest-sim", "+sed=5"], capture_output=True, text=True, cwd=work)

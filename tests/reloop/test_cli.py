@@ -13,7 +13,7 @@ from reloop import cli
 from reloop.models import MODELS, build_model
 from reloop.offline import METHODS, SUCCESSIVE_METHODS
 
-FAST = ["model.hidden_units=[8]", "model.embedding_dim=4", "model.epochs=2", "progress=false"]
+FAST = ["model.hidden_units=[8]", "model.embedding_dim=4", "train.epochs=2", "progress=false"]
 
 
 def _compose(*overrides):

@@ -9,18 +9,20 @@ from reloop.datasets import Dataset, load_movielens100k
 from reloop.offline import (
     RESULT_COLUMNS,
     Budget,
-    ModelConfig,
+    ModelSpec,
     OfflineConfig,
     OfflineResults,
     Paired,
     PaperSplit,
+    TrainSpec,
     plan,
     report,
     run,
     write_results,
 )
 
-TINY = ModelConfig("deepfm", embedding_dim=4, hidden_units=(16,), batch_size=256, lr=3e-3)
+TINY = ModelSpec("deepfm", embedding_dim=4, hidden_units=(16,))
+TINY_TRAIN = TrainSpec(batch_size=256, lr=3e-3)
 BUDGETS = {"default": Budget(2, 1), "long": Budget(3, 5)}
 
 
@@ -32,7 +34,7 @@ def movielens():
 
 
 def config(**changes):
-    base = OfflineConfig(seeds=(0, 1), model=TINY, budgets=BUDGETS)
+    base = OfflineConfig(seeds=(0, 1), model=TINY, train=TINY_TRAIN, budgets=BUDGETS)
     return dataclasses.replace(base, **changes)
 
 
@@ -171,7 +173,7 @@ def test_write_results_is_complete_and_leaves_no_temporary_file(tmp_path):
         ({"protocol": "successive", "methods": ("bce", "bce_warm")}, "bce_warm"),
         ({"methods": ("bce", "reloop")}, r"baselines: \['bce', 'bce_long', 'bce_warm'\]"),
         ({"methods": ("reloop",), "baselines": ()}, "backbone"),
-        ({"model": ModelConfig("nope")}, "unknown 'nope'"),
+        ({"model": ModelSpec("nope")}, "unknown 'nope'"),
         ({"budgets": {"default": Budget(0, 1), "long": Budget(1, 1)}}, "budgets.default"),
         ({"split": (0.8, 0.3, 0.1)}, "paper.split"),
         ({"protocol": "successive", "methods": ("bce",), "baselines": (), "periods": 2}, "periods"),
