@@ -10,7 +10,7 @@ present ("aa" then "ab"); the last row of a pair is always its A/B Average.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,13 @@ import polars as pl
 from abtest_sim.stats.checks import srm_test
 from abtest_sim.stats.cuped import cuped_panels
 from abtest_sim.stats.daily import adjust_p_values, shared_control_of
+from abtest_sim.stats.daily_columns import (
+    AVERAGE,
+    LIFT_COLUMNS,
+    Columns,
+    frame,
+    wald_names,
+)
 from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
 from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
 from abtest_sim.stats.series import served_totals
@@ -31,94 +38,6 @@ from abtest_sim.stats.unit_days import (
     undefined_day_reasons,
     with_defined_days,
 )
-
-AVERAGE = "Average"
-DAILY_COLUMNS: tuple[str, ...] = (
-    "day", "phase", "control", "treatment",
-    "users_control", "users_treatment", "impressions_control", "impressions_treatment",
-    "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
-    "target_ctr_control", "target_ctr_treatment", "target_lift",
-    "launch_ctr_control", "launch_ctr_treatment", "launch_lift", "test_to_launch_bias",
-    "lift", "se", "ci_low", "ci_high", "p_value", "covers_target", "covers_launch",
-    "p_value_holm", "p_value_bh",
-    "naive_p_value", "design_effect",
-    "log_ci_low", "log_ci_high", "log_p_value", "fieller_ci_low", "fieller_ci_high",
-    "fieller_p_value",
-    "srm_p_value",
-    "aa_lift", "ab_minus_aa", "ab_minus_aa_se", "ab_minus_aa_ci_low", "ab_minus_aa_ci_high",
-    "ab_minus_aa_p_value",
-    "cuped_lift", "cuped_se", "cuped_ci_low", "cuped_ci_high", "cuped_p_value",
-    "aa_control", "concurrent_aa_lift", "shared_control_lift", "shared_control_se",
-    "shared_control_ci_low", "shared_control_ci_high", "shared_control_p_value",
-)  # fmt: skip
-_STRING_COLUMNS = {"day", "phase", "control", "treatment", "aa_control"}
-# What a day row shows whatever its lift: counts, CTRs and the simulator's truths. Every other
-# column of a day whose lift is undefined is null.
-_ALWAYS_DEFINED = {
-    *_STRING_COLUMNS, "users_control", "users_treatment", "impressions_control",
-    "impressions_treatment", "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
-    "target_ctr_control", "target_ctr_treatment", "target_lift", "launch_ctr_control",
-    "launch_ctr_treatment", "launch_lift", "test_to_launch_bias", "aa_lift",
-}  # fmt: skip
-_COUNT_COLUMNS = {"users_control", "users_treatment"}
-
-
-@dataclass
-class Columns:
-    """daily.csv columns of one compared pair: day rows, then one Average row per phase."""
-
-    design: Design
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def n_rows(self) -> int:
-        return self.design.n_days + len(self.design.average_phases)
-
-    def put(self, name: str, day_values: Any, average_values: Any = None) -> None:
-        """A column from its day rows and (optionally) its Average rows; missing = null."""
-        n_avg = len(self.design.average_phases)
-        avg = np.full(n_avg, np.nan) if average_values is None else np.asarray(average_values)
-        self.values[name] = np.concatenate([np.asarray(day_values, dtype=avg.dtype), avg])
-
-    def empty(self, *names: str) -> None:
-        for name in names:
-            self.values[name] = np.full(self.n_rows, np.nan)
-
-    def put_wald(
-        self, lin: Linearized, alpha: float, rows: np.ndarray, names: Sequence[str]
-    ) -> None:
-        """Estimate, se, bounds and p of ``lin`` into ``rows`` of ``names``; other rows null."""
-        wald = lin.wald(alpha)
-        parts = (wald.estimate, wald.se, wald.ci_low, wald.ci_high, wald.p_value)
-        for name, vals in zip(names, parts, strict=True):
-            self.values[name] = np.full(self.n_rows, np.nan)
-            self.values[name][rows] = vals
-
-    def with_averages(self, lin: Linearized) -> Linearized:
-        """Daily estimates followed by their per-phase averages over the days with a defined
-        lift (covariance kept); undefined days must have been zeroed (``Linearized.without``)."""
-        weights = np.vstack([np.eye(self.design.n_days), self.design.average_weights()])
-        return lin.combine(weights)
-
-    def blank_undefined_days(self) -> None:
-        """Null every estimate on the days whose lift is undefined."""
-        rows = np.flatnonzero(self.design.undefined)
-        if rows.size == 0:
-            return
-        for name, column in self.values.items():
-            if name not in _ALWAYS_DEFINED:
-                column[rows] = np.nan
-
-    @property
-    def ab_average_row(self) -> int:
-        return self.n_rows - 1  # "ab" is the last phase and always present
-
-
-LIFT_COLUMNS = ("lift", "se", "ci_low", "ci_high", "p_value")
-
-
-def _wald_names(prefix: str, value: str) -> tuple[str, ...]:
-    return (value, *(f"{prefix}_{s}" for s in LIFT_COLUMNS[1:]))
 
 
 def _phase_totals(design: Design, per_day: np.ndarray) -> np.ndarray:
@@ -257,7 +176,7 @@ def _ab_rows(cols: Columns, ab: np.ndarray) -> np.ndarray:
 def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
     design = cols.design
     if not design.mask("aa").any():
-        cols.empty("aa_lift", *_wald_names("ab_minus_aa", "ab_minus_aa"))
+        cols.empty("aa_lift", *wald_names("ab_minus_aa", "ab_minus_aa"))
         return
     w_aa, w_ab = design.average_weights()
     ab_days = np.flatnonzero(design.mask("ab"))
@@ -265,7 +184,7 @@ def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
     # contrast of the daily lifts, so the covariance of the two periods is in its variance.
     weights = np.vstack([np.eye(design.n_days)[ab_days], w_ab]) - w_aa
     rows = _ab_rows(cols, design.mask("ab"))
-    cols.put_wald(lifts.combine(weights), alpha, rows, _wald_names("ab_minus_aa", "ab_minus_aa"))
+    cols.put_wald(lifts.combine(weights), alpha, rows, wald_names("ab_minus_aa", "ab_minus_aa"))
     cols.empty("aa_lift")
     cols.values["aa_lift"][rows] = float(w_aa @ lifts.value)
 
@@ -274,7 +193,7 @@ def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     """CUPED lift on the A/B days, the A/A days' per-user totals being the covariate."""
     design = cols.design
     ab, aa = design.defined_mask("ab"), design.mask("aa")
-    cols.empty(*_wald_names("cuped", "cuped_lift"))
+    cols.empty(*wald_names("cuped", "cuped_lift"))
     if not aa.any():
         return False
     panels = []
@@ -289,7 +208,7 @@ def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
     k = int(ab.sum())
     lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
-    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), _wald_names("cuped", "cuped_lift"))
+    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), wald_names("cuped", "cuped_lift"))
     return True
 
 
@@ -302,7 +221,7 @@ def _shared_control(
 ) -> None:
     if aa_control is None:
         cols.values["aa_control"] = np.full(cols.n_rows, None, dtype=object)
-        cols.empty("concurrent_aa_lift", *_wald_names("shared_control", "shared_control_lift"))
+        cols.empty("concurrent_aa_lift", *wald_names("shared_control", "shared_control_lift"))
         return
     control, treatment = pair
     a1, a2, b = (
@@ -312,7 +231,7 @@ def _shared_control(
     with np.errstate(divide="ignore", invalid="ignore"):
         d = cols.with_averages(shared_control_of(a1, a2, b).without(undefined))
         concurrent = cols.with_averages(relative_lift_of(a1, a2).without(undefined))
-    names = _wald_names("shared_control", "shared_control_lift")
+    names = wald_names("shared_control", "shared_control_lift")
     cols.put_wald(d, alpha, np.arange(cols.n_rows), names)
     cols.values["concurrent_aa_lift"] = concurrent.value
     cols.values["aa_control"] = np.full(cols.n_rows, aa_control, dtype=object)
@@ -436,28 +355,4 @@ def analyse_pair(
     has_cuped = _cuped(cols, a, b, alpha)
     _shared_control(cols, logs, pair, aa_control, alpha)
     cols.blank_undefined_days()
-    return _frame(cols.values), has_cuped
-
-
-def _frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:
-    series = []
-    for name in DAILY_COLUMNS:
-        column = values[name]
-        if name in _STRING_COLUMNS:
-            series.append(pl.Series(name, column.tolist(), dtype=pl.String))
-        elif name in _COUNT_COLUMNS:
-            series.append(pl.Series(name, column, dtype=pl.Int64))
-        elif name.startswith("covers_"):
-            series.append(pl.Series(name, column, nan_to_null=True).cast(pl.Boolean))
-        else:
-            series.append(_number_series(name, column))
-    return pl.DataFrame(series)
-
-
-def _number_series(name: str, column: np.ndarray) -> pl.Series:
-    values = np.asarray(column, dtype=np.float64)
-    series = pl.Series(name, values, nan_to_null=True)
-    whole = np.array_equal(values, np.round(values), equal_nan=True)
-    if name.startswith(("clicks_", "impressions_")) and whole:
-        return series.cast(pl.Int64)  # integer counts print as integers
-    return series
+    return frame(cols.values), has_cuped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -17,8 +16,9 @@ __all__ = ["CTRModel"]
 class CTRModel(nn.Module):
     """A CTR backbone: ``forward(categorical, numeric) -> logits [batch]``.
 
-    Subclasses take ``(schema, embedding_dim, hidden_units, dropout, **their own options)``;
-    options a model does not use are accepted and ignored so that one config drives every model.
+    Subclasses take ``(schema, embedding_dim, hidden_units, dropout, **their own options)`` and
+    pass the shared ones on; an option no class along the way takes is a ``TypeError`` (and
+    ``build_model`` names it first), never silently ignored.
     """
 
     def __init__(
@@ -27,7 +27,6 @@ class CTRModel(nn.Module):
         embedding_dim: int = 16,
         hidden_units: Sequence[int] = (400, 400, 400),
         dropout: float = 0.0,
-        **_unused: Any,
     ) -> None:
         super().__init__()
         self.schema = schema
