@@ -47,6 +47,7 @@ from abtest_sim.rundir import (
     WARMUP_MODEL,
     model_path,
     prepare_run_dir,
+    served_truth_root,
     truth_path,
     warmup_key,
 )
@@ -147,12 +148,15 @@ class Simulation:
             ).drop("arm")
 
     def write_log(self, root: Path, arm: str, day: int, frame: pl.DataFrame) -> None:
-        """Write one lineage's day as ``arm``'s partition (the arm column second, as logged)."""
+        """Write one lineage's day as ``arm``'s partition under ``root`` (a ``logs`` folder; the arm
+        column second, as logged); the oracle's p_true goes apart, to ``truth/served`` beside it."""
         named = frame.select(
             pl.col("day"), pl.lit(arm, dtype=pl.String).alias("arm"), pl.all().exclude("day")
         )
+        log_part, truth_part = logs.split_truth(named)
         with self.timed("world: clicks and logging"):
-            logs.write_partition(root, arm, day, named)
+            logs.write_partition(root, arm, day, log_part)
+            logs.write_partition(served_truth_root(root.parent), arm, day, truth_part)
 
     # ----------------------------------------------------------------- phases
     def warmup_day(self, day: int) -> DayResult:
@@ -338,7 +342,7 @@ def run_experiment(
     finally:
         simulation.close()
     with simulation.timed("per-user aggregation of the logs"):
-        table = unit_day_table(run_dir / "logs", config)
+        table = unit_day_table(run_dir, config)
     _log_timings(simulation.seconds)
     write_json(run_dir / "timings.json", dict(simulation.seconds))
     return table

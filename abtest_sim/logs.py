@@ -5,8 +5,10 @@ columns, so a file read on its own is self-describing. A partition is written in
 directory beside its final place and renamed into it, so readers see the whole partition or none
 of it; ``scan`` lists only well-formed ``arm=*/day=*`` directories and never sees a temp one.
 
-``TRUTH_COLUMNS`` are logged for analysis only (ground-truth lift, coverage); training code takes
-``observable_columns(frame)``, which leaves them out.
+``impression_log`` is the served record, the oracle's ``TRUTH_COLUMNS`` (p_true) included;
+``split_truth`` separates it into what a production log holds (written under ``logs/``) and the
+truth, keyed by ``TRUTH_KEYS`` (written apart, under ``truth/served/``), so no reader of the logs
+can see the oracle. ``observable_columns(frame)`` stays the guard of every training path.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ __all__ = [
     "observable_columns",
     "partition_path",
     "scan",
+    "split_truth",
     "window",
     "write_partition",
 ]
 
 TRUTH_COLUMNS: tuple[str, ...] = ("p_true",)
+TRUTH_KEYS: tuple[str, ...] = ("day", "arm", "user_id", "request_id", "position")
 LABEL_COLUMN = "click"
 PART_FILE = "part-0.parquet"
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -61,6 +65,11 @@ def observable_columns(frame: pl.DataFrame | pl.LazyFrame | Iterable[str]) -> li
     else:
         names = list(frame)
     return [name for name in names if name not in TRUTH_COLUMNS]
+
+
+def split_truth(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the log a production system would hold, the truth of each of its rows, same row order)."""
+    return frame.drop(TRUTH_COLUMNS), frame.select(*TRUTH_KEYS, *TRUTH_COLUMNS)
 
 
 def impression_log(

@@ -9,25 +9,34 @@ import polars as pl
 
 from abtest_sim import logs
 from abtest_sim.config import SimulationConfig
-from abtest_sim.rundir import truth_path
+from abtest_sim.rundir import served_truth_root, truth_path
 
 __all__ = ["launch_truth_table", "unit_day_table"]
 
 
-def unit_day_table(logs_root: Path, config: SimulationConfig) -> pl.DataFrame:
-    """Per-(user, arm, test day) clicks, impressions and expected clicks (sum of p_true), with the
-    day's phase: the input of ``abtest_sim.report``. Days are numbered from 1 within the test."""
+def unit_day_table(run_dir: Path, config: SimulationConfig) -> pl.DataFrame:
+    """Per-(user, arm, test day) clicks and impressions (from the logs) and expected clicks (the
+    sum of p_true, from the served truth kept apart), with the day's phase: the input of
+    ``abtest_sim.report``. Days are numbered from 1 within the test."""
     spec = config.experiment
     first = spec.first_test_day
     test_days = range(first, first + spec.test_days)
-    frame = (
-        logs.scan(logs_root, config.arm_names, test_days)
-        .group_by("user_id", "arm", "day")
+    keys = ["user_id", "arm", "day"]
+    counts = (
+        logs.scan(run_dir / "logs", config.arm_names, test_days)
+        .group_by(keys)
         .agg(
             pl.col("click").sum().cast(pl.Int64).alias("clicks"),
             pl.len().cast(pl.Int64).alias("impressions"),
-            pl.col("p_true").cast(pl.Float64).sum().alias("true_clicks"),
         )
+    )
+    truth = (
+        logs.scan(served_truth_root(run_dir), config.arm_names, test_days)
+        .group_by(keys)
+        .agg(pl.col("p_true").cast(pl.Float64).sum().alias("true_clicks"))
+    )
+    frame = (
+        counts.join(truth, on=keys, how="left")
         .with_columns((pl.col("day").cast(pl.Int32) - first + 1).alias("day"))
         .with_columns(
             pl.when(pl.col("day") <= spec.aa_days)

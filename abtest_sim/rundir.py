@@ -4,12 +4,15 @@ Layout (**contract**, relative to the run dir):
 
     logs/arm=<name>/day=<d>/part-0.parquet         the test arms' impressions (and warmup, burnin
                                                    when simulated here, not taken from the cache)
-    launch/logs/arm=<name>/day=<d>/part-0.parquet  each arm's launch lineage (serves every user)
+    launch/logs/arm=<name>/day=<d>/part-0.parquet  each arm's launch lineage (serves every user),
+                                                   its p_true in launch/truth/served/
     models/arm=<name>/day=<d>.pt                   the version trained on night d (serves d+1)
     launch/models/arm=<name>/day=<d>.pt            the launch lineage's versions
     models/start.pt, models/warmup.pt              every arm's version 0; the warm-up model (when
                                                    simulated here)
     truth/day=<d>.parquet                          the launch lineages' expected clicks per arm
+    truth/served/arm=<name>/day=<d>/part-0.parquet p_true of every logged impression (the oracle,
+                                                   kept out of logs/; keyed by logs.TRUTH_KEYS)
     checkpoint/, config.json, timings.json         resume state, resolved config, wall time
     .lock                                          held by the one process that owns the run dir
 
@@ -43,6 +46,7 @@ __all__ = [
     "model_path",
     "owned_run_dir",
     "prepare_run_dir",
+    "served_truth_root",
     "sweep_temporaries",
     "truth_path",
     "warmup_key",
@@ -67,6 +71,12 @@ START_MODEL = "models/start.pt"
 def model_path(run_dir: Path, arm: str, day: int, *, launch: bool = False) -> Path:
     root = run_dir / "launch" if launch else run_dir
     return root / "models" / f"arm={arm}" / f"day={day}.pt"
+
+
+def served_truth_root(base: Path) -> Path:
+    """Where the oracle's p_true of every impression logged under ``base/logs`` lives, apart from
+    the logs (``base``: the run dir, or its ``launch`` folder)."""
+    return base / "truth" / "served"
 
 
 def truth_path(run_dir: Path, day: int) -> Path:

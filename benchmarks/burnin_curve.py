@@ -34,7 +34,9 @@ def main() -> None:
         ]  # fmt: skip
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     daily = (
-        pl.scan_parquet(str(args.run_dir / "logs" / "arm=burnin" / "*" / "part-0.parquet"))
+        pl.scan_parquet(
+            str(args.run_dir / "truth" / "served" / "arm=burnin" / "*" / "part-0.parquet")
+        )
         .group_by("day")
         .agg(pl.col("p_true").cast(pl.Float64).mean().alias("true_ctr"))
         .sort("day")

@@ -61,7 +61,11 @@ def test_smoke_run_writes_the_contract_layout(reference_run):
         for day in days:  # every arm's launch lineage logs every day
             assert logs.partition_path(reference_run / "launch" / "logs", arm, day).is_file()
     frame = logs.scan(reference_run / "logs", ["treatment"]).collect()
-    assert {"pctr", "p_true", "click", "model_version"} <= set(frame.columns)
+    assert {"pctr", "click", "model_version"} <= set(frame.columns)
+    assert "p_true" not in frame.columns  # the oracle is kept apart from the logs
+    truth = logs.scan(reference_run / "truth" / "served", ["treatment"]).collect()
+    assert truth.columns == [*logs.TRUTH_KEYS, "p_true"] and truth.height == frame.height
+    assert truth.select(logs.TRUTH_KEYS).equals(frame.select(logs.TRUTH_KEYS))
     assert frame["model_version"].max() == spec.test_days - 1
 
 
@@ -73,11 +77,14 @@ def test_launch_lineages_serve_everyone_and_give_the_launch_lift(reference_run):
         truth = pl.read_parquet(reference_run / "truth" / f"day={day}.parquet").sort("arm")
         served = logs.scan(reference_run / "logs", ["control", "treatment"], [day]).collect()
         launch = logs.scan(reference_run / "launch" / "logs", ["control"], [day]).collect()
+        launch_truth = logs.scan(
+            reference_run / "launch" / "truth" / "served", ["control"], [day]
+        ).collect()
         # every request of the day, served by each launch lineage
         assert truth["impressions"].to_list() == [served.height, served.height]
         assert launch.height == served.height
         assert truth.filter(pl.col("arm") == "control")["true_clicks"][0] == pytest.approx(
-            launch["p_true"].cast(pl.Float64).sum(), rel=1e-9
+            launch_truth["p_true"].cast(pl.Float64).sum(), rel=1e-9
         )
     daily = pl.read_csv(reference_run / "report" / "daily.csv", infer_schema_length=None)
     day_rows = daily.filter(pl.col("day") != "Average")
