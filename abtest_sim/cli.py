@@ -24,6 +24,7 @@ from abtest_sim.health import diverged_arms
 from abtest_sim.report import write_report
 from abtest_sim.run_tables import launch_truth_table
 from abtest_sim.rundir import RunDirBusy, owned_run_dir
+from abtest_sim.world.parts import WorldPartError
 from reloop.atomic import write_parquet
 from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers
 
@@ -148,10 +149,24 @@ def _hydra_main(cfg: DictConfig) -> None:
         simulate(cfg, run_dir)
     except RunDirBusy as error:
         fail(PROG, str(error))  # the dir is another process's: touch nothing in it
+    except WorldPartError as error:  # a plugged-in world part failed mid-run: say so, keep the dir
+        fail(PROG, str(error))
     except ConfigError as error:
-        remove_hydra_leftovers(run_dir)
+        _remove_leftovers_if_ours(run_dir)
         fail(PROG, str(error))
     log.info("report: %s", run_dir / "report" / "report.md")
+
+
+def _remove_leftovers_if_ours(run_dir: Path) -> None:
+    """Remove what starting this refused run left, only while holding the run dir's lock: a dir
+    another live process owns (it may still be starting) is never touched."""
+    if not run_dir.is_dir():
+        return
+    try:
+        with owned_run_dir(run_dir):  # re-entrant when this process already owns it
+            remove_hydra_leftovers(run_dir)
+    except RunDirBusy:
+        pass
 
 
 def main() -> None:
@@ -173,13 +188,24 @@ def main() -> None:
 
 
 def _explicit_run_dir(args: list[str]) -> Path | None:
-    """The run dir named on the command line (not in a -m sweep, not an interpolation)."""
+    """The run dir named on the command line (``run_dir=``, with ``+``/``++``, or
+    ``hydra.run.dir=``; quotes removed), unless in a -m sweep or given as an interpolation."""
     if any(arg.startswith("-") for arg in args):
         return None
-    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("run_dir=")]
+    values = []
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key in ("run_dir", "hydra.run.dir"):
+            values.append(_unquoted(value))
     if not values or not values[-1] or "${" in values[-1]:
         return None
     return Path(values[-1])
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ def _pct(x: float | None, signed: bool = True) -> str:
     return f"{100 * x:+.2f}%" if signed else f"{100 * x:.3f}%"
 
 
+def _number(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
 def _interval(value: Any, low: Any, high: Any) -> str:
     if value is None:
         return ""
@@ -90,7 +94,7 @@ def _diagnostics(summary: ReportSummary, table: DailyTable) -> list[str]:
             r["phase"],
             _p(r["p_value"]),
             _p(r["naive_p_value"]),
-            "n/a" if r["design_effect"] is None else f"{r['design_effect']:.2f}",
+            _number(r["design_effect"]),
             _p(r["p_value_holm"]),
             _p(r["p_value_bh"]),
             _p(r["srm_p_value"]),
@@ -138,7 +142,8 @@ def _headline(summary: ReportSummary) -> list[str]:
         )
     lines += [
         f"- Naive binomial p = {_p(summary.naive_p_value)} (impressions as independent), design "
-        f"effect {summary.design_effect:.2f}: the variance of the right test over the naive one.",
+        f"effect {_number(summary.design_effect)}: the variance of the right test over the naive "
+        "one.",
         f"- Sample ratio mismatch (chi-square on units per arm): p = {_p(summary.srm_p_value)}.",
         f"- Minimum detectable lift at 80% power with this SE: +-{100 * summary.mde_80:.2f}%.",
     ]

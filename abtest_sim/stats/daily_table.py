@@ -99,11 +99,12 @@ def _put_truth(
         return
     design = cols.design
     true_ctr = {}
-    for role, (clicks, impressions) in (("control", control), ("treatment", treatment)):
-        true_ctr[role] = clicks / impressions
-        phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
-        cols.put(f"{truth}_ctr_{role}", true_ctr[role], phase_ctr)
-    lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a day without impressions: NaN
+        for role, (clicks, impressions) in (("control", control), ("treatment", treatment)):
+            true_ctr[role] = clicks / impressions
+            phase_ctr = _phase_totals(design, clicks) / _phase_totals(design, impressions)
+            cols.put(f"{truth}_ctr_{role}", true_ctr[role], phase_ctr)
+        lift = true_ctr["treatment"] / true_ctr["control"] - 1.0
     cols.put(f"{truth}_lift", lift, design.average_weights() @ np.where(design.undefined, 0, lift))
     value, low, high = (cols.values[n] for n in (f"{truth}_lift", "ci_low", "ci_high"))
     cols.values[f"covers_{truth}"] = ((low <= value) & (value <= high)).astype(np.float64)
@@ -175,7 +176,7 @@ def _ab_rows(cols: Columns, ab: np.ndarray) -> np.ndarray:
 
 def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
     design = cols.design
-    if not design.mask("aa").any():
+    if not design.defined_mask("aa").any():
         cols.empty("aa_lift", *wald_names("ab_minus_aa", "ab_minus_aa"))
         return
     w_aa, w_ab = design.average_weights()
@@ -192,7 +193,7 @@ def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
 def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     """CUPED lift on the A/B days, the A/A days' per-user totals being the covariate."""
     design = cols.design
-    ab, aa = design.defined_mask("ab"), design.mask("aa")
+    ab, aa = design.defined_mask("ab"), design.defined_mask("aa")
     cols.empty(*wald_names("cuped", "cuped_lift"))
     if not aa.any():
         return False

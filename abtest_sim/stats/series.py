@@ -62,7 +62,7 @@ def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
                     "users": log.present.sum(axis=1),
                     "clicks": log.clicks.sum(axis=1),
                     "impressions": impressions,
-                    "ctr": _ratio(log.clicks.sum(axis=1), impressions),
+                    "ctr": _ctr_series((log.clicks.sum(axis=1), impressions), design.n_days),
                     "target_ctr": _ctr_series(served, design.n_days),
                     "launch_ctr": _ctr_series(log.launch_totals, design.n_days),
                 }
@@ -77,5 +77,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _ctr_series(totals: tuple[np.ndarray, np.ndarray] | None, n_days: int) -> pl.Series:
-    values = [None] * n_days if totals is None else totals[0] / totals[1]
-    return pl.Series(values, dtype=pl.Float64)
+    """Clicks over impressions per day; null on a day without impressions (or truth)."""
+    if totals is None:
+        return pl.Series([None] * n_days, dtype=pl.Float64)
+    return pl.Series(_ratio(*totals), dtype=pl.Float64, nan_to_null=True)

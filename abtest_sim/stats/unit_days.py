@@ -46,7 +46,9 @@ class Design:
 
     @property
     def average_phases(self) -> tuple[str, ...]:
-        return tuple(p for p in PHASES if self.mask(p).any())
+        """The phases with an Average row: those with a day whose lift is defined (an A/A phase
+        without one counts as absent: no A/A, A/B - A/A or CUPED)."""
+        return tuple(p for p in PHASES if self.defined_mask(p).any())
 
     @property
     def undefined(self) -> np.ndarray:
@@ -245,15 +247,14 @@ def undefined_day_reasons(logs: Sequence[ArmLog], design: Design) -> dict[str, s
 
 
 def with_defined_days(design: Design, reasons: dict[str, str]) -> Design:
-    """The design whose averages skip the undefined days; every phase needs one defined day."""
+    """The design whose averages skip the undefined days; the A/B phase needs one defined day."""
     defined = np.array([label not in reasons for label in design.labels])
-    for phase in design.average_phases:
-        if not (design.mask(phase) & defined).any():
-            day = design.labels[int(np.argmax(design.mask(phase)))]
-            raise _fail(
-                f"no {PHASE_NAMES[phase]} day has a defined lift (day {day}: {reasons[day]}); "
-                "nothing to report"
-            )
+    if not (design.mask("ab") & defined).any():
+        day = design.labels[int(np.argmax(design.mask("ab")))]
+        raise _fail(
+            f"no {PHASE_NAMES['ab']} day has a defined lift (day {day}: {reasons[day]}); "
+            "nothing to report"
+        )
     return Design(design.labels, design.phases, defined)
 
 

@@ -36,7 +36,7 @@ from abtest_sim.world.features import (
     slot_frame,
     user_attr_names,
 )
-from abtest_sim.world.parts import WorldParts
+from abtest_sim.world.parts import WorldParts, checked_click_probabilities
 from abtest_sim.world.population import WorldState, init_state
 from abtest_sim.world.requests import DayRequests, draw_candidates, weekday_of
 from reloop.atomic import atomic_path
@@ -199,7 +199,10 @@ class World:
         """float32 [n, K]: true click probability of each impression, ``e_pos * relevance``."""
         positions = np.arange(slate_items.shape[1])
         relevance = self.relevance(requests, slate_items, request_rows)
-        return self.parts.click_model(relevance, positions, self.config)
+        p = self.parts.click_model(relevance, positions, self.config)
+        if self.config.click_model is None:
+            return p
+        return checked_click_probabilities(p, relevance.shape)
 
     def click(
         self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray

@@ -27,7 +27,11 @@ from abtest_sim.world.drift import advance_one_day
 from abtest_sim.world.requests import draw_requests
 from reloop.targets import locate, target_path
 
-__all__ = ["WorldParts", "position_click_model"]
+__all__ = ["WorldPartError", "WorldParts", "checked_click_probabilities", "position_click_model"]
+
+
+class WorldPartError(ValueError):
+    """A plugged-in part of the world returned something the world cannot use."""
 
 
 def position_click_model(
@@ -46,11 +50,32 @@ class WorldParts:
     @classmethod
     def of(cls, config: WorldConfig) -> WorldParts:
         """The parts ``config`` names (the built-in ones where it names none)."""
-        return cls(
+        parts = cls(
             drift=_part(config.drift, advance_one_day, "drift"),
             requests=_part(config.requests, draw_requests, "requests"),
             click_model=_part(config.click_model, position_click_model, "click_model"),
         )
+        if config.click_model is not None:  # probe it once: a wrong signature fails here
+            relevance = np.array([[0.05, 0.5, 0.95]], dtype=np.float32)
+            try:
+                probe = parts.click_model(relevance, np.arange(3), config)
+            except Exception as error:  # any failure of user code, in one line
+                message = " ".join(str(error).split())
+                raise WorldPartError(
+                    f"world.click_model failed on a test slate: {message}"
+                ) from None
+            checked_click_probabilities(probe, relevance.shape)
+        return parts
+
+
+def checked_click_probabilities(p: object, shape: tuple[int, ...]) -> np.ndarray:
+    """A plugged-in click model's output: an array of ``shape`` with every value in [0, 1]."""
+    array = np.asarray(p)
+    if array.shape != shape:
+        raise WorldPartError(f"world.click_model returned shape {array.shape}, expected {shape}")
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+        raise WorldPartError("world.click_model returned click probabilities outside [0, 1]")
+    return array
 
 
 def _part(

@@ -39,30 +39,52 @@ def averages(daily: pl.DataFrame) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(
-    ("damage", "reason"),
+    ("day", "damage", "reason"),
     [
-        (pl.when((pl.col("arm") == "A") & (pl.col("day") == 4)).then(0).otherwise("clicks"),
-         "the control 'A' has no click"),
-        (None, "arm 'B' has fewer than 2 units"),
+        (4, "control without clicks", "the control 'A' has no click"),
+        (4, "arm missing", "arm 'B' has fewer than 2 units"),
+        (1, "control without clicks", "the control 'A' has no click"),  # an A/A day: CUPED too
     ],
-)  # fmt: skip
-def test_a_day_without_a_lift_is_blank_and_out_of_the_means(damage, reason, tmp_path):
+)
+def test_a_day_without_a_lift_is_blank_and_out_of_the_means(day, damage, reason, tmp_path):
     table = log()
-    if damage is None:  # arm B has no row on day 4
-        broken = table.filter((pl.col("arm") != "B") | (pl.col("day") != 4))
+    on_day = pl.col("day") == day
+    if damage == "arm missing":
+        broken = table.filter((pl.col("arm") != "B") | ~on_day)
     else:
-        broken = table.with_columns(damage.alias("clicks"))
+        zero = pl.when((pl.col("arm") == "A") & on_day).then(0).otherwise("clicks")
+        broken = table.with_columns(zero.alias("clicks"))
     daily, summary = report(broken, tmp_path / "broken")
-    day4 = daily.filter(pl.col("day") == "4").row(0, named=True)
-    assert day4["lift"] is None and day4["se"] is None and day4["cuped_lift"] is None
-    assert day4["impressions_control"] > 0  # the counts are still shown
-    assert any(reason in w and "day 4" in w for w in summary["warnings"]), summary["warnings"]
-    # The means over the other days equal those of the log without day 4 at all.
-    without, _ = report(table.filter(pl.col("day") != 4), tmp_path / "without")
-    got, want = averages(daily), averages(without)
-    assert got == pytest.approx(want, rel=1e-12)
+    row = daily.filter(pl.col("day") == str(day)).row(0, named=True)
+    assert row["lift"] is None and row["se"] is None and row["cuped_lift"] is None
+    assert row["impressions_control"] > 0  # the counts are still shown
+    assert any(reason in w and f"day {day}" in w for w in summary["warnings"]), summary["warnings"]
+    # The means over the other days equal those of the log without that day at all.
+    without, _ = report(table.filter(~on_day), tmp_path / "without")
+    assert averages(daily) == pytest.approx(averages(without), rel=1e-12)
     assert np.isfinite(summary["pooled"]["lift"])
     assert np.isfinite(summary["estimates"]["cuped"]["lift"])
+    arms = pl.read_csv(tmp_path / "broken" / "report" / "arms.csv")
+    if damage == "arm missing":  # no impressions that day: its CTR is null, not NaN
+        assert arms.filter((pl.col("arm") == "B") & (pl.col("day") == day))["ctr"][0] is None
+
+
+def test_an_aa_phase_without_a_defined_day_reports_as_no_pre_period(tmp_path):
+    table = log()
+    zero = pl.when((pl.col("arm") == "A") & (pl.col("phase") == "aa")).then(0).otherwise("clicks")
+    daily, summary = report(table.with_columns(zero.alias("clicks")), tmp_path / "broken")
+    plain, _ = report(table.filter(pl.col("phase") == "ab").drop("phase"), tmp_path / "plain")
+    assert summary["headline"] == "pooled" and summary["aa_lift"] is None
+    assert averages(daily)["lift"] == pytest.approx(averages(plain)["lift"], rel=1e-12)
+    assert daily.filter(pl.col("day") == "Average").height == 1  # the A/B Average only
+
+
+def test_a_treatment_without_any_click_still_gets_a_report(tmp_path):
+    table = log()
+    zero = pl.when((pl.col("arm") == "B") & (pl.col("phase") == "ab")).then(0).otherwise("clicks")
+    _, summary = report(table.with_columns(zero.alias("clicks")), tmp_path)
+    assert summary["pooled"]["lift"] == pytest.approx(-1.0)
+    assert (tmp_path / "report" / "report.md").is_file()
 
 
 def test_a_single_day_and_no_pre_period_give_a_report(tmp_path):

@@ -102,3 +102,31 @@ def _last_day(state: Path) -> int:
         return json.loads(state.read_text())["last_day"]
     except (json.JSONDecodeError, KeyError):
         return -1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("++run_dir={dir}",),
+        ("hydra.run.dir={dir}",),
+        ("run_dir='{dir}'",),
+        ("++run_dir={dir}", "retrain_workers=0"),  # refused config: must not remove the dir
+    ],
+)
+def test_any_spelling_of_a_busy_run_dir_leaves_it_untouched(tmp_path, args):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "config.json").write_text("{}")  # what the owner has written so far
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(busy)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        before = sorted(p.relative_to(busy) for p in busy.rglob("*"))
+        command = smoke(*(arg.format(dir=busy) for arg in args))
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert sorted(p.relative_to(busy) for p in busy.rglob("*")) == before
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()

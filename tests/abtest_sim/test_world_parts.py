@@ -34,6 +34,14 @@ MY_WORLD = textwrap.dedent(
 
     def no_position_effect(relevance, positions, config):
         return relevance
+
+
+    def doubled(relevance, positions, config):
+        return 2 * relevance
+
+
+    def transposed(relevance, positions, config):
+        return relevance.T
     """
 )
 SMALL = dict(n_users=500, n_items=300, n_categories=4, latent_dim=4, n_user_attrs=2,
@@ -84,3 +92,14 @@ def test_a_part_that_does_not_import_is_refused_before_any_work(my_world, tmp_pa
     )  # fmt: skip
     assert result.returncode == 2 and "world.click_model: cannot import" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("my_world.doubled", r"outside \[0, 1\]"), ("my_world.transposed", "returned shape")],
+)
+def test_a_click_model_returning_no_probabilities_is_refused_up_front(my_world, target, message):
+    world = {**SMALL, "click_model": {"_target_": target}}
+    cfg = {"world": world, "arm": {"a": {"share": 1.0}}, "experiment": {"control": "a"}}
+    with pytest.raises(ConfigError, match=message):
+        SimulationConfig.from_hydra(cfg)
