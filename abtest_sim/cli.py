@@ -27,6 +27,7 @@ from abtest_sim.rundir import RunDirBusy, owned_run_dir
 from abtest_sim.world.parts import WorldPartError
 from reloop.atomic import write_parquet
 from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers
+from reloop.schema import SchemaError, coerce
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
@@ -117,10 +118,10 @@ def _plain(node: Any) -> Any:
 
 
 def _flag(cfg: Any, key: str, default: bool) -> bool:
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
+    try:
+        return coerce(cfg.get(key, default), default, key)
+    except SchemaError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _warmup_cache(value: Any) -> Path | None:

@@ -45,13 +45,11 @@ _NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'.*(?:not in struct|To 
 
 
 def number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
-    """A numeric option of an app, checked: an int (no bool) or, for float, any real number;
-    ``ValueError`` naming the option otherwise."""
-    ok = isinstance(value, int) if kind is int else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok:
-        what = "an integer" if kind is int else "a number"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return kind(value)  # type: ignore[arg-type]
+    """A numeric option of an app, checked like every config value (``reloop.schema.coerce``):
+    an int (no bool), or for float any real number; ``ValueError`` naming the option."""
+    from reloop.schema import coerce
+
+    return coerce(value, kind(0), name)
 
 
 def one_line(error: BaseException) -> str:

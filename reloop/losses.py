@@ -23,14 +23,13 @@ instantiates to one (``{"_target_": "my_module.my_loss"}``; extra keys are its a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
 
-from reloop.targets import locate, target_path
+from reloop.targets import build
 
 LossFn: TypeAlias = Callable[
     [torch.Tensor, torch.Tensor, "torch.Tensor | None", float], torch.Tensor
@@ -139,7 +138,7 @@ def resolve_loss(spec: LossSpec) -> str | LossFn:
             raise ValueError(f"unknown loss {spec!r}; expected one of {LOSSES} or a _target_")
         return spec
     if isinstance(spec, Mapping):
-        spec = _build_target(spec)
+        spec = build(spec, "a loss")
     if not callable(spec):
         raise ValueError(f"a loss must be callable (logits, y, y_last, alpha), got {spec!r}")
     return spec
@@ -163,20 +162,6 @@ def check_loss(loss: LossFn, alpha: float) -> None:
         raise ValueError(
             f"the loss (logits, y, y_last, alpha) failed on a test batch: {message}"
         ) from None
-
-
-def _build_target(spec: Mapping[str, Any]) -> Any:
-    target = locate(target_path(spec, "a loss"))
-    if not isinstance(target, type):
-        arguments = {k: v for k, v in spec.items() if k != "_target_"}
-        return functools.partial(target, **arguments) if arguments else target
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(dict(spec))
-    except InstantiationException as error:
-        raise ValueError(" ".join(str(error).split())) from None
 
 
 def loss_from_logits(

@@ -14,7 +14,6 @@ Hydra ``_target_`` mapping (other keys are bound as keyword arguments). Signatur
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from abtest_sim.world.clicks import examination
 from abtest_sim.world.config import WorldConfig
 from abtest_sim.world.drift import advance_one_day
 from abtest_sim.world.requests import draw_requests
-from reloop.targets import locate, target_path
+from reloop.targets import build
 
 __all__ = ["WorldPartError", "WorldParts", "checked_click_probabilities", "position_click_model"]
 
@@ -84,10 +83,9 @@ def _part(
     if spec is None:
         return built_in
     try:
-        function = locate(target_path(spec, f"world.{name}"))
+        part = build(spec, f"world.{name}")
     except ValueError as error:
         raise ValueError(f"world.{name}: {error}") from None
-    if not callable(function):
-        raise ValueError(f"world.{name}: {spec['_target_']!r} is not a function")
-    arguments = {k: v for k, v in spec.items() if k != "_target_"}
-    return functools.partial(function, **arguments) if arguments else function
+    if not callable(part):
+        raise ValueError(f"world.{name}: {spec['_target_']!r} does not give a function")
+    return part
