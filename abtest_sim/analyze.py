@@ -32,7 +32,7 @@ PROG = "abtest-analyze"
 FORMATS = ("auto", "impressions", "unit_day")
 
 
-class AnalyzeError(LogDaysError):
+class AnalyzeError(ValueError):
     """Bad settings or a bad log; the message is one line for the user."""
 
 
