@@ -23,6 +23,7 @@ from abtest_sim.config import ArmSpec, ModelSpec
 from abtest_sim.health import ModelDiverged
 from abtest_sim.serving import ModelScorer
 from abtest_sim.world.rng import keyed_uniform
+from reloop.schema import TrainSpec
 
 __all__ = [
     "Arm",
@@ -89,20 +90,18 @@ class Arm:
             frame,
             list(features),
             label=logs.LABEL_COLUMN,
+            model=model,
+            train=spec.train,
             loss=loss,
             alpha=spec.alpha,
             y_last=y_last,
-            epochs=spec.epochs,
-            batch_size=spec.batch_size,
-            lr=spec.lr,
             seed=seed,
             warm_start=self.model if spec.warm_start else self._warmup(),
-            **model.fit_arguments(),
         )
         if not self.model.has_finite_weights():
             raise ModelDiverged(
                 f"the model of arm {spec.name} diverged when retrained on day {day} (non-finite "
-                f"weights with lr={spec.lr:g}); lower arm.{spec.name}.lr"
+                f"weights with lr={spec.train.lr:g}); lower arm.{spec.name}.train.lr"
             )
         self.version += 1
 
@@ -120,8 +119,8 @@ def train_warmup_model(
         frame,
         list(features),
         label=logs.LABEL_COLUMN,
+        model=model,
+        train=TrainSpec(epochs=epochs),
         loss="bce",
-        epochs=epochs,
         seed=seed,
-        **model.fit_arguments(),
     )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from abtest_sim.world import WorldConfig
 from abtest_sim.world.parts import WorldParts
-from reloop.schema import ModelSpec, SchemaError, build, coerce
+from reloop.schema import ModelSpec, SchemaError, TrainSpec, build, coerce
 
 __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "SimulationConfig"]
 
@@ -40,10 +40,10 @@ class ArmSpec:
     alpha: float = 0.5  # weight of the ReLoop / KD term
     y_last: str = "logged"  # logged: the pCTR the serving model logged; rescore: previous version
     window_days: int = 1  # nightly training window (days of the arm's own logs)
-    epochs: int = 1  # epochs per nightly retraining
-    lr: float = 1e-3
-    batch_size: int = 4096
     warm_start: bool = True  # continue from yesterday's weights (else retrain from the warm-up)
+    # How each nightly retraining trains (reloop.schema.TrainSpec, the schema reloop.fit and
+    # reloop-offline share): epochs, batch size, learning rate, optimizer.
+    train: TrainSpec = field(default_factory=TrainSpec)
 
     def loss_on(self, phase: str) -> str | dict[str, Any]:
         """The training loss this arm uses in ``phase``: everyone trains BCE before the A/B."""
@@ -203,11 +203,18 @@ def _validate_arm(arm: ArmSpec) -> None:
         )
     if not 0.0 < arm.share <= 1.0:
         raise ConfigError(f"{where}.share must lie in (0, 1], got {arm.share}")
-    for name in ("window_days", "epochs", "batch_size"):
-        if getattr(arm, name) < 1:
-            raise ConfigError(f"{where}.{name} must be at least 1, got {getattr(arm, name)}")
-    if not arm.lr > 0:
-        raise ConfigError(f"{where}.lr must be positive, got {arm.lr}")
+    if arm.window_days < 1:
+        raise ConfigError(f"{where}.window_days must be at least 1, got {arm.window_days}")
+    try:
+        arm.train.check(f"{where}.train")
+    except SchemaError as error:
+        raise ConfigError(str(error)) from None
+    # Keys of the shared schema that nightly retraining has no use for are refused, not ignored.
+    unused = {"patience": "it has no validation data to stop on",
+              "numeric_mode": "every lineage keeps the feature encoding of the warm-up model"}
+    for name, why in unused.items():
+        if getattr(arm.train, name) != getattr(TrainSpec(), name):
+            raise ConfigError(f"{where}.train.{name} cannot be set: nightly retraining {why}")
 
 
 def _check_plugged_recipe(recipe: dict[str, Any], alpha: float, where: str) -> None:

@@ -34,7 +34,7 @@ def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
         settings.pop("alpha")
         settings.pop("y_last")
     name = loss if isinstance(loss, str) else json.dumps(loss, sort_keys=True)
-    return (name, *sorted(settings.items()))
+    return (name, json.dumps(settings, sort_keys=True))
 
 
 @dataclass

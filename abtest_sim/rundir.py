@@ -93,7 +93,7 @@ def warmup_key(config: SimulationConfig) -> str:
         "seed": config.seed,
         "model": asdict(config.model),
         "warmup": [spec.warmup_days, spec.warmup_epochs, spec.slate_size],
-        "format": 2,
+        "format": 3,
         "torch_threads": torch.get_num_threads(),  # the warm-up trains in this process
         # a new release may train the warm-up differently: never reuse another version's cache
         "version": _package_version(),
@@ -102,7 +102,7 @@ def warmup_key(config: SimulationConfig) -> str:
         control = asdict(config.arm(spec.control))
         material["burnin"] = [spec.burnin_days, spec.epsilon, spec.swap_prob]
         material["burnin_training"] = {
-            k: control[k] for k in ("window_days", "epochs", "lr", "batch_size", "warm_start")
+            k: control[k] for k in ("window_days", "warm_start", "train")
         }
     text = json.dumps(material, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:20]

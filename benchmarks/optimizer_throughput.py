@@ -19,6 +19,7 @@ import torch
 
 from reloop.features import FeatureTensors, FieldSchema
 from reloop.models import build_model
+from reloop.schema import TrainSpec
 from reloop.train import TrainConfig, TrainData, _embedding_tables, _sparse_gradients, train
 
 
@@ -38,7 +39,7 @@ def rows_per_second(optimizer: str, rows: int, users: int, threads: int) -> floa
     model = build_model("deepfm", schema, embedding_dim=16, hidden_units=(128, 64))
     if optimizer == "sparse_adam":
         return _sparse_adam_rows_per_second(model, data)
-    return train(model, data, TrainConfig(batch_size=4096, optimizer=optimizer)).samples_per_second
+    return train(model, data, TrainConfig(spec=TrainSpec(optimizer=optimizer))).samples_per_second
 
 
 def _sparse_adam_rows_per_second(model: torch.nn.Module, data: TrainData) -> float:

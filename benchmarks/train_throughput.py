@@ -26,6 +26,7 @@ import torch.nn.functional as F
 import reloop
 from reloop.features import FeatureMap
 from reloop.models import build_model
+from reloop.schema import ModelSpec, TrainSpec
 from reloop.train import TrainConfig, TrainData, train
 
 FIELDS = [f"f{i}" for i in range(10)]
@@ -70,14 +71,11 @@ def fit_end_to_end(frame: pl.DataFrame, loss: str, optimizer: str = "adam") -> f
     reloop.fit(
         frame,
         FIELDS,
-        model="deepfm",
+        model=ModelSpec("deepfm", **OPTIONS),
+        train=TrainSpec(batch_size=BATCH, epochs=1, optimizer=optimizer),
         loss=loss,
         alpha=0.5,
         y_last="pctr",
-        batch_size=BATCH,
-        epochs=1,
-        optimizer=optimizer,
-        **OPTIONS,
     )
     return time.perf_counter() - started
 
@@ -86,7 +84,7 @@ def trainer_only(data: TrainData, schema, loss: str) -> float:
     torch.manual_seed(0)
     model = build_model("deepfm", schema, **OPTIONS)
     started = time.perf_counter()
-    config = TrainConfig(loss=loss, alpha=0.5, batch_size=BATCH, epochs=1, optimizer="adam")
+    config = TrainConfig(loss, 0.5, spec=TrainSpec(batch_size=BATCH, epochs=1, optimizer="adam"))
     train(model, data, config)
     return time.perf_counter() - started
 

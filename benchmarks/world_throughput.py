@@ -109,9 +109,7 @@ def deepfm(
             train,
             world.feature_columns,
             label="click",
-            model=backbone,
-            epochs=1,
-            hidden_units=hidden,
+            model=reloop.ModelSpec(backbone, hidden_units=hidden),
         )
         seconds = time.perf_counter() - start
         print(f"(b) {backbone} {hidden} fit on {train.height:,} impressions: {seconds:.2f} s")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reloop.api import FittedModel, fit, load, predict
     from reloop.losses import bce_loss, kd_loss, reloop_loss, self_correction_loss
+    from reloop.schema import ModelSpec, TrainSpec
 
 # Loaded on first use (PEP 562): the command-line helpers in ``reloop.hydra_app`` are shared with
 # the statistics apps, which must start without paying for torch.
@@ -20,6 +21,7 @@ _LAZY = {
     "FittedModel": "reloop.api", "fit": "reloop.api", "load": "reloop.api",
     "predict": "reloop.api", "bce_loss": "reloop.losses", "kd_loss": "reloop.losses",
     "reloop_loss": "reloop.losses", "self_correction_loss": "reloop.losses",
+    "ModelSpec": "reloop.schema", "TrainSpec": "reloop.schema",
 }  # fmt: skip
 
 
@@ -31,6 +33,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "FittedModel",
+    "ModelSpec",
+    "TrainSpec",
     "bce_loss",
     "fit",
     "kd_loss",

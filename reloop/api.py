@@ -14,9 +14,10 @@ import polars as pl
 import torch
 
 from reloop.atomic import atomic_path
-from reloop.features import FeatureMap, NumericMode
+from reloop.features import FeatureMap
 from reloop.losses import LossSpec, resolve_loss
 from reloop.models import CTRModel, ModelName, build_model
+from reloop.schema import ModelSpec, TrainSpec
 from reloop.train import (
     PREDICT_BATCH,
     TrainConfig,
@@ -24,8 +25,8 @@ from reloop.train import (
     TrainHistory,
     predict_proba,
     predict_slates,
-    train,
 )
+from reloop.train import train as run_training
 
 __all__ = ["FittedModel", "fit", "load", "predict"]
 
@@ -102,66 +103,47 @@ def load(path: str | os.PathLike[str]) -> FittedModel:
 def fit(
     frame: pl.DataFrame,
     features: Sequence[str],
+    *,
     label: str = "click",
-    model: ModelName = "deepfm",
+    model: ModelSpec | ModelName = "deepfm",
+    train: TrainSpec | None = None,
     loss: LossSpec = "bce",
     alpha: float = 0.5,
     y_last: YLast = None,
-    epochs: int = 1,
-    batch_size: int = 4096,
-    lr: float = 1e-3,
     seed: int = 0,
-    embedding_dim: int = 16,
-    hidden_units: Sequence[int] = (400, 400, 400),
     warm_start: FittedModel | str | os.PathLike[str] | None = None,
     valid: pl.DataFrame | None = None,
-    *,
-    patience: int = 2,
-    weight_decay: float = 0.0,
-    dropout: float = 0.0,
-    numeric_mode: NumericMode = "normalize",
-    model_options: dict[str, Any] | None = None,
     progress: bool = False,
-    optimizer: str = "auto",
 ) -> FittedModel:
     """Train a CTR model on ``frame`` with BCE, ReLoop or KD loss, or your own (``loss``: a
     callable or a ``_target_`` mapping, see ``reloop.losses``).
 
-    ``features`` are column names, categorical unless their dtype is float. ``y_last`` is the
-    previous version's pCTR per row (a column name or an array), needed by ``reloop`` and ``kd``.
-    ``warm_start`` (a ``FittedModel`` or a saved path) continues from its weights and architecture;
-    its vocabularies grow with the values new in ``frame`` (``model``, ``embedding_dim``,
-    ``hidden_units`` and ``model_options`` are then taken from it). With ``valid``, training
-    early-stops on the validation AUC (``patience`` epochs) and keeps the best epoch.
-    ``optimizer``: "adam", "lazy_adam" (``LazyAdam`` on embedding tables, Adam elsewhere) or
-    "auto" (lazy_adam once an embedding table has 100k rows, where it trains several times faster).
+    ``features`` are column names, categorical unless their dtype is float. ``model`` is the
+    architecture (a ``reloop.ModelSpec``, or a backbone's name or ``_target_`` mapping with its
+    default sizes), ``train`` how it trains (``reloop.TrainSpec``: epochs, batch size, learning
+    rate, optimizer...; default ``TrainSpec()``). ``y_last`` is the previous version's pCTR per
+    row (a column name or an array), needed by ``reloop`` and ``kd``. ``warm_start`` (a
+    ``FittedModel`` or a saved path) continues from its weights and architecture (``model`` is
+    then taken from it); its vocabularies grow with the values new in ``frame``. With ``valid``,
+    training early-stops on the validation AUC (``train.patience`` epochs) and keeps the best.
     """
-    config = TrainConfig(
-        loss=resolve_loss(loss),
-        alpha=float(alpha),
-        epochs=int(epochs),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        weight_decay=float(weight_decay),
-        patience=int(patience),
-        seed=int(seed),
-        progress=progress,
-        optimizer=optimizer,
-    )
+    spec = ModelSpec(name=model) if isinstance(model, str | dict) else model
+    settings = TrainSpec() if train is None else train
+    config = TrainConfig(resolve_loss(loss), float(alpha), int(seed), progress, settings)
     config.validate()
     if isinstance(warm_start, (str, os.PathLike)):
         warm_start = FittedModel.load(warm_start)
     torch.manual_seed(seed)  # model initialisation
     if warm_start is None:
-        feature_map = FeatureMap.fit(frame, features, numeric_mode=numeric_mode)
+        feature_map = FeatureMap.fit(frame, features, numeric_mode=settings.numeric_mode)  # type: ignore[arg-type]
         options = {
-            "embedding_dim": embedding_dim,
-            "hidden_units": tuple(hidden_units),
-            "dropout": dropout,
-            **(model_options or {}),
+            "embedding_dim": spec.embedding_dim,
+            "hidden_units": tuple(spec.hidden_units),
+            "dropout": spec.dropout,
+            **spec.options,
         }
-        network = build_model(model, feature_map.schema, **options)
-        model_name = model
+        network = build_model(spec.name, feature_map.schema, **options)
+        model_name = spec.name
     else:
         if tuple(features) != warm_start.features:
             raise ValueError(
@@ -174,7 +156,7 @@ def fit(
         options, model_name = dict(warm_start.model_options), warm_start.model_name
     data = _train_data(frame, feature_map, label, _resolve_y_last(frame, y_last, config))
     valid_data = None if valid is None else _train_data(valid, feature_map, label, None)
-    history = train(network, data, config, valid_data)
+    history = run_training(network, data, config, valid_data)
     return FittedModel(network, feature_map, model_name, options, label, history)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -249,25 +249,20 @@ def _fit(
     y_last: np.ndarray | None = None,
     warm_start: reloop.FittedModel | None = None,
 ) -> reloop.FittedModel:
-    settings, budget = config.train, config.budgets[method.budget]
+    budget = config.budgets[method.budget]
     return reloop.fit(
         train,
         list(data.features),
         label=data.label,
+        model=config.model,
+        train=replace(config.train, epochs=budget.epochs, patience=budget.patience),
         loss=method.loss,
         alpha=0.0 if alpha is None else alpha,
         y_last=None if method.loss == "bce" else y_last,
-        epochs=budget.epochs,
-        patience=budget.patience,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
         seed=seed,
         warm_start=warm_start,
         valid=valid,
-        weight_decay=settings.weight_decay,
-        numeric_mode=settings.numeric_mode,  # type: ignore[arg-type]
         progress=config.progress,
-        **config.model.fit_arguments(),
     )
 
 

@@ -1,16 +1,16 @@
-"""The one schema of a backbone's architecture (``ModelSpec``: ``reloop.fit``'s model arguments,
-``reloop-offline``'s and the simulator's ``model`` node) and of ``reloop-offline``'s training
-settings (``TrainSpec``, its ``train`` node), and the strict reader of a config node into such a
-frozen dataclass: unknown keys, null where a value is needed and wrong types are errors naming
-the key, never dropped."""
+"""The one schema of a backbone's architecture (``ModelSpec``: ``reloop.fit``'s ``model``,
+``reloop-offline``'s and the simulator's ``model`` node) and of training (``TrainSpec``:
+``reloop.fit``'s ``train``, ``reloop-offline``'s ``train`` node, each simulated arm's ``train``),
+and the strict reader of a config node into such a frozen dataclass: unknown keys, null where a
+value is needed and wrong types are errors naming the key, never dropped."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-__all__ = ["ModelSpec", "SchemaError", "TrainSpec", "build", "coerce"]
+__all__ = ["OPTIMIZERS", "ModelSpec", "SchemaError", "TrainSpec", "build", "coerce"]
 
 T = TypeVar("T")
 
@@ -30,16 +30,6 @@ class ModelSpec:
     dropout: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
 
-    def fit_arguments(self) -> dict[str, Any]:
-        """The keyword arguments of ``reloop.fit`` that build this backbone."""
-        return {
-            "model": self.name,
-            "embedding_dim": self.embedding_dim,
-            "hidden_units": self.hidden_units,
-            "dropout": self.dropout,
-            "model_options": dict(self.options),
-        }
-
     def check(self) -> None:
         """``ValueError`` unless the backbone builds with these settings (``check_backbone``)."""
         from reloop.models import check_backbone
@@ -49,30 +39,48 @@ class ModelSpec:
                        options=self.options)  # fmt: skip
 
 
+OPTIMIZERS = ("auto", "adam", "lazy_adam")
+NUMERIC_MODES = ("normalize", "bucketize")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """How ``reloop-offline`` trains every method: at most ``epochs`` with early stopping after
-    ``patience`` epochs without a better validation AUC (the default budget), Adam."""
+    """How a model trains: ``reloop.fit``'s ``train`` argument, ``reloop-offline``'s ``train``
+    node (at most ``epochs`` with early stopping after ``patience`` epochs without a better
+    validation AUC) and every simulated arm's ``arm.<name>.train`` node (nightly retraining)."""
 
-    epochs: int = 20
-    patience: int = 2
-    batch_size: int = 1024
+    epochs: int = 1
+    batch_size: int = 4096
     lr: float = 1e-3
     weight_decay: float = 0.0
-    numeric_mode: str = "normalize"  # normalize | bucketize (numeric columns)
+    # epochs without a better validation AUC before stopping (used only with validation data)
+    patience: int = 2
+    numeric_mode: str = "normalize"  # normalize | bucketize (numeric columns of a new model)
+    # "adam": Adam on every parameter. "lazy_adam": embedding tables get sparse gradients and
+    # reloop.optim.LazyAdam (only the rows a batch touches move), dense layers Adam. "auto":
+    # lazy_adam once the embedding tables hold 100k rows (reloop.train.LAZY_ADAM_MIN_ROWS).
+    optimizer: str = "auto"
 
-    def check(self) -> None:
+    def check(self, where: str = "train") -> None:
+        """``SchemaError`` naming the field unless every value is one training accepts."""
         for name in ("epochs", "patience", "batch_size"):
             if getattr(self, name) < 1:
-                raise SchemaError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise SchemaError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
-            raise SchemaError(f"train.lr must be > 0, got {self.lr}")
+            raise SchemaError(f"{where}.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
-            raise SchemaError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
-        if self.numeric_mode not in ("normalize", "bucketize"):
+            raise SchemaError(f"{where}.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.numeric_mode not in NUMERIC_MODES:
             raise SchemaError(
-                f"train.numeric_mode must be normalize or bucketize, got {self.numeric_mode!r}"
+                f"{where}.numeric_mode must be one of {list(NUMERIC_MODES)}, "
+                f"got {self.numeric_mode!r}"
             )
+        if self.optimizer not in OPTIMIZERS:
+            raise SchemaError(
+                f"{where}.optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.optimizer == "lazy_adam" and self.weight_decay:
+            raise SchemaError(f"{where}.weight_decay needs optimizer adam (LazyAdam has none)")
 
 
 def build(
@@ -88,11 +96,18 @@ def build(
     for name, value in node.items():
         if name in pluggable and isinstance(value, Mapping):
             values[name] = dict(value)
+        elif name in known and _is_node(known[name]) and isinstance(value, Mapping):
+            values[name] = build(type(known[name].default_factory()), value, f"{where}.{name}")
         elif name in known and value is None and known[name].default_factory is not MISSING:
             values[name] = known[name].default_factory()  # e.g. options: null is no options
         elif name in known:
             values[name] = coerce(value, known[name].default, f"{where}.{name}")
     return kind(**values)
+
+
+def _is_node(spec: Any) -> bool:
+    """A field whose value is itself a schema (a nested frozen dataclass, e.g. an arm's train)."""
+    return spec.default_factory is not MISSING and is_dataclass(spec.default_factory)
 
 
 def coerce(value: Any, default: Any, where: str) -> Any:

@@ -24,6 +24,7 @@ from reloop.metrics import auc
 from reloop.models import CTRModel
 from reloop.models.layers import FeatureEmbedding
 from reloop.optim import LazyAdam
+from reloop.schema import TrainSpec
 
 __all__ = [
     "PREDICT_BATCH",
@@ -37,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("auto", "adam", "lazy_adam")
 # Below this many embedding rows dense Adam is as fast or faster (20k rows: 144k against 125k
 # rows/s for DeepFM 128-64 on 2 cores; the two cross near 100k rows).
 LAZY_ADAM_MIN_ROWS = 100_000
@@ -49,35 +49,20 @@ PREDICT_BATCH = 8192
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training run: the loss with its weight and seed, and the settings of ``TrainSpec``."""
+
     loss: str | LossFn = "bce"  # a built-in name or a plugged-in loss (reloop.losses.LossFn)
     alpha: float = 0.5
-    epochs: int = 1
-    batch_size: int = 4096
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 2  # epochs without a better validation AUC before stopping
     seed: int = 0
     progress: bool = False
-    # "adam": Adam on every parameter. "lazy_adam": embedding tables get sparse gradients and
-    # reloop.optim.LazyAdam (only the rows a batch touches move), dense layers Adam.
-    # "auto": lazy_adam once the embedding tables hold LAZY_ADAM_MIN_ROWS rows, where updating
-    # every row at every step dominates (600k rows: ~200k against ~40k rows/s), else adam.
-    optimizer: str = "auto"
+    spec: TrainSpec = field(default_factory=TrainSpec)
 
     def validate(self) -> None:
         if not callable(self.loss) and self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
-        for name in ("epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.optimizer == "lazy_adam" and self.weight_decay:
-            raise ValueError("weight_decay needs optimizer='adam' (LazyAdam has none)")
+        self.spec.check()
 
 
 @dataclass(frozen=True)
@@ -125,7 +110,7 @@ def train(
     history = TrainHistory()
     best_auc, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
-    for epoch in range(config.epochs):
+    for epoch in range(config.spec.epochs):
         model.train()
         epoch_data = data.take(torch.randperm(len(data), generator=generator))
         with _sparse_gradients(model, lazy):
@@ -142,7 +127,7 @@ def train(
             history.best_epoch = epoch
         else:
             stale += 1
-            if stale >= config.patience:
+            if stale >= config.spec.patience:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -162,12 +147,12 @@ def _run_epoch(
 ) -> float:
     categorical, numeric = data.features.categorical, data.features.numeric
     label, y_last = data.label, data.y_last
-    starts = range(0, len(data), config.batch_size)
+    starts = range(0, len(data), config.spec.batch_size)
     if config.progress:
         starts = tqdm(starts, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
     total = torch.zeros(())
     for start in starts:
-        stop = start + config.batch_size
+        stop = start + config.spec.batch_size
         logits = model(categorical[start:stop], numeric[start:stop])
         batch_y_last = None if y_last is None else y_last[start:stop]
         loss = loss_from_logits(config.loss, logits, label[start:stop], batch_y_last, config.alpha)
@@ -185,23 +170,22 @@ def _embedding_tables(model: CTRModel) -> list[torch.nn.Embedding]:
 
 
 def _uses_lazy_adam(model: CTRModel, config: TrainConfig) -> bool:
-    if config.optimizer != "auto":
-        return config.optimizer == "lazy_adam"
+    if config.spec.optimizer != "auto":
+        return config.spec.optimizer == "lazy_adam"
     rows = max((table.num_embeddings for table in _embedding_tables(model)), default=0)
-    return rows >= LAZY_ADAM_MIN_ROWS and not config.weight_decay
+    return rows >= LAZY_ADAM_MIN_ROWS and not config.spec.weight_decay
 
 
 def _optimizers(model: CTRModel, config: TrainConfig, lazy: bool) -> list[torch.optim.Optimizer]:
     if not lazy:
-        return [
-            torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        ]
+        spec = config.spec
+        return [torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)]
     tables = [table.weight for table in _embedding_tables(model)]
     in_tables = {id(weight) for weight in tables}
     dense = [p for p in model.parameters() if id(p) not in in_tables]
-    optimizers: list[torch.optim.Optimizer] = [LazyAdam(tables, lr=config.lr)]
+    optimizers: list[torch.optim.Optimizer] = [LazyAdam(tables, lr=config.spec.lr)]
     if dense:
-        optimizers.append(torch.optim.Adam(dense, lr=config.lr))
+        optimizers.append(torch.optim.Adam(dense, lr=config.spec.lr))
     return optimizers
 
 

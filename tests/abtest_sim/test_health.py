@@ -40,7 +40,7 @@ def test_saturated_or_non_finite_pctrs_mark_an_arm(tmp_path):
 def test_a_diverged_run_is_flagged_and_skipped_by_the_aggregate(reference_run, tmp_path):
     run_dir = tmp_path / "sweep" / "diverged"
     command = [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null",
-               f"run_dir={run_dir}", "arm.treatment.lr=1e6"]  # fmt: skip
+               f"run_dir={run_dir}", "arm.treatment.train.lr=1e6"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "the model of arm treatment diverged" in result.stdout + result.stderr
@@ -64,9 +64,9 @@ def test_a_diverged_run_is_flagged_and_skipped_by_the_aggregate(reference_run, t
 @pytest.mark.slow
 def test_a_model_with_non_finite_weights_stops_the_run_in_one_line(tmp_path):
     command = [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null",
-               f"run_dir={tmp_path / 'run'}", "arm.treatment.lr=1e30"]  # fmt: skip
+               f"run_dir={tmp_path / 'run'}", "arm.treatment.train.lr=1e30"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("abtest-sim: error: the model of arm treatment diverged")
-    assert "lower arm.treatment.lr" in last and "Traceback" not in result.stderr
+    assert "lower arm.treatment.train.lr" in last and "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import reloop
+from reloop import ModelSpec, TrainSpec
 from reloop.losses import check_loss, resolve_loss
 
 MY_RECIPES = textwrap.dedent(
@@ -89,7 +90,9 @@ def frame(n: int = 3000) -> pl.DataFrame:
 
 def test_a_hand_written_loss_trains_exactly_like_the_built_in(recipes):
     data = frame()
-    common = dict(features=["user", "item"], model="lr", epochs=2, seed=3, y_last="last")
+    common = dict(
+        features=["user", "item"], model="lr", train=TrainSpec(epochs=2), seed=3, y_last="last"
+    )
     for name, spec in (("bce", {"_target_": "my_recipes.my_bce"}),
                        ("reloop", {"_target_": "my_recipes.my_reloop"})):  # fmt: skip
         built_in = reloop.fit(data, loss=name, alpha=0.5, **common)
@@ -136,13 +139,14 @@ def test_a_recipe_from_outside_the_package_drives_the_simulator(recipes, referen
 def test_a_backbone_from_outside_the_package_trains_saves_and_loads(recipes, tmp_path):
     data = frame()
     spec = {"_target_": "my_models.Tiny"}
-    model = reloop.fit(data, ["user", "item"], model=spec, model_options={"scale": 0.5}, seed=1)
+    tiny = ModelSpec(spec, options={"scale": 0.5})
+    model = reloop.fit(data, ["user", "item"], model=tiny, seed=1)
     model.save(tmp_path / "tiny.pt")
     again = reloop.load(tmp_path / "tiny.pt")
     assert type(again.model).__name__ == "Tiny" and again.model.scale == 0.5
     np.testing.assert_array_equal(reloop.predict(model, data), reloop.predict(again, data))
     with pytest.raises(ValueError, match="has no option"):
-        reloop.fit(data, ["user", "item"], model=spec, model_options={"scael": 0.5})
+        reloop.fit(data, ["user", "item"], model=ModelSpec(spec, options={"scael": 0.5}))
     with pytest.raises(ValueError, match=r"not a reloop\.models\.CTRModel subclass"):
         reloop.fit(data, ["user", "item"], model={"_target_": "torch.nn.Linear"})
 

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from abtest_sim.serving import random_scorer, rank, top_k
 from abtest_sim.world import World, WorldConfig
 from abtest_sim.world.clicks import relevance_logits, sigmoid
+from reloop import TrainSpec
 
 DEFAULT = replace(WorldConfig(), n_users=30_000)  # the default world, fewer users
 K = 10
@@ -132,7 +133,9 @@ def test_a_model_trained_on_day_0_loses_auc_on_day_14():
         outcome = world.click(requests, items, rows)
         frame = world.slate_features(requests, items, rows)
         frame = frame.with_columns(pl.Series("click", outcome.click.ravel()))
-        return reloop.fit(frame, features, model="fm", epochs=3, lr=0.01, batch_size=8192)
+        return reloop.fit(
+            frame, features, model="fm", train=TrainSpec(epochs=3, lr=0.01, batch_size=8192)
+        )
 
     def auc_against_truth(model, requests) -> float:
         rows, items = np.arange(requests.n), requests.candidates[:, K : 2 * K]  # held out

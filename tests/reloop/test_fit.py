@@ -4,9 +4,11 @@ import pytest
 import torch
 
 import reloop
+from reloop import ModelSpec, TrainSpec
 from reloop.metrics import auc
 
 FIELDS = [f"f{i}" for i in range(10)]
+SMALL = ModelSpec(hidden_units=(32,))
 
 
 def logistic_truth(n: int, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
@@ -32,7 +34,7 @@ def data():
 @pytest.mark.parametrize(("model", "tolerance"), [("lr", 0.025), ("deepfm", 0.03)])
 def test_reaches_the_truth_auc(data, model, tolerance):
     train, valid, test, p_test = data
-    fitted = reloop.fit(train, FIELDS, model=model, epochs=5, lr=3e-3, valid=valid, seed=0)
+    fitted = reloop.fit(train, FIELDS, model=model, train=TrainSpec(epochs=5, lr=3e-3), valid=valid)
     truth_auc = auc(test["click"], p_test)
     model_auc = auc(test["click"], reloop.predict(fitted, test))
     assert model_auc >= (1 - tolerance) * truth_auc, (model_auc, truth_auc)
@@ -40,16 +42,16 @@ def test_reaches_the_truth_auc(data, model, tolerance):
 
 def test_same_seed_same_model(data):
     train = data[0][:20_000]
-    a = reloop.fit(train, FIELDS, hidden_units=(32,), seed=3)
-    b = reloop.fit(train, FIELDS, hidden_units=(32,), seed=3)
-    c = reloop.fit(train, FIELDS, hidden_units=(32,), seed=4)
+    a = reloop.fit(train, FIELDS, model=SMALL, seed=3)
+    b = reloop.fit(train, FIELDS, model=SMALL, seed=3)
+    c = reloop.fit(train, FIELDS, model=SMALL, seed=4)
     assert np.array_equal(reloop.predict(a, train), reloop.predict(b, train))
     assert not np.array_equal(reloop.predict(a, train), reloop.predict(c, train))
 
 
 def test_reloop_and_kd_use_y_last_and_warm_start(data, tmp_path):
     train = data[0][:20_000]
-    first = reloop.fit(train, FIELDS, hidden_units=(32,), seed=0)
+    first = reloop.fit(train, FIELDS, model=SMALL, seed=0)
     path = tmp_path / "v1.pt"
     first.save(path)
     y_last = reloop.predict(first, train)
@@ -78,7 +80,7 @@ def test_warm_start_grows_vocabulary_for_new_ids(data):
 
 def test_save_load_round_trip(data, tmp_path):
     train = data[0][:5_000]
-    fitted = reloop.fit(train, FIELDS, model="dcn", hidden_units=(16,), seed=0)
+    fitted = reloop.fit(train, FIELDS, model=ModelSpec("dcn", hidden_units=(16,)), seed=0)
     fitted.save(tmp_path / "m.pt")
     loaded = reloop.load(tmp_path / "m.pt")
     assert loaded.model_name == "dcn"
@@ -88,7 +90,7 @@ def test_save_load_round_trip(data, tmp_path):
 
 def test_early_stopping_keeps_the_best_epoch(data):
     train, valid = data[0][:5_000], data[1][:5_000]
-    fitted = reloop.fit(train, FIELDS, epochs=30, lr=1e-2, valid=valid, patience=2)
+    fitted = reloop.fit(train, FIELDS, train=TrainSpec(epochs=30, lr=1e-2, patience=2), valid=valid)
     history = fitted.history
     assert len(history.valid_auc) < 30  # overfits 5k rows quickly, so it stops early
     assert history.best_epoch == int(np.argmax(history.valid_auc))
@@ -108,7 +110,8 @@ def test_early_stopping_keeps_the_best_epoch(data):
         ({"loss": "focal"}, "unknown loss"),
         ({"alpha": 1.2, "loss": "reloop", "y_last": np.zeros(100)}, "alpha"),
         ({"model": "nope"}, "unknown model"),
-        ({"epochs": 0}, "epochs"),
+        ({"train": TrainSpec(epochs=0)}, "train.epochs"),
+        ({"train": TrainSpec(optimizer="sgd")}, "train.optimizer"),
     ],
 )
 def test_bad_arguments_are_named(data, kwargs, message):
@@ -125,13 +128,15 @@ def test_non_binary_labels_rejected(data):
 
 def test_lazy_adam_learns_and_moves_only_touched_rows(data):
     train, valid, test, p_test = data
-    fitted = reloop.fit(train, FIELDS, epochs=5, lr=3e-3, valid=valid, optimizer="lazy_adam")
+    fitted = reloop.fit(
+        train, FIELDS, train=TrainSpec(epochs=5, lr=3e-3, optimizer="lazy_adam"), valid=valid
+    )
     truth_auc = auc(test["click"], p_test)
     assert auc(test["click"], reloop.predict(fitted, test)) >= 0.97 * truth_auc
     # one batch of rows with f0 < 10: embedding rows of f0 values 10..19 must not move
     small = train.filter(pl.col("f0") < 10)[:4096]
-    start = reloop.fit(train, FIELDS, hidden_units=(8,), seed=1)
-    after = reloop.fit(small, FIELDS, warm_start=start, optimizer="lazy_adam", batch_size=4096)
+    start = reloop.fit(train, FIELDS, model=ModelSpec(hidden_units=(8,)), seed=1)
+    after = reloop.fit(small, FIELDS, warm_start=start, train=TrainSpec(optimizer="lazy_adam"))
     before_rows = start.model.embedding.table.weight[
         11:21
     ]  # field f0: codes 11..20 = values 10..19
@@ -150,9 +155,9 @@ def test_auto_optimizer_switches_on_table_size():
     small, large = (build_model("fm", FieldSchema((rows,))) for rows in (1_000, 150_000))
     assert not _uses_lazy_adam(small, TrainConfig())
     assert _uses_lazy_adam(large, TrainConfig())
-    assert not _uses_lazy_adam(large, TrainConfig(optimizer="adam"))
+    assert not _uses_lazy_adam(large, TrainConfig(spec=TrainSpec(optimizer="adam")))
     with pytest.raises(ValueError, match="weight_decay"):
-        TrainConfig(optimizer="lazy_adam", weight_decay=0.1).validate()
+        TrainConfig(spec=TrainSpec(optimizer="lazy_adam", weight_decay=0.1)).validate()
 
 
 @pytest.mark.parametrize("model", ["deepfm", "dcn"])
@@ -170,7 +175,9 @@ def test_predict_slates_equals_predict_on_the_joined_rows(model):
         }
     ).with_columns(click=pl.Series((rng.random(n) < 0.2).astype(np.int8)))
     features = ["user", "item", "age", "country", "slot"]
-    fitted = reloop.fit(frame, features, model=model, hidden_units=(16,), embedding_dim=4)
+    fitted = reloop.fit(
+        frame, features, model=ModelSpec(model, embedding_dim=4, hidden_units=(16,))
+    )
     r, s = 7, 5
     requests = pl.DataFrame(
         {
@@ -204,7 +211,7 @@ def test_predict_slates_with_every_feature_per_slot():
     rng = np.random.default_rng(0)
     frame = pl.DataFrame({"item": rng.integers(0, 9, 500), "pos": rng.integers(0, 3, 500)})
     frame = frame.with_columns(click=pl.Series((rng.random(500) < 0.3).astype(np.int8)))
-    fitted = reloop.fit(frame, ["item", "pos"], model="deepfm", hidden_units=(8,), embedding_dim=4)
+    fitted = reloop.fit(frame, ["item", "pos"], model=ModelSpec(embedding_dim=4, hidden_units=(8,)))
     slots = pl.DataFrame({"item": rng.integers(0, 9, 12), "pos": np.tile([0, 1, 2], 4)})
     requests = pl.DataFrame({"request": np.arange(4)})  # no request-level feature
     got = fitted.predict_slates(requests, slots, 3)
