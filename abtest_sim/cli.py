@@ -21,6 +21,7 @@ from abtest_sim.config import ConfigError, SimulationConfig
 from abtest_sim.estimates import ReportOptions, ReportOptionsError
 from abtest_sim.experiment import run_experiment
 from abtest_sim.health import diverged_arms
+from abtest_sim.model_calibration import calibration_table
 from abtest_sim.report import write_report
 from abtest_sim.run_tables import launch_truth_table
 from abtest_sim.rundir import RunDirBusy, owned_run_dir
@@ -92,6 +93,7 @@ def write_simulation_report(
         paired=spec.paired,
         plots=plots,
         diverged=diverged,
+        model_calibration=calibration_table(run_dir, config),
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,

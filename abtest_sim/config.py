@@ -210,8 +210,10 @@ def _validate_arm(arm: ArmSpec) -> None:
     except SchemaError as error:
         raise ConfigError(str(error)) from None
     # Keys of the shared schema that nightly retraining has no use for are refused, not ignored.
-    unused = {"patience": "it has no validation data to stop on",
-              "numeric_mode": "every lineage keeps the feature encoding of the warm-up model"}
+    unused = {
+        "patience": "it has no validation data to stop on",
+        "numeric_mode": "every lineage keeps the feature encoding of the warm-up model",
+    }
     for name, why in unused.items():
         if getattr(arm.train, name) != getattr(TrainSpec(), name):
             raise ConfigError(f"{where}.train.{name} cannot be set: nightly retraining {why}")

@@ -26,6 +26,7 @@ from abtest_sim.estimates import (
     ReportOptions,
     ReportOptionsError,
 )
+from abtest_sim.report_calibration import calibration_section
 from abtest_sim.report_md import render_markdown
 from abtest_sim.report_summary import ReportSummary, json_ready, summarise, with_diverged
 from abtest_sim.stats.daily_columns import DAILY_COLUMNS
@@ -63,6 +64,7 @@ def write_report(
     paired: bool = False,
     plots: bool = True,
     diverged: Mapping[str, str] | None = None,
+    model_calibration: pl.DataFrame | None = None,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -76,6 +78,8 @@ def write_report(
     arm's recipe serving and trained on every user); ``paired``: every unit in every arm.
     ``plots``: write the PNG figures (large sweeps skip them: the aggregate has its own).
     ``diverged``: arms whose model diverged (``abtest_sim.health``), the first warning.
+    ``model_calibration``: a simulator's per arm-day calibration diagnostic
+    (``abtest_sim.model_calibration``), written as ``calibration.csv`` and summarised in report.md.
     """
     options = options or ReportOptions()
     alpha = options.alpha
@@ -110,8 +114,12 @@ def write_report(
         "arms.csv": per_arm.write_csv,
         "cumulative.csv": cumulative.write_csv,
         "summary.json": lambda p: p.write_text(json.dumps(summary_json, indent=2) + "\n"),
-        "report.md": lambda p: p.write_text(render_markdown(summary, table, METHOD_NOTE)),
+        "report.md": lambda p: p.write_text(
+            render_markdown(summary, table, METHOD_NOTE) + calibration_section(model_calibration)
+        ),
     }
+    if model_calibration is not None:
+        writers["calibration.csv"] = model_calibration.write_csv
 
     def figures_into(folder: Path) -> None:
         if not plots:

@@ -61,12 +61,20 @@ def fail(prog: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def precheck(prog: str, config_name: str, args: Sequence[str], *, stored: bool = False) -> None:
+def precheck(
+    prog: str,
+    config_name: str,
+    args: Sequence[str],
+    *,
+    stored: bool = False,
+    optional_groups: Sequence[str] = (),
+) -> None:
     """Compose the config once so that Hydra's own errors (an unknown group option, a malformed
     override) also come out as one line with exit code 2, and refuse top-level keys the app does
     not have (a ``+key=value`` typo would otherwise be composed in and ignored). ``stored``: the
     config is in Hydra's ConfigStore, not in ``CONF_PACKAGE``. Flags (``--help``, ``-m``) and
-    ``hydra.*`` overrides are left to Hydra."""
+    ``hydra.*`` overrides are left to Hydra. ``optional_groups``: config groups the defaults list
+    leaves out (``- dataset: null``), whose key a selection adds."""
     if any(arg.startswith("-") for arg in args):
         return
     overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
@@ -77,7 +85,7 @@ def precheck(prog: str, config_name: str, args: Sequence[str], *, stored: bool =
     )
     try:
         with context:
-            known = set(compose(config_name))
+            known = set(compose(config_name)) | set(optional_groups)
             unknown = sorted(set(compose(config_name, overrides=overrides)) - known)
     except (HydraException, OmegaConfBaseException) as error:
         fail(prog, _readable(error))
@@ -97,7 +105,7 @@ def _readable(error: BaseException) -> str:
     if key.startswith("model.") and key.split(".")[-1] in TRAINING_KEYS:
         hint = (
             "; the model node is the architecture only: training is set per arm in abtest-sim "
-            "(arm.<name>.lr, epochs, batch_size) and in train.* for reloop-offline"
+            "(arm.<name>.train.lr, .epochs, .batch_size) and in train.* for reloop-offline"
         )
     return f"unknown key {key!r}: the app's config has no such key{hint}"
 

@@ -29,10 +29,12 @@ APPS = {
     "abtest-sim-aggregate": "abtest_sim.aggregate",
     "abtest-sim-plan": "abtest_sim.plan",
     "reloop-offline": "reloop.cli",
+    "abtest-sim-calibrate": "abtest_sim.calibrate",
 }
 SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
 ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")
 PLAN = ("input=unit_days.parquet", "split_arm=A", "phase=null")
+CALIBRATE = ("out=calibrated",)
 
 CASES: list[tuple[str, tuple[str, ...]]] = [
     *(
@@ -95,6 +97,19 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "model.hidden_units=[abc]", "alpha=null",
         ]
     ),
+    *(
+        ("abtest-sim-calibrate", (*CALIBRATE, *override))
+        for override in [
+            ("input=interactions.csv", "user=uid"), ("input=interactions.csv", "time=nope"),
+            ("input=interactions.csv", "time=when"), ("input=days.csv",),
+            ("input=interactions.csv", "click=kind"), ("input=interactions.csv", "fit.factors=0"),
+            ("input=interactions.csv", "fit.l2=-1"), ("input=interactions.csv", "fit.users=1"),
+            ("input=interactions.csv", "fit.factorz=3"), ("input=interactions.csv", "+foo=1"),
+            ("input=interactions.csv", "dataset=movielens100k"), (), ("input=missing.csv",),
+            ("input=interactions.csv", "name=a/b"), ("input=interactions.csv", "position=kind"),
+            ("input=interactions.csv", "click_min=abc"), ("dataset=table",),
+        ]
+    ),
 ]  # fmt: skip
 
 
@@ -116,6 +131,7 @@ def make_inputs(folder: Path) -> None:
         }
     )
     log.drop("phase").write_csv(folder / "days.csv")
+    interactions(rng).write_csv(folder / "interactions.csv")
     log.write_parquet(folder / "unit_days.parquet")
     log.with_columns(pl.lit("ab").alias("phase")).write_csv(folder / "days_with_phase.csv")
     text = log.with_columns(pl.col("clicks").cast(pl.String).replace("0", "none"))
@@ -133,6 +149,22 @@ def make_inputs(folder: Path) -> None:
     (run / "report").mkdir(parents=True)
     (run / "config.json").write_text("{}")
     (run / "report" / "summary.json").write_text("{not json")
+
+
+def interactions(rng: np.random.Generator) -> pl.DataFrame:
+    """A made-up interaction log: 300 users, 50 items, 10 days, a text time column ``when``."""
+    n = 6000
+    seconds = 1_700_000_000 + rng.integers(0, 10 * 86_400, n)
+    return pl.DataFrame(
+        {
+            "user_id": rng.integers(0, 300, n),
+            "item_id": rng.integers(0, 50, n),
+            "timestamp": seconds,
+            "when": pl.Series(seconds).cast(pl.String).str.replace("^", "t"),
+            "click": rng.binomial(1, 0.1, n),
+            "kind": rng.choice(["a", "b"], n),
+        }
+    )
 
 
 def classify(code: int | None, stderr: str, prog: str) -> str:

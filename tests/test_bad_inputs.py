@@ -1,4 +1,4 @@
-"""Every bad input in ``tests/bad_inputs.py`` (over 60, across the five apps) ends with exit code
+"""Every bad input in ``tests/bad_inputs.py`` (over 60, across the six apps) ends with exit code
 2, one line naming the problem, no traceback and nothing written."""
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).with_name("bad_inputs.py")
-APPS = ("abtest-sim", "abtest-analyze", "abtest-sim-aggregate", "abtest-sim-plan", "reloop-offline")
+APPS = (
+    "abtest-sim",
+    "abtest-analyze",
+    "abtest-sim-aggregate",
+    "abtest-sim-plan",
+    "reloop-offline",
+    "abtest-sim-calibrate",
+)
 
 
 @pytest.mark.parametrize("app", APPS)

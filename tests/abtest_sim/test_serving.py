@@ -169,7 +169,9 @@ def fitted(day):
     slates = rank(random_scorer(0), world, requests, None, K)
     outcome = world.click(requests, slates.items, slates.request_rows)
     log = logs.impression_log(world, requests, slates, outcome, arm="a", model_version=0)
-    return reloop.fit(log, world.feature_columns, hidden_units=(16,), embedding_dim=4)
+    return reloop.fit(
+        log, world.feature_columns, model=reloop.ModelSpec(embedding_dim=4, hidden_units=(16,))
+    )
 
 
 def test_a_model_scores_slates_as_it_scores_rows(day, fitted):
