@@ -1,5 +1,5 @@
 """The package as a user installs it: ``pip install .`` (a wheel, not editable) into a fresh venv,
-then every app runs from an unrelated directory, finding its configs inside the wheel."""
+then every app (all six) runs from an unrelated directory, finding its configs inside the wheel."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,5 +48,12 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app_from_elsewhere(tmp_path):
        "dataset.categorical=[user,item]", "seeds=1", "model=lr", "train.epochs=1",
        "run_dir=offline", "progress=false", cwd=work)  # fmt: skip
     assert (work / "offline" / "results.md").is_file()
+    rng = np.random.default_rng(0)
+    pl.DataFrame({"u": rng.integers(0, 200, 4000), "i": rng.integers(0, 60, 4000),
+                  "ts": 1_700_000_000 + rng.integers(0, 14 * 86_400, 4000),
+                  "c": rng.binomial(1, 0.1, 4000)}).write_csv(work / "log.csv")  # fmt: skip
+    sh(bin_ / "abtest-sim-calibrate", "input=log.csv", "user=u", "item=i", "time=ts", "click=c",
+       "name=mine", "out=calibrated", "fit.drift_window_days=2", cwd=work)  # fmt: skip
+    assert (work / "calibrated" / "world" / "mine.yaml").is_file()
     typo = subprocess.run([bin_ / "abtest-sim", "+sed=5"], capture_output=True, text=True, cwd=work)
     assert typo.returncode == 2 and "unknown key(s) ['sed']" in typo.stderr
