@@ -35,6 +35,7 @@ _PNG_METADATA = {"Software": None}
 _SVG_METADATA = {"Date": None, "Creator": None}
 _SVG_SETTINGS = {"svg.hashsalt": "abtest-sim", "svg.fonttype": "path"}
 _ID = re.compile(r'\bid="([^"]+)"')
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
 def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, object]:
@@ -49,13 +50,13 @@ def save_png(figure: Figure, path: Path, dpi: float | None = None) -> None:
 
 
 def svg_text(figure: Figure, prefix: str) -> str:
-    """The figure as an ``<svg>`` element to inline in HTML: no XML prolog, no date, and every id
-    (and reference to it) prefixed with ``prefix`` so figures on one page do not collide."""
+    """The figure as an ``<svg>`` element to inline in HTML: no XML prolog, no metadata, and every
+    id (and reference to it) prefixed with ``prefix`` so figures on one page do not collide."""
     buffer = io.StringIO()
     with matplotlib.rc_context(_SVG_SETTINGS):
         figure.savefig(buffer, format="svg", metadata=_SVG_METADATA)
     text = buffer.getvalue()
-    text = text[text.index("<svg") :]
+    text = _METADATA.sub("", text[text.index("<svg") :])  # RDF: names a creator, no content
     for name in sorted(set(_ID.findall(text)), key=len, reverse=True):
         new = f"{prefix}-{name}"
         text = text.replace(f'id="{name}"', f'id="{new}"')
