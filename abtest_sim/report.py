@@ -100,30 +100,33 @@ def write_report(
         cs_rho=options.cs_rho,
     )
     report_dir = Path(out_dir) / "report"
+    summary = _summary(table, unit_days, options, report_dir, diverged)
+    per_arm = arm_days(table.logs, table.design)
+    svgs, pngs = _figures(table, per_arm, options.alpha) if plots else (None, {})
+    source = _source_line(metadata or {})
+    html = render_html(summary, table, per_arm, method_note=METHOD_NOTE, figures=svgs,
+                       source=source, calibration=calibration)  # fmt: skip
+    writers = _writers(summary, table, per_arm, metadata, html) | pngs
+    with atomic_dir(report_dir) as staging:  # all files appear at once, or none
+        for name, write in writers.items():
+            write(staging / name)
+    return summary
+
+
+def _summary(
+    table: DailyTable,
+    unit_days: pl.DataFrame,
+    options: ReportOptions,
+    report_dir: Path,
+    diverged: Mapping[str, str] | None,
+) -> ReportSummary:
     try:
         summary = summarise(
             table, table.cumulative, unit_days, options=options, report_dir=report_dir
         )
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
-    if diverged:
-        summary = with_diverged(summary, diverged)
-    per_arm = arm_days(table.logs, table.design)
-    svgs, pngs = _figures(table, per_arm, options.alpha) if plots else (None, {})
-    html = render_html(
-        summary,
-        table,
-        per_arm,
-        method_note=METHOD_NOTE,
-        figures=svgs,
-        source=_source_line(metadata or {}),
-        calibration=calibration,
-    )
-    writers = _writers(summary, table, per_arm, metadata, html) | pngs
-    with atomic_dir(report_dir) as staging:  # all files appear at once, or none
-        for name, write in writers.items():
-            write(staging / name)
-    return summary
+    return with_diverged(summary, diverged) if diverged else summary
 
 
 def _figures(
