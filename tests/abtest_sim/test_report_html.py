@@ -2,6 +2,8 @@
 columns of daily.csv and cumulative.csv."""
 
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -153,3 +155,16 @@ def test_a_calibration_table_is_shown_when_present(tmp_path):
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'class="calibration"' in html and "share of pCTRs that rose" in html
     assert "60.000%" in html and "Not in this report" not in html
+
+
+def test_pages_are_byte_identical_across_processes(reference_run, tmp_path):
+    """Two processes (each its own hash seed) write the same aggregate page of the same run."""
+    pages = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        command = [sys.executable, "-m", "abtest_sim.aggregate", f"input={reference_run}",
+                   f"out={out}"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        pages.append((out / "report.html").read_bytes())
+    assert pages[0] == pages[1] and b"<svg" in pages[0]
