@@ -47,7 +47,6 @@ p { margin: .5em 0; }
   border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums;
   white-space: nowrap; width: 100%; }
-caption { text-align: left; padding: 6px 8px; color: var(--muted); white-space: normal; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: right; }
 th { background: #eef1f5; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; position: sticky; left: 0; background: #fff; }
@@ -109,14 +108,14 @@ def table(
     caption: str = "",
     css: str = "",
 ) -> str:
-    """A table in its own horizontal scroll container: ``rows`` in tbody, ``foot`` in tfoot."""
+    """A table in its own horizontal scroll container: ``rows`` in tbody, ``foot`` in tfoot; the
+    ``caption`` above it, outside the scroll, so it wraps at the screen's width."""
 
     def cells(row: Sequence[Cell], tag: str) -> str:
         return "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in row) + "</tr>"
 
-    parts = [f'<div class="table-scroll"><table class="{esc(css)}">']
-    if caption:
-        parts.append(f"<caption>{esc(caption)}</caption>")
+    parts = [f'<p class="muted">{esc(caption)}</p>'] if caption else []
+    parts.append(f'<div class="table-scroll"><table class="{esc(css)}">')
     parts.append("<thead>" + cells(header, "th") + "</thead>")
     parts.append("<tbody>" + "\n".join(cells(r, "td") for r in rows) + "</tbody>")
     if foot:
