@@ -4,10 +4,10 @@ Reads every run of a multirun directory (a folder holding ``config.json`` and ``
 the runs by the configuration keys that vary across them (the seed and salt aside), and writes
 ``aggregate/summary.csv`` (one row per configuration), ``aggregate/runs.csv`` (one row per run),
 ``aggregate/lineage.csv`` (the lineage variance of each estimator, from the A/A runs),
-``aggregate/report.md`` and plots. The figures (``abtest_sim.calibration``): per estimator the
-spread of the lift, power and the A/A false-positive rate, coverage of the launch effect and of
-the test's target, each without and with the lineage component; the A/A weeks counted once each;
-Wilson intervals for every rate.
+``aggregate/report.md``, ``aggregate/report.html`` (one page, figures inline) and plots. The
+figures (``abtest_sim.calibration``): per estimator the spread of the lift, power and the A/A
+false-positive rate, coverage of the launch effect and of the test's target, each without and
+with the lineage component; the A/A weeks counted once each; Wilson intervals for every rate.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import polars as pl
 from omegaconf import DictConfig
 from scipy import stats as scipy_stats
 
-from abtest_sim.aggregate_report import render, write_plots
+from abtest_sim.aggregate_html import render_html
+from abtest_sim.aggregate_report import figures, render, write_plots
 from abtest_sim.calibration import LineageVariance, group_row, lineage_from_aa_runs, rate
 from abtest_sim.config import ArmSpec
 from abtest_sim.estimates import ESTIMATORS
 from abtest_sim.launch import training_key
+from abtest_sim.plots import svg_text
 from reloop.atomic import atomic_dir
 from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
 
@@ -233,14 +235,19 @@ def aggregate(
     for run_dir, why in skipped.items():
         print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
     summary, keys, lineage = summarise_runs(runs, alpha=alpha)
+    ks = aa_week_ks(runs)
+    drawn = figures(runs, summary, keys, alpha, paper_users)
+    svgs = {name: svg_text(figure, name) for name, figure in drawn.items()}
+    html = render_html(summary, runs, keys, lineage, ks, alpha, skipped, svgs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_dir(out) as staging:
+    with atomic_dir(out) as staging:  # every file appears at once, or none
         runs.write_csv(staging / "runs.csv")
         summary.write_csv(staging / "summary.csv")
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
-        write_plots(runs, summary, keys, staging, alpha, paper_users)
-        text = render(summary, runs, keys, lineage, aa_week_ks(runs), alpha, paper_users)
+        write_plots(drawn, staging)
+        text = render(summary, runs, keys, lineage, ks, alpha, paper_users)
         (staging / "report.md").write_text(text + skipped_section(skipped))
+        (staging / "report.html").write_text(html, encoding="utf-8")
     return summary
 
 

@@ -1,20 +1,35 @@
-"""The aggregate's report.md and plots (``abtest-sim-aggregate``)."""
+"""The aggregate's report.md, its tables (shared with report.html) and plots
+(``abtest-sim-aggregate``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from abtest_sim.calibration import LineageVariance
 from abtest_sim.estimates import ESTIMATORS
+from abtest_sim.plots import new_figure, save_png
 from abtest_sim.stats.power import power_from_se
 
-__all__ = ["render", "write_plots"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "HOW_TO_READ",
+    "aa_week_line",
+    "configuration_title",
+    "estimator_table",
+    "figures",
+    "ks_line",
+    "lineage_table",
+    "render",
+    "write_plots",
+]
 
 
 def _pct(x: float | None) -> str:
@@ -35,7 +50,8 @@ def _label(row: Mapping[str, Any], keys: list[str]) -> str:
     return ", ".join(f"{k.split('.')[-1]}={row[k]}" for k in keys) or "all"
 
 
-def _estimator_lines(row: Mapping[str, Any], alpha: float) -> list[str]:
+def estimator_table(row: Mapping[str, Any], alpha: float) -> tuple[list[str], list[list[str]]]:
+    """One configuration's estimators: header and rows (the headline's name marked ``*``)."""
     level = round(100 * (1 - alpha))
     header = [
         "Estimator",
@@ -48,48 +64,103 @@ def _estimator_lines(row: Mapping[str, Any], alpha: float) -> list[str]:
         f"{level}% CI covers launch (no / with lineage)",
         f"{level}% CI covers target (no / with lineage)",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name in ESTIMATORS:
         if row.get(f"{name}_lift_mean") is None:
             continue
-        mark = "**" if name == row.get("headline") else ""
-        cells = [
-            f"{mark}{name}{mark}",
-            f"{_pct(row[f'{name}_lift_mean'])} ({_pct(row[f'{name}_lift_sd'])})",
-            _pct(row[f"{name}_launch_mean"]),
-            f"{_pct(row[f'{name}_target_mean'])} ({_pct(row[f'{name}_target_sd'])})",
-            _pct(row[f"{name}_bias_mean"]),
-            _share(row, f"{name}_reject"),
-            _share(row, f"{name}_reject_with_lineage"),
-            f"{_share(row, f'{name}_covers_launch')} / "
-            f"{_share(row, f'{name}_covers_launch_with_lineage')}",
-            f"{_share(row, f'{name}_covers_target')} / "
-            f"{_share(row, f'{name}_covers_target_with_lineage')}",
-        ]
+        rows.append(
+            [
+                f"{name}*" if name == row.get("headline") else name,
+                f"{_pct(row[f'{name}_lift_mean'])} ({_pct(row[f'{name}_lift_sd'])})",
+                _pct(row[f"{name}_launch_mean"]),
+                f"{_pct(row[f'{name}_target_mean'])} ({_pct(row[f'{name}_target_sd'])})",
+                _pct(row[f"{name}_bias_mean"]),
+                _share(row, f"{name}_reject"),
+                _share(row, f"{name}_reject_with_lineage"),
+                f"{_share(row, f'{name}_covers_launch')} / "
+                f"{_share(row, f'{name}_covers_launch_with_lineage')}",
+                f"{_share(row, f'{name}_covers_target')} / "
+                f"{_share(row, f'{name}_covers_target_with_lineage')}",
+            ]
+        )
+    return header, rows
+
+
+def _estimator_lines(row: Mapping[str, Any], alpha: float) -> list[str]:
+    header, rows = estimator_table(row, alpha)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells in rows:
+        if cells[0].endswith("*"):
+            cells = [f"**{cells[0][:-1]}**", *cells[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
+NO_LINEAGE = (
+    "No A/A runs (treatment trained exactly as the control) in this sweep: the lineage "
+    "variance is not measured and the 'with lineage' columns equal the others. Run an "
+    "A/A sweep (arm.treatment.recipe=baseline) to measure it."
+)
+LINEAGE_INTRO = (
+    "Lineage variance, from the distinct A/A runs (true lift zero: mean(lift^2) - mean(se^2), "
+    "95% bootstrap interval over runs):"
+)
+HOW_TO_READ = (
+    "How to read it: *rejects* is the share of runs whose test rejects at the chosen level "
+    "(power in an A/B, the false-positive rate in an A/A); *launch effect* is the true lift "
+    "of shipping (every user on a lineage of the recipe trained on every user); *test "
+    "target* is what the arms' own lineages served their own users (what the estimate "
+    "converges to); coverage of the target is checked against the run's launch effect plus "
+    "the configuration's mean bias (the per-run served-users truth is a noisy proxy of the "
+    "target's expectation over the split). 'With lineage' widens every interval by the "
+    "lineage variance measured on the A/A runs. Brackets: Wilson intervals."
+)
+
+
+def lineage_table(lineage: Mapping[str, LineageVariance]) -> tuple[list[str], list[list[str]]]:
+    header = ["Estimator", "A/A runs", "lineage sd", "lineage variance [95% CI]",
+              "share of variance"]  # fmt: skip
+    rows = [
+        [
+            name,
+            str(value.runs),
+            _pct(value.sd),
+            f"{value.variance:.3g} [{value.low:.3g}, {value.high:.3g}]",
+            f"{100 * value.share_of_total:.0f}%",
+        ]
+        for name, value in lineage.items()
+    ]
+    return header, rows
+
+
 def _lineage_lines(lineage: Mapping[str, LineageVariance]) -> list[str]:
     if not lineage:
-        return [
-            "No A/A runs (treatment trained exactly as the control) in this sweep: the lineage "
-            "variance is not measured and the 'with lineage' columns equal the others. Run an "
-            "A/A sweep (arm.treatment.recipe=baseline) to measure it.",
-        ]
-    lines = [
-        "Lineage variance, from the distinct A/A runs (true lift zero: mean(lift^2) - mean(se^2), "
-        "95% bootstrap interval over runs):",
-        "",
-        "| Estimator | A/A runs | lineage sd | lineage variance [95% CI] | share of variance |",
-        "|---|---|---|---|---|",
-    ]
-    for name, value in lineage.items():
-        lines.append(
-            f"| {name} | {value.runs} | {_pct(value.sd)} | {value.variance:.3g} "
-            f"[{value.low:.3g}, {value.high:.3g}] | {100 * value.share_of_total:.0f}% |"
-        )
-    return lines
+        return [NO_LINEAGE]
+    header, rows = lineage_table(lineage)
+    lines = [LINEAGE_INTRO, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def configuration_title(row: Mapping[str, Any], keys: list[str]) -> str:
+    kind = "A/A: the treatment trains as the control" if row["is_aa"] else "A/B"
+    return (
+        f"{_label(row, keys)} ({kind}; {row['runs']} runs, "
+        f"{row['users_per_arm']:,.0f} users per arm)"
+    )
+
+
+def aa_week_line(row: Mapping[str, Any], alpha: float) -> str:
+    return (
+        f"A/A weeks (each distinct week once): false-positive rate "
+        f"{_share(row, 'aa_week_false_positive')} at nominal {100 * alpha:.0f}%."
+    )
+
+
+def ks_line(ks: tuple[float, int]) -> str:
+    return (
+        f"A/A-week p-values, each distinct week once: KS test against uniform p = "
+        f"{ks[0]:.3f} ({ks[1]} weeks); see `aa_pvalues.png`."
+    )
 
 
 def render(
@@ -113,32 +184,18 @@ def render(
         "",
     ]
     for row in summary.iter_rows(named=True):
-        kind = "A/A: the treatment trains as the control" if row["is_aa"] else "A/B"
         lines += [
-            f"## {_label(row, keys)} ({kind}; {row['runs']} runs, "
-            f"{row['users_per_arm']:,.0f} users per arm)",
+            f"## {configuration_title(row, keys)}",
             "",
             *_estimator_lines(row, alpha),
             "",
-            f"A/A weeks (each distinct week once): false-positive rate "
-            f"{_share(row, 'aa_week_false_positive')} at nominal {100 * alpha:.0f}%.",
+            aa_week_line(row, alpha),
             "",
         ]
     if ks is not None:
-        lines += [
-            f"A/A-week p-values, each distinct week once: KS test against uniform p = "
-            f"{ks[0]:.3f} ({ks[1]} weeks); see `aa_pvalues.png`.",
-            "",
-        ]
+        lines += [ks_line(ks), ""]
     lines += [
-        "How to read it: *rejects* is the share of runs whose test rejects at the chosen level "
-        "(power in an A/B, the false-positive rate in an A/A); *launch effect* is the true lift "
-        "of shipping (every user on a lineage of the recipe trained on every user); *test "
-        "target* is what the arms' own lineages served their own users (what the estimate "
-        "converges to); coverage of the target is checked against the run's launch effect plus "
-        "the configuration's mean bias (the per-run served-users truth is a noisy proxy of the "
-        "target's expectation over the split). 'With lineage' widens every interval by the "
-        "lineage variance measured on the A/A runs. Brackets: Wilson intervals.",
+        HOW_TO_READ,
         "",
         f"Plots: `lift_vs_config.png`, `power_vs_users.png` (the planner's power at up to "
         f"{paper_users:,} users per arm), `aa_pvalues.png`.",
@@ -146,30 +203,32 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_plots(
+def figures(
     runs: pl.DataFrame,
     summary: pl.DataFrame,
     keys: list[str],
-    folder: Path,
     alpha: float,
     paper_users: int,
-) -> None:
-    import matplotlib
+) -> dict[str, Figure]:
+    """The aggregate's figures by name (PNG files and report.html's inline SVGs)."""
+    return {
+        "lift_vs_config": _lift_plot(summary, keys),
+        "power_vs_users": _power_plot(summary, keys, alpha, paper_users),
+        "aa_pvalues": _aa_plot(runs, alpha),
+    }
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    _lift_plot(plt, summary, keys, folder / "lift_vs_config.png")
-    _power_plot(plt, summary, keys, folder / "power_vs_users.png", alpha, paper_users)
-    _aa_plot(plt, runs, folder / "aa_pvalues.png", alpha)
+def write_plots(drawn: Mapping[str, Figure], folder: Path) -> None:
+    for name, figure in drawn.items():
+        save_png(figure, folder / f"{name}.png", dpi=120)
 
 
 def _headline_of(row: Mapping[str, Any]) -> str:
     return row.get("headline") or "pooled"
 
 
-def _lift_plot(plt: Any, summary: pl.DataFrame, keys: list[str], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4))
+def _lift_plot(summary: pl.DataFrame, keys: list[str]) -> Figure:
+    fig, ax = new_figure(7, 4)
     rows = list(summary.iter_rows(named=True))
     x = np.arange(len(rows))
     for column, label, offset in (
@@ -190,15 +249,11 @@ def _lift_plot(plt: Any, summary: pl.DataFrame, keys: list[str], path: Path) -> 
     ax.set_ylabel("CTR lift (%)")
     ax.set_title("Lift by configuration (headline estimator; bars: 95% CI of the mean)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def _power_plot(
-    plt: Any, summary: pl.DataFrame, keys: list[str], path: Path, alpha: float, paper_users: int
-) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4))
+def _power_plot(summary: pl.DataFrame, keys: list[str], alpha: float, paper_users: int) -> Figure:
+    fig, ax = new_figure(7, 4)
     for row in summary.iter_rows(named=True):
         name = _headline_of(row)
         users, se = row["users_per_arm"], row.get(f"{name}_se_mean")
@@ -232,17 +287,15 @@ def _power_plot(
     ax.set_ylabel(f"power (two-sided, alpha = {alpha})")
     ax.set_title("Power at the mean launch effect: planned (line) and empirical (points)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def _aa_plot(plt: Any, runs: pl.DataFrame, path: Path, alpha: float) -> None:
+def _aa_plot(runs: pl.DataFrame, alpha: float) -> Figure:
     weeks = runs.filter(pl.col("aa_p_value").is_not_null()).unique(
         "aa_week_id", keep="first", maintain_order=True
     )
     p = weeks.get_column("aa_p_value").cast(pl.Float64).to_numpy()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = new_figure(6, 3.5)
     bins = np.linspace(0, 1, 11)
     ax.hist(p, bins=bins, edgecolor="white")
     ax.axhline(len(p) / 10, color="black", ls="--", lw=0.8, label="uniform")
@@ -250,6 +303,4 @@ def _aa_plot(plt: Any, runs: pl.DataFrame, path: Path, alpha: float) -> None:
     ax.set_xlabel("A/A week: p-value of the mean daily lift (each distinct week once)")
     ax.set_ylabel("weeks")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig

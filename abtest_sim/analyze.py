@@ -61,6 +61,7 @@ class AnalyzeSettings:
     shares: dict[str, float] | None = None
     headline: str = "auto"  # the estimator the report leads with (abtest_sim.estimates)
     lineage_sd: dict[str, Any] | None = None  # model-lineage SD per estimator, if measured
+    cs_rho: Any = None  # tuning of the confidence sequence (checked by ReportOptions)
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> AnalyzeSettings:
@@ -91,6 +92,7 @@ class AnalyzeSettings:
             shares=_shares(raw.get("shares")),
             headline=str(raw.get("headline", "auto")),
             lineage_sd=raw.get("lineage_sd"),
+            cs_rho=raw.get("cs_rho"),
         )
 
 
@@ -303,6 +305,7 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
                 "alpha": settings.alpha,
                 "headline": settings.headline,
                 "lineage_sd": settings.lineage_sd,
+                "cs_rho": settings.cs_rho,
             }
         )
     except ReportOptionsError as error:

@@ -31,7 +31,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from abtest_sim.estimates import ESTIMATORS
 
-__all__ = ["LineageVariance", "Rate", "group_row", "lineage_variance", "rate"]
+__all__ = ["LineageVariance", "Rate", "group_row", "lineage_variance", "rate", "wilson"]
 
 BOOTSTRAP = 2000
 
@@ -50,11 +50,15 @@ class Rate:
 
 def rate(flags: Sequence[bool] | np.ndarray, alpha: float = 0.05) -> Rate:
     """A proportion with its Wilson interval (statsmodels)."""
-    n, k = len(flags), int(np.sum(flags))
-    if n == 0:
+    return wilson(int(np.sum(flags)), len(flags), alpha)
+
+
+def wilson(successes: int, trials: int, alpha: float = 0.05) -> Rate:
+    """``successes`` of ``trials`` with the Wilson interval (statsmodels)."""
+    if trials == 0:
         return Rate(0, 0, float("nan"), float("nan"))
-    low, high = proportion_confint(k, n, alpha=alpha, method="wilson")
-    return Rate(k, n, float(low), float(high))
+    low, high = proportion_confint(successes, trials, alpha=alpha, method="wilson")
+    return Rate(successes, trials, float(low), float(high))
 
 
 @dataclass(frozen=True)

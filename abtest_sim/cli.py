@@ -93,7 +93,7 @@ def write_simulation_report(
         paired=spec.paired,
         plots=plots,
         diverged=diverged,
-        model_calibration=calibration_table(run_dir, config),
+        calibration=calibration_table(run_dir, config),
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,

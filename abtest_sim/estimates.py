@@ -59,15 +59,17 @@ class ReportOptions:
     headline: str = "auto"  # auto | pooled | mean_daily | ab_minus_aa | cuped
     # SD of the model-lineage component of each estimator's A/B lift (None: not known, not added)
     lineage_sd: Mapping[str, float | None] = field(default_factory=dict)
+    # Tuning of the cumulative lift's confidence sequence (abtest_sim.stats.sequential; None:
+    # tightest on the last day)
+    cs_rho: float | None = None
 
     @classmethod
     def from_mapping(cls, node: Mapping[str, Any] | None) -> ReportOptions:
         node = dict(node or {})
-        unknown = sorted(set(node) - {"alpha", "headline", "lineage_sd"})
+        known = ("alpha", "headline", "lineage_sd", "cs_rho")
+        unknown = sorted(set(node) - set(known))
         if unknown:
-            raise ReportOptionsError(
-                f"stats: unknown key(s) {unknown}; known: alpha, headline, lineage_sd"
-            )
+            raise ReportOptionsError(f"stats: unknown key(s) {unknown}; known: {', '.join(known)}")
         alpha = node.get("alpha", 0.05)
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
             raise ReportOptionsError(f"stats.alpha must lie in (0, 1), got {alpha!r}")
@@ -76,7 +78,21 @@ class ReportOptions:
             raise ReportOptionsError(
                 f"stats.headline must be auto or one of {list(ESTIMATORS)}, got {headline!r}"
             )
-        return cls(float(alpha), headline, _lineage_sd(node.get("lineage_sd")))
+        lineage_sd = _lineage_sd(node.get("lineage_sd"))
+        return cls(float(alpha), headline, lineage_sd, _cs_rho(node.get("cs_rho")))
+
+
+def _cs_rho(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ReportOptionsError(f"stats.cs_rho must be a positive number or null, got {value!r}")
+    return float(value)
 
 
 def _lineage_sd(node: Any) -> dict[str, float | None]:

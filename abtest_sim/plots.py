@@ -1,39 +1,77 @@
-"""The report's figures: daily lift with intervals, cumulative lift, CTR per arm per day.
+"""The report's figures: daily lift with intervals, cumulative lift with its always-valid band, CTR
+per arm per day; each as a PNG file and as inline SVG for report.html.
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state, no
-display needed); PNGs carry no timestamp or version, so the same numbers give the same bytes.
+display needed). PNGs carry no timestamp or version; SVGs carry no date, their ids are salted with
+a fixed string and prefixed per figure (several live in one HTML page), and text is drawn as paths
+(no font needed): the same numbers give the same bytes.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+__all__ = [
+    "ctr_per_arm",
+    "ctr_per_arm_figure",
+    "cumulative_lift",
+    "cumulative_lift_figure",
+    "daily_lift",
+    "daily_lift_figure",
+    "new_figure",
+    "save_png",
+    "svg_text",
+]
+
 _PNG_METADATA = {"Software": None}
+_SVG_METADATA = {"Date": None, "Creator": None}
+_SVG_SETTINGS = {"svg.hashsalt": "abtest-sim", "svg.fonttype": "path"}
+_ID = re.compile(r'\bid="([^"]+)"')
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
-def _figure() -> tuple[Figure, object]:
-    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, object]:
+    """A figure on its own Agg canvas with one axes."""
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
 
 
-def _save(figure: Figure, path: Path) -> None:
-    figure.savefig(path, format="png", metadata=_PNG_METADATA)
+def save_png(figure: Figure, path: Path, dpi: float | None = None) -> None:
+    figure.savefig(path, format="png", metadata=_PNG_METADATA, **({"dpi": dpi} if dpi else {}))
 
 
-def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
+def svg_text(figure: Figure, prefix: str) -> str:
+    """The figure as an ``<svg>`` element to inline in HTML: no XML prolog, no metadata, and every
+    id (and reference to it) prefixed with ``prefix`` so figures on one page do not collide."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(_SVG_SETTINGS):
+        figure.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    text = buffer.getvalue()
+    text = _METADATA.sub("", text[text.index("<svg") :])  # RDF: names a creator, no content
+    for name in sorted(set(_ID.findall(text)), key=len, reverse=True):
+        new = f"{prefix}-{name}"
+        text = text.replace(f'id="{name}"', f'id="{new}"')
+        text = text.replace(f'"#{name}"', f'"#{new}"').replace(f"(#{name})", f"(#{new})")
+    return text.strip()
+
+
+def daily_lift_figure(main: pl.DataFrame, *, alpha: float) -> Figure:
     """Daily lift with its interval (A/A days grey), the A/B average band, the truth if known."""
     days = main.filter(pl.col("day") != "Average")
     average = main.row(main.height - 1, named=True)
     x = np.arange(days.height)
     lift, low, high = (100 * days[c].to_numpy() for c in ("lift", "ci_low", "ci_high"))
     is_aa = days["phase"].to_numpy() == "aa"
-    figure, ax = _figure()
+    figure, ax = new_figure()
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axhspan(
         100 * average["ci_low"],
@@ -65,31 +103,52 @@ def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
     treatment, control = average["treatment"], average["control"]
     ax.set_title(f"Daily lift of {treatment} over {control}, {100 * (1 - alpha):.0f}% intervals")
     ax.legend(loc="best", fontsize="small")
-    _save(figure, path)
+    return figure
 
 
-def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> None:
-    """Lift of the pooled CTR over the A/B days so far, with its interval."""
+def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
+    save_png(daily_lift_figure(main, alpha=alpha), path)
+
+
+def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
+    """Lift of the pooled CTR over the A/B days so far: the always-valid band (safe to read every
+    day), the fixed-horizon interval inside it, and the pooled truths when known."""
     x = np.arange(cumulative.height)
-    lift, low, high = (100 * cumulative[c].to_numpy() for c in ("lift", "ci_low", "ci_high"))
-    figure, ax = _figure()
+    level = f"{100 * (1 - alpha):.0f}%"
+    lift, low, high, cs_low, cs_high = (
+        100 * cumulative[c].to_numpy() for c in ("lift", "ci_low", "ci_high", "cs_low", "cs_high")
+    )
+    figure, ax = new_figure()
     ax.axhline(0, color="black", linewidth=0.8)
     ax.fill_between(
-        x, low, high, color="tab:blue", alpha=0.2, label=f"{100 * (1 - alpha):.0f}% interval"
+        x, cs_low, cs_high, color="tab:blue", alpha=0.13, label=f"{level} always-valid band"
+    )
+    ax.fill_between(
+        x, low, high, color="tab:blue", alpha=0.3, label=f"{level} interval (one look only)"
     )
     ax.plot(x, lift, "o-", color="tab:blue", label="cumulative lift")
+    for column, style, color, label in (
+        ("target_lift", "x--", "tab:red", "test target (served users)"),
+        ("launch_lift", "D:", "tab:green", "launch effect"),
+    ):
+        if column in cumulative.columns and cumulative[column].null_count() == 0:
+            ax.plot(x, 100 * cumulative[column].to_numpy(), style, color=color, label=label)
     ax.set_xticks(x, cumulative["day"].to_list())
     ax.set_xlabel("A/B day")
     ax.set_ylabel("relative CTR lift (%)")
     ax.set_title("Cumulative lift over the A/B days")
     ax.legend(loc="best", fontsize="small")
-    _save(figure, path)
+    return figure
 
 
-def ctr_per_arm(arms: pl.DataFrame, path: Path) -> None:
+def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> None:
+    save_png(cumulative_lift_figure(cumulative, alpha=alpha), path)
+
+
+def ctr_per_arm_figure(arms: pl.DataFrame) -> Figure:
     """CTR of every arm on every day (dashed: true CTR of what it served; dotted: of its launch
     lineage, when known)."""
-    figure, ax = _figure()
+    figure, ax = new_figure()
     for (arm,), rows in arms.group_by("arm", maintain_order=True):
         x = np.arange(rows.height)
         line = ax.plot(x, 100 * rows["ctr"].to_numpy(), "o-", label=str(arm))[0]
@@ -107,4 +166,8 @@ def ctr_per_arm(arms: pl.DataFrame, path: Path) -> None:
     ax.set_ylabel("CTR (%)")
     ax.set_title("CTR per arm per day")
     ax.legend(loc="best", fontsize="small")
-    _save(figure, path)
+    return figure
+
+
+def ctr_per_arm(arms: pl.DataFrame, path: Path) -> None:
+    save_png(ctr_per_arm_figure(arms), path)

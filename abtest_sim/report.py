@@ -6,7 +6,9 @@ for the pre-period A/A days on the same users, "ab" for the treatment days) and 
 
 - ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``report.md``
   (rendered by ``abtest_sim.report_md``),
-  ``arms.csv`` (CTR per arm and day), ``cumulative.csv`` (lift of the pooled CTR so far);
+  ``arms.csv`` (CTR per arm and day), ``cumulative.csv`` (lift of the pooled CTR so far, with its
+  always-valid confidence sequence);
+- ``report.html`` (``abtest_sim.report_html``): one self-contained page with the figures inline;
 - ``daily_lift.png``, ``cumulative_lift.png``, ``ctr_per_arm.png``.
 
 Everything is computed before anything is written; the folder is written beside its final place and
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -27,13 +30,17 @@ from abtest_sim.estimates import (
     ReportOptionsError,
 )
 from abtest_sim.report_calibration import calibration_section
+from abtest_sim.report_html import render_html
 from abtest_sim.report_md import render_markdown
 from abtest_sim.report_summary import ReportSummary, json_ready, summarise, with_diverged
 from abtest_sim.stats.daily_columns import DAILY_COLUMNS
-from abtest_sim.stats.daily_table import daily_table
-from abtest_sim.stats.series import arm_days, cumulative_lift
+from abtest_sim.stats.daily_table import DailyTable, daily_table
+from abtest_sim.stats.series import arm_days
 from abtest_sim.stats.unit_days import ReportInputError
 from reloop.atomic import atomic_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportOptions", "ReportSummary", "write_report"]
 
@@ -64,7 +71,7 @@ def write_report(
     paired: bool = False,
     plots: bool = True,
     diverged: Mapping[str, str] | None = None,
-    model_calibration: pl.DataFrame | None = None,
+    calibration: pl.DataFrame | None = None,
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -73,72 +80,108 @@ def write_report(
     A/B minus A/A. ``shares``: the designed share of users per arm for the SRM test (default:
     equal). ``metadata`` goes into summary.json (e.g. where the log came from). Raises
     ``ReportInputError`` (a ``ValueError``) with a one-line message when the table is unusable.
-    ``options``: level, headline estimator and lineage components (``conf/stats``).
-    ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's launch lineages (each
-    arm's recipe serving and trained on every user); ``paired``: every unit in every arm.
-    ``plots``: write the PNG figures (large sweeps skip them: the aggregate has its own).
-    ``diverged``: arms whose model diverged (``abtest_sim.health``), the first warning.
-    ``model_calibration``: a simulator's per arm-day calibration diagnostic
-    (``abtest_sim.model_calibration``), written as ``calibration.csv`` and summarised in report.md.
+    ``options``: level, headline estimator, lineage components and the confidence sequence's
+    tuning (``conf/stats``). ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's
+    launch lineages (each arm's recipe serving and trained on every user); ``paired``: every unit
+    in every arm. ``plots``: draw the figures (PNGs, and inline in report.html; large sweeps skip
+    them: the aggregate has its own). ``diverged``: arms whose model diverged
+    (``abtest_sim.health``), the first warning. ``calibration``: a per-(arm, day) table with any
+    of ``report_html_parts.CALIBRATION_COLUMNS`` (a simulator's ``abtest_sim.model_calibration``),
+    written as calibration.csv, summarised in report.md and shown in report.html's diagnostics.
     """
     options = options or ReportOptions()
-    alpha = options.alpha
     table = daily_table(
         unit_days,
         control=control,
         treatment=treatment,
         aa_control=aa_control,
-        alpha=alpha,
+        alpha=options.alpha,
         shares=shares,
         launch_truth=launch_truth,
         paired=paired,
+        cs_rho=options.cs_rho,
     )
     report_dir = Path(out_dir) / "report"
-    control_log, treatment_log = list(table.logs.values())[:2]
-    cumulative = cumulative_lift(control_log, treatment_log, table.design, alpha)
+    summary = _summary(table, unit_days, options, report_dir, diverged)
+    per_arm = arm_days(table.logs, table.design)
+    svgs, pngs = _figures(table, per_arm, options.alpha) if plots else (None, {})
+    source = _source_line(metadata or {})
+    html = render_html(summary, table, per_arm, method_note=METHOD_NOTE, figures=svgs,
+                       source=source, calibration=calibration)  # fmt: skip
+    writers = _writers(summary, table, per_arm, metadata, html, calibration) | pngs
+    with atomic_dir(report_dir) as staging:  # all files appear at once, or none
+        for name, write in writers.items():
+            write(staging / name)
+    return summary
+
+
+def _summary(
+    table: DailyTable,
+    unit_days: pl.DataFrame,
+    options: ReportOptions,
+    report_dir: Path,
+    diverged: Mapping[str, str] | None,
+) -> ReportSummary:
     try:
-        summary = summarise(table, cumulative, unit_days, options=options, report_dir=report_dir)
+        summary = summarise(
+            table, table.cumulative, unit_days, options=options, report_dir=report_dir
+        )
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
-    if diverged:
-        summary = with_diverged(summary, diverged)
-    per_arm = arm_days(table.logs, table.design)
+    return with_diverged(summary, diverged) if diverged else summary
+
+
+def _figures(
+    table: DailyTable, per_arm: pl.DataFrame, alpha: float
+) -> tuple[dict[str, str], dict[str, Callable[[Path], Any]]]:
+    """The figures as inline SVGs for report.html and as writers of their PNGs."""
+    from abtest_sim import plots  # matplotlib loads only when a report is drawn
+
+    drawn: dict[str, Figure] = {
+        "daily_lift": plots.daily_lift_figure(table.main, alpha=alpha),
+        "cumulative_lift": plots.cumulative_lift_figure(table.cumulative, alpha=alpha),
+        "ctr_per_arm": plots.ctr_per_arm_figure(per_arm),
+    }
+    svgs = {name: plots.svg_text(figure, name) for name, figure in drawn.items()}
+    pngs = {f"{name}.png": partial(plots.save_png, figure) for name, figure in drawn.items()}
+    return svgs, pngs
+
+
+def _writers(
+    summary: ReportSummary,
+    table: DailyTable,
+    per_arm: pl.DataFrame,
+    metadata: Mapping[str, Any] | None,
+    html: str,
+    calibration: pl.DataFrame | None,
+) -> dict[str, Callable[[Path], Any]]:
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.
         "summary": {k: v for k, v in summary.to_dict().items() if k != "report_dir"},
         "method": METHOD_NOTE,
         "input": json_ready(dict(metadata or {})),
     }
+    markdown = render_markdown(summary, table, METHOD_NOTE) + calibration_section(calibration)
     writers: dict[str, Callable[[Path], Any]] = {
         "daily.csv": table.frame.write_csv,
         "arms.csv": per_arm.write_csv,
-        "cumulative.csv": cumulative.write_csv,
+        "cumulative.csv": table.cumulative.write_csv,
         "summary.json": lambda p: p.write_text(json.dumps(summary_json, indent=2) + "\n"),
-        "report.md": lambda p: p.write_text(
-            render_markdown(summary, table, METHOD_NOTE) + calibration_section(model_calibration)
-        ),
+        "report.md": lambda p: p.write_text(markdown),
+        "report.html": lambda p: p.write_text(html, encoding="utf-8"),
     }
-    if model_calibration is not None:
-        writers["calibration.csv"] = model_calibration.write_csv
-
-    def figures_into(folder: Path) -> None:
-        if not plots:
-            return
-        from abtest_sim import plots as figures  # matplotlib loads only when a report is written
-
-        figures.daily_lift(table.main, folder / "daily_lift.png", alpha=alpha)
-        figures.cumulative_lift(cumulative, folder / "cumulative_lift.png", alpha=alpha)
-        figures.ctr_per_arm(per_arm, folder / "ctr_per_arm.png")
-
-    _publish(report_dir, writers, figures_into)
-    return summary
+    if calibration is not None:
+        writers["calibration.csv"] = calibration.write_csv
+    return writers
 
 
-def _publish(
-    report_dir: Path, writers: Mapping[str, Callable[[Path], Any]], extra: Callable[[Path], None]
-) -> None:
-    """Write every file into a staging folder beside ``report_dir``, then swap it into place."""
-    with atomic_dir(report_dir) as staging:
-        for name, write in writers.items():
-            write(staging / name)
-        extra(staging)
+def _source_line(metadata: Mapping[str, Any]) -> str:
+    """Where the data came from, in a few words (no absolute path: the page can travel)."""
+    if metadata.get("source") == "abtest-sim":
+        return (
+            f"a simulated test (abtest-sim, experiment {metadata.get('experiment')}, seed "
+            f"{metadata.get('seed')})"
+        )
+    if metadata.get("input"):
+        return f"the log {Path(str(metadata['input'])).name} (abtest-analyze)"
+    return "a per-user log"

@@ -3,10 +3,13 @@ their truths, the daily Table 3, diagnostics and the method."""
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from abtest_sim.estimates import Estimate
+from abtest_sim.report_format import interval as _interval
+from abtest_sim.report_format import number as _number
+from abtest_sim.report_format import p_text as _p
+from abtest_sim.report_format import pct as _pct
 
 if TYPE_CHECKING:  # pragma: no cover
     from abtest_sim.report import ReportSummary
@@ -17,28 +20,6 @@ __all__ = ["render_markdown"]
 
 def _yes_no(flag: bool | None) -> str:
     return "n/a" if flag is None else ("yes" if flag else "no")
-
-
-def _pct(x: float | None, signed: bool = True) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a" if x is None else ("+inf" if x > 0 else "-inf")
-    return f"{100 * x:+.2f}%" if signed else f"{100 * x:.3f}%"
-
-
-def _number(x: float | None) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
-
-
-def _interval(value: Any, low: Any, high: Any) -> str:
-    if value is None:
-        return ""
-    return f"{_pct(value)} [{_pct(low)}, {_pct(high)}]"
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return ""
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

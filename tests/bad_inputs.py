@@ -61,6 +61,7 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "+model.options.cross_layers=abc", "seed=abc", "seed=null", "seed=1.5",
             "torch_threads=0", "retrain_workers=0", "report_plots=maybe", "resume=maybe",
             "progress=maybe", "warmup_cache=5", "stats.alpha=2", "stats.headline=nope",
+            "stats.cs_rho=-1", "stats.cs_rho=0", "stats.cs_rho=abc",
             "run_dir=a_file",
         ]
     ),
@@ -71,7 +72,7 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "treatment=A", "alpha=2", "alpha=abc", "aa_days=-1", "aa_days=100", "aa_days=abc",
             "format=nope", "headline=nope", "lineage_sd=abc", "shares={A: 2}", "out=a_file",
             "clicks=nope", "input=text_clicks.csv", "input=inf_impressions.csv",
-            "input=text_days.csv", "phase=phase",
+            "input=text_days.csv", "phase=phase", "cs_rho=-0.5", "cs_rho=abc",
         ]
     ),
     *(

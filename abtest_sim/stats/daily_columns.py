@@ -13,7 +13,15 @@ import polars as pl
 from abtest_sim.stats.influence import Linearized
 from abtest_sim.stats.unit_days import Design
 
-__all__ = ["AVERAGE", "DAILY_COLUMNS", "LIFT_COLUMNS", "Columns", "frame", "wald_names"]
+__all__ = [
+    "AVERAGE",
+    "CUMULATIVE_COLUMNS",
+    "DAILY_COLUMNS",
+    "LIFT_COLUMNS",
+    "Columns",
+    "frame",
+    "wald_names",
+]
 
 
 AVERAGE = "Average"
@@ -34,7 +42,13 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "cuped_lift", "cuped_se", "cuped_ci_low", "cuped_ci_high", "cuped_p_value",
     "aa_control", "concurrent_aa_lift", "shared_control_lift", "shared_control_se",
     "shared_control_ci_low", "shared_control_ci_high", "shared_control_p_value",
+    "cumulative_lift", "cumulative_ci_low", "cumulative_ci_high", "cs_low", "cs_high",
 )  # fmt: skip
+# The lift of the CTR pooled over the A/B days up to each A/B day (cumulative.csv's), with its
+# fixed-horizon interval and its always-valid confidence sequence (abtest_sim.stats.sequential):
+# defined or not whatever the day's own lift, null on A/A days and Average rows.
+CUMULATIVE_COLUMNS = ("cumulative_lift", "cumulative_ci_low", "cumulative_ci_high", "cs_low",
+                      "cs_high")  # fmt: skip
 _STRING_COLUMNS = {"day", "phase", "control", "treatment", "aa_control"}
 # What a day row shows whatever its lift: counts, CTRs and the simulator's truths. Every other
 # column of a day whose lift is undefined is null.
@@ -42,7 +56,7 @@ _ALWAYS_DEFINED = {
     *_STRING_COLUMNS, "users_control", "users_treatment", "impressions_control",
     "impressions_treatment", "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
     "target_ctr_control", "target_ctr_treatment", "target_lift", "launch_ctr_control",
-    "launch_ctr_treatment", "launch_lift", "test_to_launch_bias", "aa_lift",
+    "launch_ctr_treatment", "launch_lift", "test_to_launch_bias", "aa_lift", *CUMULATIVE_COLUMNS,
 }  # fmt: skip
 _COUNT_COLUMNS = {"users_control", "users_treatment"}
 

@@ -21,6 +21,7 @@ from abtest_sim.stats.cuped import cuped_panels
 from abtest_sim.stats.daily import adjust_p_values, shared_control_of
 from abtest_sim.stats.daily_columns import (
     AVERAGE,
+    CUMULATIVE_COLUMNS,
     LIFT_COLUMNS,
     Columns,
     frame,
@@ -28,7 +29,7 @@ from abtest_sim.stats.daily_columns import (
 )
 from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
 from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
-from abtest_sim.stats.series import served_totals
+from abtest_sim.stats.series import cumulative_lift, served_totals
 from abtest_sim.stats.unit_days import (
     ArmLog,
     Design,
@@ -238,6 +239,19 @@ def _shared_control(
     cols.values["aa_control"] = np.full(cols.n_rows, aa_control, dtype=object)
 
 
+def _cumulative(
+    cols: Columns, a: ArmLog, b: ArmLog, alpha: float, rho: float | None
+) -> pl.DataFrame:
+    """The pooled lift so far on each A/B day row (interval and confidence sequence)."""
+    cumulative = cumulative_lift(a, b, cols.design, alpha, rho)
+    rows = np.flatnonzero(cols.design.mask("ab"))
+    sources = ("lift", "ci_low", "ci_high", "cs_low", "cs_high")
+    for name, source in zip(CUMULATIVE_COLUMNS, sources, strict=True):
+        cols.empty(name)
+        cols.values[name][rows] = cumulative[source].to_numpy().astype(np.float64)
+    return cumulative
+
+
 @dataclass(frozen=True)
 class DailyTable:
     """daily.csv (all pairs), the treatment pair's rows, and the inputs behind them."""
@@ -249,6 +263,7 @@ class DailyTable:
     has_cuped: bool
     shares: np.ndarray | None
     undefined_days: dict[str, str]  # day label -> why its lift is undefined
+    cumulative: pl.DataFrame  # the treatment pair's cumulative.csv (series.cumulative_lift)
 
     @property
     def ab_average(self) -> dict[str, Any]:
@@ -266,6 +281,7 @@ def daily_table(
     shares: Mapping[str, float] | None = None,
     launch_truth: pl.DataFrame | None = None,
     paired: bool = False,
+    cs_rho: float | None = None,
 ) -> DailyTable:
     """Validate a per-(unit, arm, day) table and compute daily.csv.
 
@@ -275,6 +291,8 @@ def daily_table(
     simulator's lineage of the arm's recipe serving and trained on every user (the launch effect).
     ``paired``: every unit is in every arm (a simulator's parallel worlds): the arms' estimates
     are correlated through the shared units, and with a truth each arm is its own launch lineage.
+    ``cs_rho``: the tuning of the cumulative lift's confidence sequence (None: tightest on the
+    last day; ``abtest_sim.stats.sequential``).
     """
     if not 0.0 < alpha < 1.0:
         raise ReportInputError(f"alpha must lie in (0, 1), got {alpha}")
@@ -288,14 +306,16 @@ def daily_table(
         logs = _with_launch_truth(logs, design, launch_truth)
     elif paired:
         logs = {name: replace(log, launch_totals=served_totals(log)) for name, log in logs.items()}
-    kwargs = {"alpha": alpha, "shares": share_vector}
-    main, has_cuped = analyse_pair(
+    kwargs = {"alpha": alpha, "shares": share_vector, "cs_rho": cs_rho}
+    main, has_cuped, cumulative = analyse_pair(
         logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
     )
     frames = [main]
     if aa_control is not None:
         frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
-    return DailyTable(pl.concat(frames), main, logs, design, has_cuped, share_vector, undefined)
+    return DailyTable(
+        pl.concat(frames), main, logs, design, has_cuped, share_vector, undefined, cumulative
+    )
 
 
 def _with_launch_truth(
@@ -339,8 +359,10 @@ def analyse_pair(
     aa_control: str | None,
     alpha: float,
     shares: np.ndarray | None,
-) -> tuple[pl.DataFrame, bool]:
-    """daily.csv rows of one (control, treatment) pair and whether CUPED could be computed."""
+    cs_rho: float | None = None,
+) -> tuple[pl.DataFrame, bool, pl.DataFrame]:
+    """daily.csv rows of one (control, treatment) pair, whether CUPED could be computed, and the
+    pair's cumulative lift (cumulative.csv)."""
     a, b = logs[pair[0]], logs[pair[1]]
     cols = Columns(design)
     _basic(cols, a, b)
@@ -355,5 +377,6 @@ def analyse_pair(
     _ab_minus_aa(cols, lifts, alpha)
     has_cuped = _cuped(cols, a, b, alpha)
     _shared_control(cols, logs, pair, aa_control, alpha)
+    cumulative = _cumulative(cols, a, b, alpha, cs_rho)
     cols.blank_undefined_days()
-    return frame(cols.values), has_cuped
+    return frame(cols.values), has_cuped, cumulative

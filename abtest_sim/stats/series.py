@@ -1,5 +1,6 @@
-"""Series beside daily.csv: the cumulative lift of the pooled CTR over the A/B days, and each
-arm's CTR (observed, served truth, launch truth) per day."""
+"""Series beside daily.csv: the cumulative lift of the pooled CTR over the A/B days (with its
+always-valid confidence sequence), and each arm's CTR (observed, served truth, launch truth) per
+day."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.stats.influence import ratio_panel, relative_lift_of
+from abtest_sim.stats.sequential import confidence_sequence
 from abtest_sim.stats.unit_days import ArmLog, Design
 
 __all__ = ["arm_days", "cumulative_lift", "served_totals"]
@@ -21,8 +23,16 @@ def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
     return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
 
 
-def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.DataFrame:
-    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days)."""
+def cumulative_lift(
+    a: ArmLog, b: ArmLog, design: Design, alpha: float, rho: float | None = None
+) -> pl.DataFrame:
+    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days).
+
+    Columns: day, lift, se, ci_low, ci_high, p_value (the fixed-horizon interval: valid for one
+    look), units (users of both arms so far), cs_low, cs_high (the always-valid confidence
+    sequence, ``abtest_sim.stats.sequential``, tuned by ``rho``; None: tightest on the last day),
+    target_lift and launch_lift (the truths pooled over the same days, when known).
+    """
     ab = design.mask("ab")
     panels = []
     for log in (a, b):
@@ -37,13 +47,51 @@ def cumulative_lift(a: ArmLog, b: ArmLog, design: Design, alpha: float) -> pl.Da
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = relative_lift_of(panels[0].linearized(a.group), panels[1].linearized(b.group))
     wald = lifts.without(undefined).wald(alpha)
+    units = _units_so_far(a, b, ab)
+    cs_low, cs_high = confidence_sequence(wald.estimate, wald.se, units, alpha=alpha, rho=rho)
     columns = {"lift": wald.estimate, "se": wald.se, "ci_low": wald.ci_low,
                "ci_high": wald.ci_high, "p_value": wald.p_value}  # fmt: skip
-    blanked = [
-        pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)
+    columns |= {"cs_low": cs_low, "cs_high": cs_high}
+    blanked = {
+        name: pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)
         for name, values in columns.items()
-    ]
-    return pl.DataFrame([pl.Series("day", list(np.array(design.labels)[ab])), *blanked])
+    }
+    order = ["lift", "se", "ci_low", "ci_high", "p_value"]
+    return pl.DataFrame(
+        [
+            pl.Series("day", list(np.array(design.labels)[ab])),
+            *(blanked[name] for name in order),
+            pl.Series("units", units.astype(np.int64)),
+            blanked["cs_low"],
+            blanked["cs_high"],
+            _pooled_truth_so_far("target_lift", served_totals(a), served_totals(b), ab),
+            _pooled_truth_so_far("launch_lift", a.launch_totals, b.launch_totals, ab),
+        ]
+    )
+
+
+def _units_so_far(a: ArmLog, b: ArmLog, days: np.ndarray) -> np.ndarray:
+    """Units seen by each of ``days`` (cumulatively): both arms' users, each unit once in a
+    paired design (one unit axis shared by the arms)."""
+    seen = [np.logical_or.accumulate(log.present[days], axis=0) for log in (a, b)]
+    if a.group == b.group:
+        return (seen[0] | seen[1]).sum(axis=1).astype(np.float64)
+    return (seen[0].sum(axis=1) + seen[1].sum(axis=1)).astype(np.float64)
+
+
+def _pooled_truth_so_far(
+    name: str,
+    control: tuple[np.ndarray, np.ndarray] | None,
+    treatment: tuple[np.ndarray, np.ndarray] | None,
+    days: np.ndarray,
+) -> pl.Series:
+    """The true lift pooled over ``days`` so far (expected clicks over impressions per arm)."""
+    if control is None or treatment is None:
+        return pl.Series(name, [None] * int(days.sum()), dtype=pl.Float64)
+    a, b = (_ratio(np.cumsum(c[days]), np.cumsum(m[days])) for c, m in (control, treatment))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(a > 0, b / a - 1.0, np.nan)
+    return pl.Series(name, lift, dtype=pl.Float64, nan_to_null=True)
 
 
 def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:

@@ -26,6 +26,7 @@ FILES = (
     "daily.csv",
     "summary.json",
     "report.md",
+    "report.html",
     "arms.csv",
     "cumulative.csv",
     "daily_lift.png",
