@@ -20,7 +20,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from reloop.atomic import write_json, write_text
+from reloop.atomic import atomic_path, write_json, write_text
 from reloop.hydra_app import CONF_SEARCH_PATH, fail, one_line, precheck
 from reloop.schema import SchemaError, build, coerce
 
@@ -38,6 +38,7 @@ class CalibrateSettings:
     out: Path
     columns: Any  # world_fit.log.LogColumns
     fit: Any  # world_fit.world.FitSettings
+    fidelity: bool  # compare the log with one simulated from the fitted world
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CalibrateSettings:
@@ -59,7 +60,8 @@ class CalibrateSettings:
         columns = LogColumns(**{k: coerce(cfg[k], getattr(defaults, k), k) for k in column_keys})
         fit = build(FitSettings, cfg["fit"] or {}, "fit")
         _check_fit(fit)
-        return cls(cfg["input"], dataset, name, Path(str(cfg["out"])), columns, fit)
+        check = coerce(cfg["fidelity"], True, "fidelity")
+        return cls(cfg["input"], dataset, name, Path(str(cfg["out"])), columns, fit, check)
 
 
 def _check_fit(fit: Any) -> None:
@@ -83,6 +85,8 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     used = {"columns": asdict(settings.columns), "fit": asdict(settings.fit)}
     report = {"source": source, "world": fitted.overrides, "measured": fitted.measured,
               "settings": used}  # fmt: skip
+    if settings.fidelity:
+        report["fidelity"] = _fidelity(log, fitted, settings)
     settings.out.mkdir(parents=True, exist_ok=True)
     write_text(
         settings.out / "world" / f"{settings.name}.yaml", world_yaml(fitted.overrides, source)
@@ -90,6 +94,16 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     write_json(settings.out / "fit.json", report)
     write_text(settings.out / "calibration.md", render_markdown(report, settings.name))
     return report
+
+
+def _fidelity(log: Any, fitted: Any, settings: CalibrateSettings) -> dict[str, Any]:
+    from abtest_sim.world_fit.fidelity import fidelity, fidelity_figure
+
+    slate = fitted.measured["impressions_per_request"]
+    result = fidelity(log, fitted.config(), seed=settings.fit.seed, slate=slate)
+    with atomic_path(settings.out / "fidelity.png") as tmp:
+        fidelity_figure(result, tmp)
+    return result
 
 
 def _read(settings: CalibrateSettings) -> Any:
@@ -138,7 +152,41 @@ def render_markdown(report: dict[str, Any], name: str) -> str:
     lines += [f"| {key} | {value} |" for key, value in report["world"].items()]
     lines += ["", f"Position curve: {measured['position_curve']}. Not fitted (default world): "
               + ", ".join(measured["not_fitted"]) + "."]  # fmt: skip
+    if "fidelity" in report:
+        lines += fidelity_lines(report["fidelity"])
     return "\n".join(lines) + "\n"
+
+
+def fidelity_lines(result: dict[str, Any]) -> list[str]:
+    """The real log and the one simulated from the fitted world, side by side (markdown)."""
+    real, sim, auc = result["real"], result["simulated"], result["auc"]
+
+    def row(label: str, get: Any) -> str:
+        return f"| {label} | {get(real)} | {get(sim)} |"
+
+    lines = ["", "## Fidelity: the real log against one simulated from the fitted world", "",
+             "![fidelity](fidelity.png)", "", "| statistic | real | simulated |", "|---|---|---|",
+             row("impressions", lambda s: f"{s['impressions']:,}"),
+             row("users", lambda s: f"{s['users']:,}"),
+             row("CTR", lambda s: f"{s['ctr']:.2%}")]  # fmt: skip
+    for q in real["impressions_per_user"]:
+        lines.append(
+            row(f"impressions per user, q{q}", lambda s, q=q: f"{s['impressions_per_user'][q]:.0f}")
+        )
+    for t in real["top_items_share"]:
+        lines.append(
+            row(
+                f"share of impressions, top {float(t):.0%} items",
+                lambda s, t=t: f"{s['top_items_share'][t]:.1%}",
+            )
+        )
+    deciles = "CTR by user-activity decile (least active first)"
+    lines.append(row(deciles, lambda s: " ".join(f"{c:.1%}" for c in s["ctr_by_activity_decile"])))
+    lines += ["", f"DeepFM held-out AUC (last 20% of days): trained on real, tested on real "
+              f"{auc['real_on_real']:.3f}; simulated on simulated {auc['sim_on_sim']:.3f}; "
+              f"simulated on real {auc['sim_on_real']:.3f} (ids do not correspond: what "
+              "transfers goes through hour, weekday and category)."]  # fmt: skip
+    return lines
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="calibrate")

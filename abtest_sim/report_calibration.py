@@ -7,6 +7,8 @@ import polars as pl
 
 __all__ = ["calibration_section", "calibration_summary"]
 
+SUMMARY_COLUMNS = {"arm", "phase", "pctr_over_ctr", "pctr_over_true", "share_rose"}
+
 
 def calibration_summary(table: pl.DataFrame) -> pl.DataFrame:
     """Per arm and phase: the mean over days of pCTR / CTR, pCTR / true CTR and share rose."""
@@ -18,8 +20,9 @@ def calibration_summary(table: pl.DataFrame) -> pl.DataFrame:
 
 
 def calibration_section(table: pl.DataFrame | None) -> str:
-    """Markdown: the per-arm summary with how to read it; empty without a table."""
-    if table is None or table.height == 0:
+    """Markdown: the per-arm summary with how to read it; empty without the simulator's table
+    (report.html shows any per arm-day calibration table, also a partial one)."""
+    if table is None or table.height == 0 or not SUMMARY_COLUMNS <= set(table.columns):
         return ""
     lines = [
         "", "## Model calibration", "",
