@@ -33,6 +33,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _created_mode(0o666))  # as a plain open() would make it (mkstemp: 0600)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -62,6 +63,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent))
     try:
         yield staging
+        os.chmod(staging, _created_mode(0o777))  # as a plain mkdir would make it (mkdtemp: 0700)
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", suffix=".tmp",
                                             dir=path.parent))  # fmt: skip
@@ -72,3 +74,11 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _created_mode(base: int) -> int:
+    """``base`` under the process's umask: the mode a plain create would give (a report is
+    shared with colleagues; the temp-file functions make private files)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask

@@ -100,7 +100,12 @@ def test_the_app_fits_a_csv_into_a_world_the_simulator_runs(simulated, tmp_path)
     assert fit.returncode == 0, fit.stderr
     report = json.loads((out / "fit.json").read_text())
     assert report["world"]["n_users"] == 900 and "drift_tau" in report["world"]
-    assert "Drift time constant" in (out / "calibration.md").read_text()
+    markdown = (out / "calibration.md").read_text()
+    assert "Drift time constant" in markdown and "## Fidelity" in markdown
+    assert (out / "fidelity.png").stat().st_size > 5_000
+    real, simulated = report["fidelity"]["real"], report["fidelity"]["simulated"]
+    assert 0.5 < simulated["impressions"] / real["impressions"] < 2  # the fitted traffic
+    assert 0.5 < report["fidelity"]["auc"]["real_on_real"] < 1
     run = subprocess.run(
         [sys.executable, "-m", "abtest_sim", "--config-dir", str(out), "world=mine",
          "experiment=smoke", "world.n_users=900", "warmup_cache=null", "progress=false",

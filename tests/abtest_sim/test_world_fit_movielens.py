@@ -15,7 +15,7 @@ def test_the_shipped_movielens_world_is_what_the_app_fits(tmp_path):
     out = tmp_path / "ml"
     done = subprocess.run(
         [sys.executable, "-m", "abtest_sim.calibrate", "dataset=movielens100k",
-         "name=movielens100k", "fit.users=200000", f"out={out}"],
+         "name=movielens100k", "fit.users=200000", f"out={out}", "fidelity=false"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -40,3 +40,18 @@ def test_a_folder_is_swapped_whole_or_kept(tmp_path):
         raise ValueError("killed")
     assert sorted(p.name for p in report.iterdir()) == ["b.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_written_files_and_folders_get_the_umask_modes_a_plain_create_gives(tmp_path):
+    """Reports are shared: atomic writes must not leave the temp functions' private modes."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "report") as staging:
+            (staging / "page.html").write_text("<p>")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "report").stat().st_mode & 0o777 == 0o755
