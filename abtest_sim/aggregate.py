@@ -33,6 +33,7 @@ from abtest_sim.launch import training_key
 from abtest_sim.plots import svg_text
 from reloop.atomic import atomic_dir
 from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
+from reloop.schema import SchemaError, build
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
 
@@ -77,8 +78,25 @@ def is_aa_config(config: Mapping[str, Any]) -> bool:
     control, treatments = spec.get("control"), spec.get("treatments") or []
     if control not in arms or not treatments or treatments[0] not in arms:
         return False
-    a, b = (ArmSpec(**arms[name]) for name in (control, treatments[0]))
+    a, b = (_arm(arms[name]) for name in (control, treatments[0]))
     return training_key(a, a.loss_on("ab")) == training_key(b, b.loss_on("ab"))
+
+
+# Arms' training fields before they moved into arm.<name>.train (runs of earlier versions).
+LEGACY_TRAINING = ("epochs", "lr", "batch_size")
+
+
+def _arm(node: Mapping[str, Any]) -> ArmSpec:
+    """A run's arm as the simulator reads it (``AggregateError`` naming the field if it cannot
+    be); a run written before ``train`` existed has its training fields moved there."""
+    fields = dict(node)
+    legacy = {key: fields.pop(key) for key in LEGACY_TRAINING if key in fields}
+    if legacy:
+        fields["train"] = {**(fields.get("train") or {}), **legacy}
+    try:
+        return build(ArmSpec, fields, f"arm.{fields.get('name')}", pluggable=("recipe",))
+    except SchemaError as error:
+        raise AggregateError(f"config.json: {error}") from None
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

@@ -102,8 +102,8 @@ def fake_run(
 ) -> None:
     folder = root / str(index)
     (folder / "report").mkdir(parents=True)
-    arm = {"share": 0.5, "alpha": 0.5, "y_last": "logged", "window_days": 1, "epochs": 1}
-    arm |= {"lr": 0.001, "batch_size": 4096, "warm_start": True}
+    arm = {"share": 0.5, "alpha": 0.5, "y_last": "logged", "window_days": 1, "warm_start": True}
+    arm |= {"train": {"epochs": 1, "lr": 0.001, "batch_size": 4096}}
     config = {
         "seed": index,
         "world": {"n_users": 10},
@@ -308,3 +308,18 @@ def test_planner_se_matches_the_spread_of_simulated_tests():
         )
         lifts.append(float((ctr["b"] / ctr["a"] - 1).mean()))
     assert planned.reference_se == pytest.approx(np.std(lifts, ddof=1), rel=0.15)
+
+
+def test_runs_of_earlier_versions_and_bad_arms_are_read_or_named():
+    """Before arm.<name>.train existed an arm's training fields were flat: still an A/A."""
+    from abtest_sim.aggregate import AggregateError, is_aa_config
+
+    flat = {"share": 0.5, "recipe": "baseline", "epochs": 1, "lr": 0.001, "batch_size": 4096}
+    config = {"experiment": {"control": "a", "treatments": ["b"]},
+              "arms": [{**flat, "name": "a"}, {**flat, "name": "b"}]}  # fmt: skip
+    assert is_aa_config(config)
+    config["arms"][1] = {**flat, "name": "b", "lr": 0.01}
+    assert not is_aa_config(config)
+    config["arms"][1] = {**flat, "name": "b", "colour": "red"}
+    with pytest.raises(AggregateError, match="colour"):
+        is_aa_config(config)
