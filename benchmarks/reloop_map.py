@@ -164,7 +164,9 @@ def summarise(axes: dict[str, list[Cell]], runs: pl.DataFrame) -> pl.DataFrame:
                     }
                 )
     table = pl.DataFrame(rows)
-    excludes = (pl.col("ci_low") > 0) | (pl.col("ci_high") < 0)
+    # polars orders NaN above every number: an interval needs two seeds before it excludes 0
+    defined = (pl.col("seeds") >= 2) & pl.col("ci_low").is_not_nan()
+    excludes = defined & ((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0))
     return table.with_columns(ci_excludes_0=excludes.fill_null(False))
 
 
