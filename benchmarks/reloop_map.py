@@ -189,7 +189,8 @@ def tables(summary: pl.DataFrame, target: int) -> list[str]:
         lines += ["|---|" + "---|" * len(ALPHAS)]
         for lvl in part["level"].unique(maintain_order=True):
             rows = part.filter(pl.col("level") == lvl).sort("alpha").to_dicts()
-            note = "" if rows[0]["seeds"] >= target else f" (partial: {rows[0]['seeds']} seeds)"
+            seeds = rows[0]["seeds"]
+            note = "" if seeds >= target else f" ({seeds} of {target} seeds)"
             lines.append(f"| {lvl}{note} | " + " | ".join(cell_text(r) for r in rows) + " |")
     return lines
 
