@@ -197,7 +197,7 @@ def tables(summary: pl.DataFrame, target: int) -> list[str]:
 
 def heatmaps(summary: pl.DataFrame, out_dir: Path) -> list[Path]:
     """One PNG per alpha: a strip per axis, cells coloured by the mean effect (centred at 0, one
-    scale for every alpha), a black frame and a star where the 95% interval excludes 0."""
+    scale for every alpha), a gold frame and a star where the 95% interval excludes 0."""
     finite = summary["mean"].drop_nans().drop_nulls().abs()
     bound = 100 * max(float(finite.max() or 0.0), 1e-4)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
@@ -211,6 +211,8 @@ def heatmaps(summary: pl.DataFrame, out_dir: Path) -> list[Path]:
             part = summary.filter((pl.col("axis") == axis) & (pl.col("alpha") == alpha))
             strip(panel, part, norm, axis, width)
         fig.suptitle(f"ReLoop alpha {alpha} vs BCE: launch effect, mean over seeds [95% CI]")
+        note = "* and gold frame: the 95% t interval over seeds excludes 0; blue: ReLoop ahead"
+        fig.text(0.01, 0.01, note, fontsize=8)
         mappable = plt.cm.ScalarMappable(norm=norm, cmap="RdBu")
         fig.colorbar(mappable, ax=list(panels), label="true-CTR lift, %", shrink=0.8)
         path = out_dir / f"reloop_map_alpha{alpha}.png"
@@ -235,7 +237,7 @@ def strip(panel: plt.Axes, part: pl.DataFrame, norm: TwoSlopeNorm, axis: str, wi
         panel.text(i, 0, text, ha="center", va="center", fontsize=7.5,
                    color="white" if dark else "black")  # fmt: skip
         if row["ci_excludes_0"]:
-            frame = plt.Rectangle((i - 0.47, -0.45), 0.94, 0.9, fill=False, lw=2.5, ec="black")
+            frame = plt.Rectangle((i - 0.46, -0.44), 0.92, 0.88, fill=False, lw=3, ec="gold")
             panel.add_patch(frame)
     panel.set_xticks(range(part.height), part["level"].to_list(), fontsize=8)
     panel.set_yticks([0], [axis])
