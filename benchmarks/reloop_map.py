@@ -12,6 +12,10 @@ control on the ``--days`` A/B days (``reloop_verdict.run_seed`` and ``launch_lif
 - volume: ``world.activity_mean`` (requests per user and day) at drift_tau 7;
 - window: ``window_days`` of every arm (control and burn-in included) at drift_tau 7.
 
+Beside each cell's effect, two paired contrasts (t intervals over the seeds both sides share):
+the cell minus the default cell (does the effect change along the axis?) and alpha 0.3 / 0.5
+minus alpha 0.1 inside the same runs (a dose-response check).
+
 Runs go axis by axis in that priority, seed-major inside an axis, so a grid stopped by
 ``--stop-after`` has balanced seeds; finished runs are skipped, so a rerun resumes. Each run's
 bulky files (logs, models, checkpoints, served truth) are removed once it is done.
@@ -160,6 +164,8 @@ def summarise(axes: dict[str, list[Cell]], runs: pl.DataFrame) -> pl.DataFrame:
                         "sd": sd,
                         "wins": int((values > 0).sum()),
                         "mean_daily": float(mine["mean_daily"].mean()) if mine.height else None,
+                        **contrast(runs, (cell, alpha), (Cell(), alpha), "vs_default"),
+                        **contrast(runs, (cell, alpha), (cell, ALPHAS[0]), f"vs_alpha{ALPHAS[0]}"),
                         "cell": cell.name,
                     }
                 )
@@ -168,6 +174,26 @@ def summarise(axes: dict[str, list[Cell]], runs: pl.DataFrame) -> pl.DataFrame:
     defined = (pl.col("seeds") >= 2) & pl.col("ci_low").is_not_nan()
     excludes = defined & ((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0))
     return table.with_columns(ci_excludes_0=excludes.fill_null(False))
+
+
+def contrast(
+    runs: pl.DataFrame, this: tuple[Cell, float], that: tuple[Cell, float], prefix: str
+) -> dict[str, float | None]:
+    """``this`` minus ``that`` (cell, alpha) over the seeds both have: mean and 95% t interval
+    (None where they are the same, or fewer than two seeds pair up)."""
+    keys = (f"{prefix}_mean", f"{prefix}_ci_low", f"{prefix}_ci_high")
+    if this == that or runs.is_empty():
+        return dict.fromkeys(keys)
+
+    def pick(cell: Cell, alpha: float, name: str) -> pl.DataFrame:
+        mine = runs.filter((pl.col("cell") == cell.name) & (pl.col("alpha") == alpha))
+        return mine.select("seed", pl.col("pooled").alias(name))
+
+    both = pick(*this, "a").join(pick(*that, "b"), on="seed")
+    if both.height < 2:
+        return dict.fromkeys(keys)
+    mean, half, _ = t_interval((both["a"] - both["b"]).to_numpy())
+    return dict(zip(keys, (mean, mean - half, mean + half), strict=True))
 
 
 def pct(x: float | None) -> str:
@@ -192,7 +218,43 @@ def tables(summary: pl.DataFrame, target: int) -> list[str]:
             seeds = rows[0]["seeds"]
             note = "" if seeds >= target else f" ({seeds} of {target} seeds)"
             lines.append(f"| {lvl}{note} | " + " | ".join(cell_text(r) for r in rows) + " |")
+        lines += [
+            "",
+            f"Change along the {axis} axis: each level minus the default cell, same seeds:",
+        ]
+        lines += contrast_table(part.filter(pl.col("vs_default_mean").is_not_null()), "vs_default")
     return lines
+
+
+def contrast_table(
+    part: pl.DataFrame, prefix: str, alphas: tuple[float, ...] = ALPHAS
+) -> list[str]:
+    """Rows of ``part`` (one level per row group) with the ``prefix`` contrast per alpha."""
+    lines = ["", "| level | " + " | ".join(f"alpha {a}" for a in alphas) + " |"]
+    lines += ["|---|" + "---|" * len(alphas)]
+    for lvl in part["level"].unique(maintain_order=True):
+        rows = part.filter(pl.col("level") == lvl).sort("alpha").to_dicts()
+        texts = [
+            f"{pct(r[f'{prefix}_mean'])} [{pct(r[f'{prefix}_ci_low'])}, "
+            f"{pct(r[f'{prefix}_ci_high'])}]"
+            for r in rows
+            if r["alpha"] in alphas
+        ]
+        lines.append(f"| {lvl} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def alpha_table(summary: pl.DataFrame) -> list[str]:
+    """Each alpha against the smallest one inside the same runs (one row per cell)."""
+    first = summary.unique("cell", keep="first", maintain_order=True)
+    cells = summary.filter(pl.col("axis").is_in(first["axis"].unique().to_list()))
+    rows = cells.join(first.select("cell", "axis"), on=["cell", "axis"])
+    return [
+        "",
+        f"ReLoop at each alpha minus ReLoop at alpha {ALPHAS[0]}, same runs (a dose-response "
+        "check: every run has all three alphas and one control):",
+        *contrast_table(rows, f"vs_alpha{ALPHAS[0]}", ALPHAS[1:]),
+    ]
 
 
 def heatmaps(summary: pl.DataFrame, out_dir: Path) -> list[Path]:
@@ -287,6 +349,7 @@ def render(summary: pl.DataFrame, runs: pl.DataFrame, args: argparse.Namespace) 
         "excludes 0. One axis at a time around the default cell (tau=7, act=2, win=1), which "
         "appears in every axis.",
         *tables(summary, args.seeds),
+        *alpha_table(summary),
     ]
     return "\n".join(lines) + "\n"
 
