@@ -18,6 +18,7 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,22 +29,33 @@ from scipy import stats
 ALPHAS = (0.1, 0.3, 0.5)
 
 
-def run_seed(seed: int, args: argparse.Namespace) -> Path:
-    run_dir = args.work / f"seed-{seed}"
+def arm_name(alpha: float) -> str:
+    """The paired run's arm of ReLoop at ``alpha`` (``reloop1`` for 0.1)."""
+    return f"reloop{round(alpha * 10)}"
+
+
+def run_seed(
+    seed: int, args: argparse.Namespace, work: Path | None = None, extra: Sequence[str] = ()
+) -> Path:
+    """One paired run of ``seed`` under ``work`` (default ``args.work``), skipped if finished.
+
+    ``extra`` overrides follow ``args.overrides``; every run shares the warm-up cache
+    ``args.work / "cache"``."""
+    run_dir = (work or args.work) / f"seed-{seed}"
     if (run_dir / "unit_days.parquet").is_file():
         return run_dir
     arms = []
     for alpha in ALPHAS:
-        name = f"reloop{int(alpha * 10)}"
+        name = arm_name(alpha)
         arms += [f"+arm@arm.{name}=reloop", f"arm.{name}.alpha={alpha}"]
-    treatments = ",".join(f"reloop{int(a * 10)}" for a in ALPHAS)
+    treatments = ",".join(arm_name(a) for a in ALPHAS)
     command = [
         sys.executable, "-m", "abtest_sim", f"run_dir={run_dir}", f"seed={seed}",
         "experiment.paired=true", "experiment.aa_days=1", f"experiment.ab_days={args.days}",
         f"experiment.burnin_days={args.burnin}", f"experiment.treatments=[{treatments}]",
         "arm.treatment.recipe=reloop", "arm.treatment.alpha=0.5", *arms,
         f"torch_threads={args.threads}", "progress=false", "report_plots=false",
-        f"warmup_cache={args.work / 'cache'}", *args.overrides,
+        f"warmup_cache={args.work / 'cache'}", *args.overrides, *extra,
     ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -66,12 +78,21 @@ def launch_lifts(run_dir: Path) -> dict[str, tuple[float, float]]:
     )
     out = {}
     for alpha in ALPHAS:
-        arm = f"reloop{int(alpha * 10)}"
+        arm = arm_name(alpha)
         out[arm] = (
             pooled[arm] / pooled["control"] - 1,
             float((ctr[arm] / ctr["control"] - 1).mean()),
         )
     return out
+
+
+def t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean over seeds, half-width of its 95% t interval, and SD (nan below two seeds)."""
+    if values.size < 2:
+        return float(values.mean()) if values.size else float("nan"), float("nan"), float("nan")
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, values.size - 1)) * sd / np.sqrt(values.size)
+    return float(values.mean()), half, sd
 
 
 def render(results: dict[int, dict[str, tuple[float, float]]], args: argparse.Namespace) -> str:
@@ -90,11 +111,10 @@ def render(results: dict[int, dict[str, tuple[float, float]]], args: argparse.Na
         "|---|---|---|---|---|",
     ]
     for alpha in ALPHAS:
-        arm = f"reloop{int(alpha * 10)}"
+        arm = arm_name(alpha)
         pooled = np.array([r[arm][0] for r in results.values()])
         daily = np.array([r[arm][1] for r in results.values()])
-        mean, sd = pooled.mean(), pooled.std(ddof=1)
-        half = stats.t.ppf(0.975, pooled.size - 1) * sd / np.sqrt(pooled.size)
+        mean, half, sd = t_interval(pooled)
         lines.append(
             f"| {alpha} | {100 * mean:+.2f}% [{100 * (mean - half):+.2f}%, "
             f"{100 * (mean + half):+.2f}%] | {100 * sd:.2f}% | {100 * daily.mean():+.2f}% | "
@@ -104,7 +124,7 @@ def render(results: dict[int, dict[str, tuple[float, float]]], args: argparse.Na
     lines += ["| seed | " + " | ".join(f"alpha {a}" for a in ALPHAS) + " |"]
     lines += ["|---|" + "---|" * len(ALPHAS)]
     for seed, row in sorted(results.items()):
-        cells = [f"{100 * row[f'reloop{int(a * 10)}'][0]:+.2f}%" for a in ALPHAS]
+        cells = [f"{100 * row[arm_name(a)][0]:+.2f}%" for a in ALPHAS]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
