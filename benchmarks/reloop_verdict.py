@@ -97,10 +97,12 @@ def t_interval(values: np.ndarray) -> tuple[float, float, float]:
 
 def render(results: dict[int, dict[str, tuple[float, float]]], args: argparse.Namespace) -> str:
     lines = [
-        "# ReLoop's launch effect at steady state (default world)",
+        "# ReLoop's launch effect at steady state "
+        f"({' '.join(args.overrides) if args.overrides else 'default world'})",
         "",
         f"Command: `python benchmarks/reloop_verdict.py --seeds {args.seeds} --burnin "
-        f"{args.burnin} --days {args.days}`. {len(results)} seeds; per seed one paired run: "
+        f"{args.burnin} --days {args.days}{''.join(' ' + o for o in args.overrides)}`. "
+        f"{len(results)} seeds; per seed one paired run: "
         f"{args.burnin} burn-in days (one shared BCE lineage serving everyone), then "
         f"one A/A day and {args.days} A/B days on which a BCE control and ReLoop at alpha "
         f"{', '.join(map(str, ALPHAS))} each serve every user and retrain nightly on every "

@@ -26,7 +26,7 @@ __all__ = ["FitSettings", "FittedWorld", "fit_world"]
 # Parameters no log of clicks can tell: kept at the default world's values, and listed as such.
 NOT_FITTED = (
     "user_category_share", "n_user_attrs", "attr_levels", "attr_noise", "freshness_boost",
-    "freshness_tau", "n_candidates", "candidate_popularity", "hour_effect_amplitude",
+    "freshness_tau", "candidate_popularity", "hour_effect_amplitude",
     "hour_effect_peak", "regime_shift_prob", "population_shifts",
 )  # fmt: skip
 
@@ -64,6 +64,7 @@ def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
         "n_users": settings.users or log.n_users,
         "n_items": catalogue.n_items,
         "item_lifetime_days": catalogue.item_lifetime_days,
+        "n_candidates": _candidates(catalogue.n_items),
         "latent_dim": settings.factors,
         **_click_model(factors, log),
         **_tastes(factors, drift),
@@ -102,6 +103,12 @@ def _click_model(factors: Factors, log: InteractionLog) -> dict[str, float]:
         "affinity_scale": 1.0,
         "weekday_effect": [round(float(e), 4) for e in effect],
     }  # fmt: skip
+
+
+def _candidates(n_items: int) -> int:
+    """The default 30 candidates per request, fewer for a small catalogue: the world draws a
+    request's candidates without repeats, which needs about sqrt(2 n) or fewer of n items."""
+    return int(min(WorldConfig().n_candidates, max(2, np.sqrt(2 * n_items))))
 
 
 def _tastes(factors: Factors, drift: DriftEstimate | None) -> dict[str, float]:
