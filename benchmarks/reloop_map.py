@@ -12,13 +12,11 @@ control on the ``--days`` A/B days (``reloop_verdict.run_seed`` and ``launch_lif
 - volume: ``world.activity_mean`` (requests per user and day) at drift_tau 7;
 - window: ``window_days`` of every arm (control and burn-in included) at drift_tau 7.
 
-Beside each cell's effect, two paired contrasts (t intervals over the seeds both sides share):
-the cell minus the default cell (does the effect change along the axis?) and alpha 0.3 / 0.5
-minus alpha 0.1 inside the same runs (a dose-response check).
+Beside each cell's effect, two paired contrasts (t intervals over the shared seeds): the cell
+minus the default cell, and alpha 0.3 / 0.5 minus alpha 0.1 in the same runs (dose-response).
 
-Runs go axis by axis in that priority, seed-major inside an axis, so a grid stopped by
-``--stop-after`` has balanced seeds; finished runs are skipped, so a rerun resumes. Each run's
-bulky files (logs, models, checkpoints, served truth) are removed once it is done.
+Runs go axis by axis, seed-major (a grid stopped by ``--stop-after`` has balanced seeds); finished
+runs are skipped (a rerun resumes) and their bulky files removed.
 
     python benchmarks/reloop_map.py --seeds 10 --jobs 1 --threads 1 \\
         world=small world.n_users=3000 world.n_items=1200

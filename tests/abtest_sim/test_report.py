@@ -378,15 +378,6 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
     )
 
 
-def test_unknown_stats_options_are_errors() -> None:
-    with pytest.raises(ValueError, match="unknown key"):
-        ReportOptions.from_mapping({"alhpa": 0.1})
-    with pytest.raises(ValueError, match="unknown estimator"):
-        ReportOptions.from_mapping({"lineage_sd": {"raw": 0.01}})
-    with pytest.raises(ValueError, match="headline"):
-        ReportOptions.from_mapping({"headline": "best"})
-
-
 def test_identical_aa_weeks_share_an_id_and_others_do_not(tmp_path) -> None:
     table = unit_days(truth=False)
     first = write_report(table, tmp_path / "a", control="A", treatment="B")
