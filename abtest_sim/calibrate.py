@@ -13,9 +13,9 @@ lifetimes. The result is a world config, the default world with the fitted field
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -25,6 +25,10 @@ from reloop.hydra_app import CONF_SEARCH_PATH, fail, one_line, precheck
 from reloop.schema import SchemaError, build, coerce
 
 __all__ = ["CalibrateSettings", "calibrate", "main", "world_yaml"]
+
+if TYPE_CHECKING:  # pragma: no cover (the fit loads when a log is fitted)
+    from abtest_sim.world_fit.log import InteractionLog, LogColumns
+    from abtest_sim.world_fit.world import FitSettings, FittedWorld
 
 PROG = "abtest-sim-calibrate"
 DATASETS = ("movielens100k",)
@@ -36,8 +40,8 @@ class CalibrateSettings:
     dataset: str | None
     name: str
     out: Path
-    columns: Any  # world_fit.log.LogColumns
-    fit: Any  # world_fit.world.FitSettings
+    columns: LogColumns
+    fit: FitSettings
     fidelity: bool  # compare the log with one simulated from the fitted world
 
     @classmethod
@@ -64,7 +68,7 @@ class CalibrateSettings:
         return cls(cfg["input"], dataset, name, Path(str(cfg["out"])), columns, fit, check)
 
 
-def _check_fit(fit: Any) -> None:
+def _check_fit(fit: FitSettings) -> None:
     for key in ("factors", "drift_window_days"):
         if getattr(fit, key) < 1:
             raise ValueError(f"fit.{key} must be at least 1, got {getattr(fit, key)}")
@@ -96,7 +100,9 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     return report
 
 
-def _fidelity(log: Any, fitted: Any, settings: CalibrateSettings) -> dict[str, Any]:
+def _fidelity(
+    log: InteractionLog, fitted: FittedWorld, settings: CalibrateSettings
+) -> dict[str, Any]:
     from abtest_sim.world_fit.fidelity import fidelity, fidelity_figure
 
     slate = fitted.measured["impressions_per_request"]
@@ -110,8 +116,6 @@ def _read(settings: CalibrateSettings) -> Any:
     from abtest_sim.world_fit.log import read_log
 
     if settings.dataset == "movielens100k":
-        from dataclasses import replace
-
         from reloop.datasets import movielens100k_frame
 
         columns = replace(settings.columns, user="user_id", item="item_id", time="timestamp",

@@ -30,6 +30,7 @@ __all__ = [
     "load_table",
     "movielens100k_dir",
     "movielens100k_frame",
+    "read_table_file",
 ]
 
 MOVIELENS_CATEGORICAL = (
@@ -124,20 +125,25 @@ def load_table(
 ) -> Dataset:
     """A CSV (``.csv``, ``.tsv``) or parquet (``.parquet``, ``.pq``) file of logged impressions."""
     path = Path(path)
+    frame = read_table_file(path)
+    return _dataset(path.stem, frame, label, categorical, numeric, time, max_rows)
+
+
+def read_table_file(path: str | Path) -> pl.DataFrame:
+    """A CSV / TSV / parquet file by its suffix; ``ValueError`` with one line if it cannot be."""
+    path = Path(path)
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
             separator = "\t" if suffix == ".tsv" else ","
-            frame = pl.read_csv(path, separator=separator, infer_schema_length=None)
-        elif suffix in (".parquet", ".pq"):
-            frame = pl.read_parquet(path)
-        else:
-            raise ValueError(f"{path}: expected a .csv, .tsv, .parquet or .pq file")
+            return pl.read_csv(path, separator=separator, infer_schema_length=None)
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
-    return _dataset(path.stem, frame, label, categorical, numeric, time, max_rows)
+    raise ValueError(f"{path}: expected a .csv, .tsv, .parquet or .pq file")
 
 
 LOADERS = {"movielens100k": load_movielens100k, "table": load_table}

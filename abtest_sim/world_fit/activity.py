@@ -47,7 +47,7 @@ def measure_activity(log: InteractionLog) -> Activity:
     per_user = np.bincount(user, minlength=log.n_users) / log.n_days
     mean = float(per_user.mean())
     variance = max(float(per_user.var()) - mean / log.n_days, 0.01 * mean**2)
-    weekday = np.bincount(log.weekday[first], weights=None, minlength=7).astype(float)
+    weekday = np.bincount(log.weekday[first], minlength=7).astype(float)
     days_per_weekday = np.bincount((np.arange(log.n_days) + log.start_weekday) % 7, minlength=7)
     weekday = weekday / np.maximum(days_per_weekday, 1)
     weekday = weekday / weekday[weekday > 0].mean() if weekday.any() else np.ones(7)

@@ -69,7 +69,7 @@ class InteractionLog:
 def read_log(source: str | Path | pl.DataFrame, columns: LogColumns) -> InteractionLog:
     """The log of a CSV/TSV/parquet file (or a frame), checked: ``LogError`` on missing columns,
     nulls, non-numeric clicks or times, or fewer than two users, items or clicks."""
-    frame = source if isinstance(source, pl.DataFrame) else _read_file(Path(source))
+    frame = source if isinstance(source, pl.DataFrame) else _read_file(source)
     wanted = [columns.user, columns.item, columns.time, columns.click]
     wanted += [c for c in (columns.position, columns.category) if c is not None]
     missing = [c for c in wanted if c not in frame.columns]
@@ -102,18 +102,13 @@ def read_log(source: str | Path | pl.DataFrame, columns: LogColumns) -> Interact
     )
 
 
-def _read_file(path: Path) -> pl.DataFrame:
-    if not path.is_file():
-        raise LogError(f"no such file: {path}")
-    suffix = path.suffix.lower()
+def _read_file(path: str | Path) -> pl.DataFrame:
+    from reloop.datasets import read_table_file
+
     try:
-        if suffix in (".csv", ".tsv"):
-            return pl.read_csv(path, separator="\t" if suffix == ".tsv" else ",")
-        if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise LogError(f"cannot read {path}: {error}") from None
-    raise LogError(f"{path}: expected a .csv, .tsv, .parquet or .pq file")
+        return read_table_file(path)
+    except ValueError as error:
+        raise LogError(str(error)) from None
 
 
 def _seconds(column: pl.Series, name: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import logit
 
 from abtest_sim.world import WorldConfig
 from abtest_sim.world_fit.activity import measure_activity, measure_catalogue, position_eta
@@ -89,11 +90,10 @@ def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
 
 
 def _click_model(factors: Factors, log: InteractionLog) -> dict[str, float]:
-    weekday_ctr = np.bincount(log.weekday, weights=log.click, minlength=7) / np.maximum(
-        np.bincount(log.weekday, minlength=7), 1
-    )
-    logits = np.log(np.clip(weekday_ctr, 1e-6, 1 - 1e-6) / (1 - np.clip(weekday_ctr, 1e-6, 1)))
-    seen = np.bincount(log.weekday, minlength=7) > 0
+    shown = np.bincount(log.weekday, minlength=7)
+    weekday_ctr = np.bincount(log.weekday, weights=log.click, minlength=7) / np.maximum(shown, 1)
+    logits = logit(np.clip(weekday_ctr, 1e-6, 1 - 1e-6))
+    seen = shown > 0
     effect = np.where(seen, logits - logits[seen].mean(), 0.0)
     return {
         "base_logit": round(factors.global_bias + float(factors.user_bias.mean())
