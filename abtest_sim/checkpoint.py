@@ -72,8 +72,8 @@ class Checkpointer:
         world = World.load(self.directory / state["world"], config.world, config.seed)
         if day < spec.warmup_days - 1:
             return Restored(day, world)
-        warmup = reloop.load(self.run_dir / WARMUP_MODEL)
-        if state["burnin"] is not None:
+        if state["burnin"] is not None:  # only a run that simulated its warm-up gets here
+            warmup = reloop.load(self.run_dir / WARMUP_MODEL)
             control = config.arm(spec.control)
             burnin_spec = replace(control, name=self.burnin_arm, recipe="baseline")
             return Restored(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,8 +81,12 @@ class FittedModel:
             "label": self.label,
             "state_dict": self.model.state_dict(),
         }
+        # Into memory first: saved to a path, torch names the archive's root folder after the
+        # (random) temp file, so identical models would differ in bytes.
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
         with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+            tmp.write_bytes(buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FittedModel:

@@ -198,23 +198,24 @@ def test_arms_retrained_in_worker_processes_give_the_same_run(tmp_path):
     assert reports[0] == reports[1]
 
 
-def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
-    state = tmp_path / "checkpoint" / "state.json"
-    process = subprocess.Popen(
-        cli_args("experiment=smoke", f"run_dir={tmp_path}"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def kill_after_day(args: list[str], run_dir: Path, day: int) -> int:
+    """Start ``args``, SIGKILL it once its checkpoint is past ``day``; the last day checkpointed."""
+    state = run_dir / "checkpoint" / "state.json"
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if state.exists() and json.loads(state.read_text())["last_day"] >= 3:
+        if state.exists() and json.loads(state.read_text())["last_day"] >= day:
             break
         time.sleep(0.02)
     assert process.poll() is None, "the run finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (tmp_path / "report" / "daily.csv").exists()
-    killed_after = json.loads(state.read_text())["last_day"]
+    assert not (run_dir / "report" / "daily.csv").exists()
+    return json.loads(state.read_text())["last_day"]
+
+
+def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
+    killed_after = kill_after_day(cli_args("experiment=smoke", f"run_dir={tmp_path}"), tmp_path, 3)
     assert killed_after >= 3
 
     result = cli("experiment=smoke", f"run_dir={tmp_path}", "resume=true")
@@ -313,11 +314,18 @@ def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
     assert (tmp_path / "first" / "report" / "daily.csv").read_bytes() == (
         reference_run / "report" / "daily.csv"
     ).read_bytes()
-    third = cli("experiment=smoke", f"run_dir={tmp_path / 'third'}", f"warmup_cache={cache}")
-    assert third.returncode == 0, third.stderr
-    assert (tmp_path / "third" / "report" / "daily.csv").read_bytes() == (
-        reference_run / "report" / "daily.csv"
-    ).read_bytes()
+    # A run that took its start from the cache, killed mid-test, resumes to the same bytes, and a
+    # finished one resumes too (it has no models/warmup.pt: the cache's run simulated that).
+    third = tmp_path / "third"
+    args = cli_args("experiment=smoke", f"run_dir={third}", f"warmup_cache={cache}")
+    assert kill_after_day(args, third, 3) >= 3
+    assert not (third / "models" / "warmup.pt").exists()
+    for _ in ("after the kill", "once finished"):
+        resumed = cli("experiment=smoke", f"run_dir={third}", f"warmup_cache={cache}", "resume=true")
+        assert resumed.returncode == 0, resumed.stderr
+        assert (third / "report" / "daily.csv").read_bytes() == (
+            reference_run / "report" / "daily.csv"
+        ).read_bytes()
 
 
 def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):

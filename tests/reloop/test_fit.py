@@ -86,6 +86,9 @@ def test_save_load_round_trip(data, tmp_path):
     assert loaded.model_name == "dcn"
     assert np.array_equal(reloop.predict(loaded, train), reloop.predict(fitted, train))
     assert not list(tmp_path.glob("*.tmp"))
+    # One model, one byte string, whatever the file is called (runs compare their models by bytes).
+    fitted.save(tmp_path / "other" / "name.pt")
+    assert (tmp_path / "other" / "name.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
 
 
 def test_early_stopping_keeps_the_best_epoch(data):
