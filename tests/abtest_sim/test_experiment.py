@@ -321,7 +321,9 @@ def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
     assert kill_after_day(args, third, 3) >= 3
     assert not (third / "models" / "warmup.pt").exists()
     for _ in ("after the kill", "once finished"):
-        resumed = cli("experiment=smoke", f"run_dir={third}", f"warmup_cache={cache}", "resume=true")
+        resumed = cli(
+            "experiment=smoke", f"run_dir={third}", f"warmup_cache={cache}", "resume=true"
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert (third / "report" / "daily.csv").read_bytes() == (
             reference_run / "report" / "daily.csv"
