@@ -21,7 +21,7 @@ from typing import Any
 import hydra
 import numpy as np
 import polars as pl
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from scipy import stats as scipy_stats
 
 from abtest_sim.aggregate_html import render_html
@@ -31,14 +31,23 @@ from abtest_sim.config import ArmSpec
 from abtest_sim.estimates import ESTIMATORS
 from abtest_sim.launch import training_key
 from abtest_sim.plots import svg_text
-from reloop.atomic import atomic_dir
-from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
+from reloop.hydra_app import CONF_SEARCH_PATH, disk_error, fail, number, precheck
+from reloop.owned import NotOwned, check_writable, replace_owned_dir
 from reloop.schema import SchemaError, build
 
 __all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
 
 PROG = "abtest-sim-aggregate"
 NOT_GROUPED = ("seed", "experiment.salt")  # replicates differ in these
+ESTIMATE_FIELDS = ("lift", "se", "p_value", "launch", "target")
+# The numbers of a run's row that the aggregate computes with: each a number or null.
+NUMERIC_FIELDS = (
+    "aa_lift",
+    "aa_se",
+    "aa_p_value",
+    "users_per_arm",
+    *(f"{name}_{field}" for name in ESTIMATORS for field in ESTIMATE_FIELDS),
+)
 
 
 class AggregateError(ValueError):
@@ -100,16 +109,47 @@ def _arm(node: Mapping[str, Any]) -> ArmSpec:
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
-    """One run's configuration and its headline numbers."""
+    """One run's configuration and its headline numbers (``AggregateError`` naming what is
+    wrong with a run that cannot be read)."""
     try:
-        config = json.loads((run_dir / "config.json").read_text())
-        report = json.loads((run_dir / "report" / "summary.json").read_text())
-        summary = report["summary"]
-        estimates = summary["estimates"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        config = _json_object(run_dir / "config.json")
+        report = _json_object(run_dir / "report" / "summary.json")
+        summary = _mapping(report.get("summary"), "summary.json: summary")
+        estimates = _mapping(summary.get("estimates"), "summary.json: summary.estimates")
+        row = _run_row(run_dir, config, report, summary, estimates)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        if isinstance(error, AggregateError):
+            raise AggregateError(f"{run_dir}: {error}") from None
         raise AggregateError(
             f"{run_dir}: unreadable run ({type(error).__name__}: {error})"
         ) from None
+    bad = [key for key in NUMERIC_FIELDS if not _number_or_none(row.get(key))]
+    if bad:
+        raise AggregateError(f"{run_dir}: {bad[0]} is {row[bad[0]]!r}, not a number")
+    return row
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    return _mapping(json.loads(path.read_text()), path.name)
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise AggregateError(f"{what} is {type(value).__name__}, not an object")
+    return value
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _run_row(
+    run_dir: Path,
+    config: dict[str, Any],
+    report: dict[str, Any],
+    summary: dict[str, Any],
+    estimates: dict[str, Any],
+) -> dict[str, Any]:
     users = summary.get("users") or {}
     compared = [summary.get("control"), summary.get("treatment")]
     aa = summary.get("aa_lift") or {}
@@ -127,8 +167,8 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         "users_per_arm": float(np.mean([users[a] for a in compared if a in users] or [np.nan])),
     }
     for name in ESTIMATORS:
-        values = estimates.get(name) or {}
-        for field in ("lift", "se", "p_value", "launch", "target"):
+        values = _mapping(estimates.get(name) or {}, f"summary.json: estimates.{name}")
+        for field in ESTIMATE_FIELDS:
             row[f"{name}_{field}"] = values.get(field)
         if row["is_aa"] and values and values.get("launch") is None:
             row[f"{name}_launch"] = 0.0  # identical recipes: zero by construction
@@ -247,8 +287,10 @@ def aggregate(
     if not 0 < alpha < 1:
         raise AggregateError(f"alpha must lie in (0, 1), got {alpha}")
     out = Path(out) if out is not None else root / "aggregate"
-    if out.exists() and not out.is_dir():
-        raise AggregateError(f"out={out} is a file, not a directory")
+    try:
+        check_writable(out, PROG, legacy=_earlier_aggregate, what="out folder")
+    except NotOwned as error:
+        raise AggregateError(str(error)) from None
     runs, skipped = load_runs(root)
     for run_dir, why in skipped.items():
         print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
@@ -257,8 +299,8 @@ def aggregate(
     drawn = figures(runs, summary, keys, alpha, paper_users)
     svgs = {name: svg_text(figure, name) for name, figure in drawn.items()}
     html = render_html(summary, runs, keys, lineage, ks, alpha, skipped, svgs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_dir(out) as staging:  # every file appears at once, or none
+    # every file appears at once, or none
+    with replace_owned_dir(out, PROG, legacy=_earlier_aggregate, what="out folder") as staging:
         runs.write_csv(staging / "runs.csv")
         summary.write_csv(staging / "summary.csv")
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
@@ -269,25 +311,31 @@ def aggregate(
     return summary
 
 
+def _earlier_aggregate(folder: Path) -> bool:
+    """An aggregate folder of an earlier version (no marker)."""
+    return all((folder / name).is_file() for name in ("summary.csv", "runs.csv", "lineage.csv"))
+
+
 # ------------------------------------------------------------------------------ the app
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="aggregate")
 def _hydra_main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
+        fail(PROG, "input= is required: the multirun folder of a sweep (multirun/simulate/...)")
+    out = Path(str(cfg.out)) if cfg.get("out") else Path(str(cfg.input)) / "aggregate"
     try:
         summary = aggregate(
             Path(str(cfg.input)),
-            Path(str(cfg.out)) if cfg.get("out") else None,
+            out,
             alpha=number(cfg.alpha, "alpha", float),
             paper_users=int(number(cfg.paper_users_per_arm, "paper_users_per_arm", int)),
         )
-    except (AggregateError, FileNotFoundError, ValueError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(
-        f"{PROG}: {summary.height} configuration(s) -> "
-        f"{Path(cfg.out) if cfg.get('out') else Path(cfg.input) / 'aggregate'}"
-    )
+    except (AggregateError, NotOwned, ValueError) as error:
+        fail(PROG, str(error))
+    except OSError as error:  # a full or read-only disk: the folder appears whole or not at all
+        fail(PROG, disk_error(error))
+    print(f"{PROG}: {summary.height} configuration(s) -> {out}")
 
 
 def skipped_section(skipped: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,27 @@ from abtest_sim.health import diverged_arms
 from abtest_sim.model_calibration import calibration_table
 from abtest_sim.report import write_report
 from abtest_sim.run_tables import launch_truth_table
-from abtest_sim.rundir import RunDirBusy, owned_run_dir
+from abtest_sim.rundir import (
+    RunDirBusy,
+    check_resumable,
+    check_run_dir,
+    claim_run_dir,
+    owned_run_dir,
+    record_report_settings,
+)
 from abtest_sim.world.parts import WorldPartError
 from reloop.atomic import write_parquet
-from reloop.hydra_app import CONF_DIR, CONF_SEARCH_PATH, fail, precheck, remove_hydra_leftovers
+from reloop.hydra_app import (
+    CONF_DIR,
+    CONF_SEARCH_PATH,
+    disk_error,
+    fail,
+    note_named_run_dir,
+    precheck,
+    remove_hydra_leftovers,
+    save_hydra_record,
+)
+from reloop.owned import NotOwned
 from reloop.schema import SchemaError, coerce
 
 __all__ = ["CONF_DIR", "main", "simulate"]
@@ -55,14 +73,18 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     plots = _flag(cfg, "report_plots", True)
     cache = _warmup_cache(cfg.get("warmup_cache"))
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"run_dir {str(run_dir)!r} is a file, not a directory")
+    check_run_dir(run_dir)
     if threads:
         torch.set_num_threads(threads)
     with owned_run_dir(run_dir):
+        check_resumable(config, run_dir, resume)
+        claim_run_dir(run_dir)
+        if HydraConfig.initialized():  # Hydra's record of the command, once the dir is ours
+            save_hydra_record(run_dir, cfg)
         unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
         write_parquet(unit_days, run_dir / "unit_days.parquet")
+        record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
         return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
 
@@ -94,6 +116,7 @@ def write_simulation_report(
         plots=plots,
         diverged=diverged,
         calibration=calibration_table(run_dir, config),
+        owner=PROG,
         metadata={
             "source": "abtest-sim",
             "experiment": spec.name,
@@ -150,19 +173,22 @@ def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         simulate(cfg, run_dir)
-    except RunDirBusy as error:
-        fail(PROG, str(error))  # the dir is another process's: touch nothing in it
+    except (RunDirBusy, NotOwned) as error:
+        fail(PROG, str(error))  # the dir is another process's or a user's: touch nothing in it
     except WorldPartError as error:  # a plugged-in world part failed mid-run: say so, keep the dir
         fail(PROG, str(error))
     except ConfigError as error:
         _remove_leftovers_if_ours(run_dir)
         fail(PROG, str(error))
+    except OSError as error:  # a full or read-only disk: atomic writes left nothing half-written
+        fail(PROG, disk_error(error))
     log.info("report: %s", run_dir / "report" / "report.md")
 
 
 def _remove_leftovers_if_ours(run_dir: Path) -> None:
-    """Remove what starting this refused run left, only while holding the run dir's lock: a dir
-    another live process owns (it may still be starting) is never touched."""
+    """Remove what starting this refused run left, only in a dir it created and only while
+    holding the run dir's lock: a dir another live process owns (it may still be starting), or
+    one the user had made, is never removed."""
     if not run_dir.is_dir():
         return
     try:
@@ -175,40 +201,20 @@ def _remove_leftovers_if_ours(run_dir: Path) -> None:
 def main() -> None:
     args = sys.argv[1:]
     precheck(PROG, "simulate", args)
-    explicit = _explicit_run_dir(args)
+    explicit = note_named_run_dir(args)
     if explicit is None:
         _hydra_main()
         return
-    # Own a named run dir before Hydra writes its .hydra/ copy into it, so that a refused second
-    # process leaves the first one's dir exactly as it was.
-    if explicit.exists() and not explicit.is_dir():
-        fail(PROG, f"run_dir {str(explicit)!r} is a file, not a directory")
+    # Own a named run dir before Hydra starts, so that a refused process leaves the dir exactly
+    # as it was; refuse a user's folder before anything is written into it.
     try:
+        check_run_dir(explicit)
         with owned_run_dir(explicit):
             _hydra_main()
-    except RunDirBusy as error:
+    except (RunDirBusy, NotOwned) as error:
         fail(PROG, str(error))
-
-
-def _explicit_run_dir(args: list[str]) -> Path | None:
-    """The run dir named on the command line (``run_dir=``, with ``+``/``++``, or
-    ``hydra.run.dir=``; quotes removed), unless in a -m sweep or given as an interpolation."""
-    if any(arg.startswith("-") for arg in args):
-        return None
-    values = []
-    for arg in args:
-        key, _, value = arg.lstrip("+").partition("=")
-        if key in ("run_dir", "hydra.run.dir"):
-            values.append(_unquoted(value))
-    if not values or not values[-1] or "${" in values[-1]:
-        return None
-    return Path(values[-1])
-
-
-def _unquoted(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
+    except OSError as error:
+        fail(PROG, disk_error(error))
 
 
 if __name__ == "__main__":

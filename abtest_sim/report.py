@@ -37,7 +37,7 @@ from abtest_sim.stats.daily_columns import DAILY_COLUMNS
 from abtest_sim.stats.daily_table import DailyTable, daily_table
 from abtest_sim.stats.series import arm_days
 from abtest_sim.stats.unit_days import ReportInputError
-from reloop.atomic import atomic_dir
+from reloop.owned import check_writable, replace_owned_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -72,6 +72,7 @@ def write_report(
     plots: bool = True,
     diverged: Mapping[str, str] | None = None,
     calibration: pl.DataFrame | None = None,
+    owner: str = "abtest-analyze",
 ) -> ReportSummary:
     """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
 
@@ -88,7 +89,12 @@ def write_report(
     (``abtest_sim.health``), the first warning. ``calibration``: a per-(arm, day) table with any
     of ``report_html_parts.CALIBRATION_COLUMNS`` (a simulator's ``abtest_sim.model_calibration``),
     written as calibration.csv, summarised in report.md and shown in report.html's diagnostics.
+    ``owner``: the app writing; an existing ``report/`` is replaced only if that app wrote it
+    (``reloop.owned``: files it did not write are kept, another app's or a user's folder is
+    refused with ``NotOwned`` before any work).
     """
+    report_dir = Path(out_dir) / "report"
+    check_writable(report_dir, owner, legacy=_unmarked_report, what="report folder")
     options = options or ReportOptions()
     table = daily_table(
         unit_days,
@@ -101,7 +107,6 @@ def write_report(
         paired=paired,
         cs_rho=options.cs_rho,
     )
-    report_dir = Path(out_dir) / "report"
     summary = _summary(table, unit_days, options, report_dir, diverged)
     per_arm = arm_days(table.logs, table.design)
     svgs, pngs = _figures(table, per_arm, options.alpha) if plots else (None, {})
@@ -109,10 +114,17 @@ def write_report(
     html = render_html(summary, table, per_arm, method_note=METHOD_NOTE, figures=svgs,
                        source=source, calibration=calibration)  # fmt: skip
     writers = _writers(summary, table, per_arm, metadata, html, calibration) | pngs
-    with atomic_dir(report_dir) as staging:  # all files appear at once, or none
+    with replace_owned_dir(
+        report_dir, owner, legacy=_unmarked_report, what="report folder"
+    ) as staging:
         for name, write in writers.items():
             write(staging / name)
     return summary
+
+
+def _unmarked_report(folder: Path) -> bool:
+    """A report folder of an earlier version (no marker): its summary.json is a report's."""
+    return (folder / "summary.json").is_file() and (folder / "daily.csv").is_file()
 
 
 def _summary(

@@ -29,7 +29,7 @@ import importlib.metadata
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,19 @@ import torch
 
 from abtest_sim.config import ConfigError, SimulationConfig
 from reloop.atomic import write_json
+from reloop.owned import MARKER, check_writable, claim_dir
 
 __all__ = [
     "LOCK_FILE",
     "STATE_FILE",
     "RunDirBusy",
+    "check_resumable",
+    "check_run_dir",
+    "claim_run_dir",
     "model_path",
     "owned_run_dir",
     "prepare_run_dir",
+    "record_report_settings",
     "served_truth_root",
     "sweep_temporaries",
     "truth_path",
@@ -54,9 +59,14 @@ __all__ = [
 
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
+APP = "abtest-sim"
 # What a write in flight leaves if killed: partition dirs being written or replaced
-# (logs.write_partition), and reloop.atomic's temp files and staging folders (hidden, *.tmp).
+# (logs.write_partition), and reloop.atomic's temp files and staging folders (hidden, *.tmp),
+# swept inside the folders the run fills; at the top, only its own files' and the report's.
 TEMPORARY_PATTERNS = (".tmp-*", ".old-*", ".*.tmp")
+OWNED_FOLDERS = (".hydra", "checkpoint", "launch", "logs", "models", "truth")
+TOP_FILES = ("config.json", "timings.json", "unit_days.parquet", MARKER)
+TOP_TEMPORARIES = (*(f".{name}.*.tmp" for name in TOP_FILES), ".report-*.tmp")
 _HELD: dict[Path, int] = {}  # run dirs this process owns -> lock file descriptor
 
 
@@ -142,44 +152,85 @@ def owned_run_dir(run_dir: Path) -> Iterator[None]:
 
 
 def sweep_temporaries(run_dir: Path) -> list[Path]:
-    """Remove what killed writes left under ``run_dir`` (call only while owning it)."""
-    found = sorted({path for pattern in TEMPORARY_PATTERNS for path in run_dir.rglob(pattern)})
-    for path in found:
+    """Remove what killed writes left in ``run_dir`` (call only while owning it), only where this
+    app writes: its own files' temporaries at the top, and inside the folders it fills. A user's
+    files anywhere else in the run dir are never looked at."""
+    found = {path for pattern in TOP_TEMPORARIES for path in run_dir.glob(pattern)}
+    for folder in (run_dir / name for name in OWNED_FOLDERS):
+        if folder.is_dir():
+            found |= {p for pattern in TEMPORARY_PATTERNS for p in folder.rglob(pattern)}
+    for path in sorted(found):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-    return found
+    return sorted(found)
+
+
+def _is_earlier_run(path: Path) -> bool:
+    """A run dir written before run dirs were marked: its config.json is a simulation's."""
+    try:
+        saved = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"world", "experiment", "arms"} <= set(saved)
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Refuse (``NotOwned``) a run dir holding anything but an abtest-sim run; mark it as one."""
+    claim_dir(run_dir, APP, legacy=_is_earlier_run, what="run_dir")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """``claim_run_dir``'s check alone, before anything is written (``NotOwned`` if refused)."""
+    check_writable(run_dir, APP, legacy=_is_earlier_run, what="run_dir")
+
+
+def check_resumable(config: SimulationConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Refuse (``ConfigError``) a run dir holding a run of another config, a finished or killed
+    run without ``resume``, or one run with other execution settings; writes nothing. Returns
+    the saved run's recorded report settings (empty for a new run)."""
+    config_file = run_dir / "config.json"
+    if not config_file.exists():
+        return {}
+    saved = json.loads(config_file.read_text())
+    execution = _execution(config)
+    saved_execution = saved.pop("execution", execution)
+    report = saved.pop("report", {})
+    if saved != _json_roundtrip(config.to_dict()):
+        raise ConfigError(f"{run_dir} holds a run with a different config; choose another run_dir")
+    if not resume:
+        raise ConfigError(
+            f"{run_dir} already holds a run; pass resume=true to continue it "
+            "or choose another run_dir"
+        )
+    if saved_execution != execution:
+        settings = " ".join(f"{key}={value}" for key, value in saved_execution.items())
+        raise ConfigError(
+            f"{run_dir} was run with {settings}; resume with the same (another thread split "
+            "rounds floats differently, so the result would not be the uninterrupted one)"
+        )
+    return report
 
 
 def prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> bool:
     """Check the run dir against the config (from the moment it holds a config.json, checkpoint
-    or not) and sweep earlier attempts' temporaries; True if a checkpoint exists to resume from."""
-    config_file = run_dir / "config.json"
+    or not), claim it and sweep earlier attempts' temporaries; True if a checkpoint exists to
+    resume from."""
+    report = check_resumable(config, run_dir, resume)
     has_checkpoint = (run_dir / "checkpoint" / STATE_FILE).exists()
-    execution = _execution(config)
-    if config_file.exists():
-        saved = json.loads(config_file.read_text())
-        saved_execution = saved.pop("execution", execution)
-        if saved != _json_roundtrip(config.to_dict()):
-            raise ConfigError(
-                f"{run_dir} holds a run with a different config; choose another run_dir"
-            )
-        if not resume:
-            raise ConfigError(
-                f"{run_dir} already holds a run; pass resume=true to continue it "
-                "or choose another run_dir"
-            )
-        if saved_execution != execution:
-            settings = " ".join(f"{key}={value}" for key, value in saved_execution.items())
-            raise ConfigError(
-                f"{run_dir} was run with {settings}; resume with the same (another thread split "
-                "rounds floats differently, so the result would not be the uninterrupted one)"
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(run_dir)
     sweep_temporaries(run_dir)
-    write_json(config_file, {**config.to_dict(), "execution": execution})
+    recorded = {**config.to_dict(), "execution": _execution(config)}
+    write_json(run_dir / "config.json", recorded | ({"report": report} if report else {}))
     return resume and has_checkpoint
+
+
+def record_report_settings(run_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Record in config.json how the report was read (a resumed run may change these), before
+    the report is written."""
+    recorded = json.loads((run_dir / "config.json").read_text())
+    write_json(run_dir / "config.json", recorded | {"report": dict(settings)})
 
 
 def _execution(config: SimulationConfig) -> dict[str, int]:

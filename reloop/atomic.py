@@ -8,16 +8,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["atomic_dir", "atomic_path", "write_json", "write_parquet", "write_text"]
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "sweep_stale_staging",
+    "write_json",
+    "write_parquet",
+    "write_text",
+]
 
 
 @contextlib.contextmanager
@@ -54,26 +62,68 @@ def write_parquet(frame: pl.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike[str], *, keep: Callable[[Path, Path], Iterable[str]] | None = None
+) -> Iterator[Path]:
     """A hidden staging folder to fill with ``path``'s new content; on leaving the block it
     replaces ``path`` (the old folder is renamed aside first, then removed), on an error it is
-    removed and ``path`` is left as it was. Readers see the old folder or the new one."""
+    removed and ``path`` is left as it was. Readers see the old folder or the new one.
+
+    ``keep(old, staging)``: names of the old folder's entries to move into the new one (called
+    before the swap; an error there leaves ``path`` as it was). Staging folders of processes that
+    died before finishing are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent))
+    sweep_stale_staging(path)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield staging
         os.chmod(staging, _created_mode(0o777))  # as a plain mkdir would make it (mkdtemp: 0700)
         if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", suffix=".tmp",
+            kept = [] if keep is None else list(keep(path, staging))
+            retired = Path(tempfile.mkdtemp(prefix=_staging_prefix(path, "old"), suffix=".tmp",
                                             dir=path.parent))  # fmt: skip
             path.rename(retired / path.name)
             staging.rename(path)
+            for name in kept:
+                os.rename(retired / path.name / name, path / name)
             shutil.rmtree(retired)
         else:
             staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_prefix(path: Path, kind: str = "new") -> str:
+    """``.<name>-<kind>-<pid>-``: whose staging folder it is, so a later writer can tell a dead
+    process's leftovers from a live writer's work in flight."""
+    return f".{path.name}-{kind}-{os.getpid()}-"
+
+
+def sweep_stale_staging(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the staging folders of ``path`` that processes no longer running left."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}-(?:new|old)-(\d+)-.*\.tmp")
+    stale = []
+    if path.parent.is_dir():
+        for entry in path.parent.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match and entry.is_dir() and not _running(int(match.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+                stale.append(entry)
+    return stale
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process: its own earlier writes have all finished or failed
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _created_mode(base: int) -> int:

@@ -27,10 +27,13 @@ from reloop.datasets import load_dataset
 from reloop.hydra_app import (
     CONF_DIR,
     CONF_SEARCH_PATH,
+    disk_error,
     fail,
+    note_named_run_dir,
     one_line,
     precheck,
     remove_hydra_leftovers,
+    save_hydra_record,
 )
 from reloop.offline import (
     Budget,
@@ -41,6 +44,7 @@ from reloop.offline import (
     plan,
     write_results,
 )
+from reloop.owned import NotOwned, check_writable, claim_dir
 from reloop.schema import ModelSpec, TrainSpec, build
 
 __all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
@@ -168,16 +172,31 @@ def _command(args: Sequence[str]) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="offline")
 def _hydra_main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        check_writable(run_dir, PROG, legacy=_earlier_run, what="run_dir")
         prepared = prepare(cfg)
+    except NotOwned as error:
+        _fail(str(error))
     except ValueError as error:
-        remove_hydra_leftovers(Path(HydraConfig.get().runtime.output_dir))
+        remove_hydra_leftovers(run_dir)
         _fail(one_line(error))
-    _execute(prepared, HydraConfig.get().runtime.output_dir, _command(sys.argv[1:]))
+    try:
+        claim_dir(run_dir, PROG, legacy=_earlier_run, what="run_dir")
+        save_hydra_record(run_dir, cfg)
+        _execute(prepared, run_dir, _command(sys.argv[1:]))
+    except OSError as error:  # a full or read-only disk: results are written whole or not at all
+        _fail(disk_error(error))
+
+
+def _earlier_run(folder: Path) -> bool:
+    """A run dir of an earlier version (no marker): it holds its results."""
+    return (folder / "results.csv").is_file() and (folder / "results.md").is_file()
 
 
 def main() -> None:
     precheck(PROG, "offline", sys.argv[1:])
+    note_named_run_dir(sys.argv[1:])
     _hydra_main()
 
 

@@ -15,17 +15,24 @@ from typing import NoReturn
 
 from hydra import compose, initialize, initialize_config_module
 from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from reloop.owned import MARKER
 
 __all__ = [
     "CONF_DIR",
     "CONF_PACKAGE",
     "CONF_SEARCH_PATH",
+    "disk_error",
     "fail",
+    "named_run_dir",
+    "note_named_run_dir",
     "number",
     "one_line",
     "precheck",
     "remove_hydra_leftovers",
+    "save_hydra_record",
 ]
 
 # The project's top-level conf/ directory, installed as this package (pyproject's package-dir), so
@@ -35,9 +42,9 @@ CONF_PACKAGE = "abtest_sim_reloop_conf"
 CONF_SEARCH_PATH = f"pkg://{CONF_PACKAGE}"
 CONF_DIR = str(importlib.resources.files(CONF_PACKAGE))
 
-# What starting an app leaves in its run dir before any work: Hydra's config copy and job log, and
-# the run-dir lock (abtest_sim.rundir).
-HYDRA_FILES = frozenset({".hydra", "cli.log", ".lock"})
+# What starting an app leaves in its run dir before any work: Hydra's config copy and job log, the
+# run-dir lock (abtest_sim.rundir) and the mark of the app's folder (reloop.owned).
+HYDRA_FILES = frozenset({".hydra", "cli.log", ".lock", MARKER})
 TRAINING_KEYS = frozenset(
     {"epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode"}
 )
@@ -54,6 +61,29 @@ def number(value: object, name: str, kind: type[int] | type[float]) -> int | flo
 
 def one_line(error: BaseException) -> str:
     return re.sub(r"\s+", " ", str(error)).strip()
+
+
+def disk_error(error: OSError) -> str:
+    """One line for a failed read or write of a file (a full or read-only disk, a path through a
+    file, no permission), naming the path."""
+    where = f" {error.filename}" if error.filename else ""
+    what = error.strerror or type(error).__name__
+    return f"cannot write or read{where}: {what}"
+
+
+def save_hydra_record(run_dir: Path, cfg: DictConfig) -> None:
+    """Hydra's record of the command in ``run_dir/.hydra`` (config, Hydra's config, overrides),
+    written by the app once the run dir is its own (the apps set ``hydra.output_subdir: null``,
+    so that Hydra never writes into a folder the app then refuses)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from reloop.atomic import write_text
+
+    hydra_cfg = HydraConfig.get()
+    folder = Path(run_dir) / ".hydra"
+    write_text(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_text(folder / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
+    write_text(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -110,10 +140,46 @@ def _readable(error: BaseException) -> str:
     return f"unknown key {key!r}: the app's config has no such key{hint}"
 
 
+def named_run_dir(args: list[str]) -> Path | None:
+    """The run dir named on the command line (``run_dir=``, with ``+``/``++``, or
+    ``hydra.run.dir=``; quotes removed), unless in a -m sweep or given as an interpolation."""
+    if any(arg.startswith("-") for arg in args):
+        return None
+    values = []
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key in ("run_dir", "hydra.run.dir"):
+            values.append(unquoted(value))
+    if not values or not values[-1] or "${" in values[-1]:
+        return None
+    return Path(values[-1])
+
+
+def unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+_EXISTED_BEFORE: set[Path] = set()  # named run dirs that were there before this process started
+
+
+def note_named_run_dir(args: list[str]) -> Path | None:
+    """The run dir named on the command line (``named_run_dir``), remembered as the user's if it
+    already exists, so that a refused run never removes it."""
+    named = named_run_dir(args)
+    if named is not None and named.exists():
+        _EXISTED_BEFORE.add(named.resolve())
+    return named
+
+
 def remove_hydra_leftovers(run_dir: Path) -> None:
-    """Remove a run dir that holds nothing but what Hydra wrote on starting the app (its config
-    copy and log): a refused run leaves nothing behind. A dir holding anything else is kept."""
-    if run_dir.is_dir() and {path.name for path in run_dir.iterdir()} <= HYDRA_FILES:
+    """Remove a run dir that holds nothing but what starting the app left (Hydra's config copy
+    and log, the lock), if this process made it: a refused run leaves nothing behind, and a
+    folder that was there before (``note_named_run_dir``) or holds anything else is kept."""
+    if not run_dir.is_dir() or run_dir.resolve() in _EXISTED_BEFORE:
+        return
+    if {path.name for path in run_dir.iterdir()} <= HYDRA_FILES:
         _detach_file_logs(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
 

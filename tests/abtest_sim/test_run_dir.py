@@ -65,6 +65,7 @@ def test_two_processes_on_one_run_dir_one_refused_the_other_exact(reference_run,
 
 def test_a_different_config_is_refused_before_any_checkpoint(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"seed": 5}))
+    (tmp_path / ".written-by.json").write_text('{"app": "abtest-sim"}')  # a run of another config
     result = subprocess.run(
         smoke(f"run_dir={tmp_path}", "resume=true"), capture_output=True, text=True
     )
@@ -127,6 +128,84 @@ def test_any_spelling_of_a_busy_run_dir_leaves_it_untouched(tmp_path, args):
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert sorted(p.relative_to(busy) for p in busy.rglob("*")) == before
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("spelling", ["run_dir={dir}", "run_dir=${{hydra:runtime.cwd}}/mine"])
+def test_a_users_folder_is_refused_whole_and_untouched(tmp_path, spelling):
+    """A folder of the user's (not empty, not a run) is refused before anything is written, named
+    directly or through an interpolation Hydra resolves."""
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / ".draft.tmp").write_text("draft")
+    (mine / ".tmp-cache").mkdir()
+    (mine / "report").mkdir()
+    (mine / "report" / "my_analysis.md").write_text("mine")
+    before = _files(mine)
+    result = subprocess.run(
+        smoke(spelling.format(dir=mine)), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"abtest-sim: error: run_dir {mine} holds "
+        "files abtest-sim did not write: .tmp-cache, notes, report; choose a new or empty folder"
+    ]
+    assert _files(mine) == before
+    assert sorted(p.name for p in mine.iterdir()) == [".tmp-cache", "notes", "report"]
+
+
+def test_an_empty_folder_becomes_the_run_and_a_refused_config_leaves_it(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = subprocess.run(smoke(f"run_dir={empty}", "retrain_workers=0"), capture_output=True)
+    assert result.returncode == 2
+    assert empty.is_dir()  # the user made it: a refused run does not remove it
+
+
+def test_a_users_files_inside_a_run_survive_its_resume(reference_run, tmp_path):
+    """Notes saved into a finished run (its report folder, a folder of hidden drafts) are kept
+    when the run resumes and its report is written again; the report's settings are recorded."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run, run_dir)
+    (run_dir / "report" / "my_analysis.md").write_text("mine")
+    (run_dir / "notes").mkdir()
+    (run_dir / "notes" / ".draft.tmp").write_text("draft")
+    (run_dir / ".tmp-cache").mkdir()
+    args = (f"run_dir={run_dir}", "resume=true", "stats.headline=pooled", "report_plots=false")
+    result = subprocess.run(smoke(*args), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "report" / "my_analysis.md").read_text() == "mine"
+    assert (run_dir / "notes" / ".draft.tmp").read_text() == "draft"
+    assert (run_dir / ".tmp-cache").is_dir()
+    assert not list((run_dir / "report").glob("*.png"))  # the report's own old files went
+    recorded = json.loads((run_dir / "config.json").read_text())["report"]
+    assert recorded["headline"] == "pooled" and recorded["report_plots"] is False
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())["summary"]
+    assert summary["headline"] == "pooled"
+
+
+def test_a_refused_second_process_leaves_the_first_runs_hydra_record(tmp_path):
+    """With an interpolated run_dir the lock is taken only inside Hydra's job: Hydra must not
+    have written its record (or its log) into the dir by then."""
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(busy)], stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b"held"
+    try:
+        result = subprocess.run(
+            smoke("run_dir=${hydra:runtime.cwd}/busy"), capture_output=True, text=True, cwd=tmp_path
+        )
+        assert result.returncode == 2, result.stderr
+        assert "in use by another running process" in result.stderr
+        assert sorted(p.name for p in busy.iterdir()) == [".lock"]
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

@@ -323,3 +323,51 @@ def test_runs_of_earlier_versions_and_bad_arms_are_read_or_named():
     config["arms"][1] = {**flat, "name": "b", "colour": "red"}
     with pytest.raises(AggregateError, match="colour"):
         is_aa_config(config)
+
+
+@pytest.mark.parametrize(
+    ("config", "summary", "why"),
+    [
+        ("[]", None, "config.json is list, not an object"),
+        ("null", None, "config.json is NoneType, not an object"),
+        (None, {"summary": {"estimates": []}}, "summary.estimates is list"),
+        (None, {"summary": {"estimates": {"cuped": {"lift": "big"}}}}, "cuped_lift is 'big'"),
+        (None, {"summary": []}, "summary is list"),
+        (None, {"summary": {"estimates": {"cuped": 3}}}, "estimates.cuped is int"),
+    ],
+)
+def test_a_malformed_member_is_skipped_and_named_never_fatal(tmp_path, config, summary, why):
+    for index in range(3):
+        fake_run(tmp_path, index, alpha=0.5, lift=0.01, se=0.01, launch=0.0, aa_p=0.5, aa_week="w")
+    if config is not None:
+        (tmp_path / "1" / "config.json").write_text(config)
+    if summary is not None:
+        (tmp_path / "1" / "report" / "summary.json").write_text(json.dumps(summary))
+    result = run("-m", "abtest_sim.aggregate", f"input={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {tmp_path / '1'}: " in result.stderr and why in result.stderr
+    assert pl.read_csv(tmp_path / "aggregate" / "runs.csv").height == 2
+    assert why in (tmp_path / "aggregate" / "report.md").read_text()
+
+
+def test_out_is_only_a_new_folder_or_the_aggregates_own_and_a_users_file_survives(tmp_path):
+    sweep = tmp_path / "sweep"
+    for index in range(2):
+        fake_run(sweep, index, alpha=0.5, lift=0.01, se=0.01, launch=0.0, aa_p=0.5, aa_week="w")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("my notes")
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    for out in (mine, sweep, sweep / "0" / "report", sweep / "0"):
+        result = run("-m", "abtest_sim.aggregate", f"input={sweep}", f"out={out}")
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "choose a new or empty folder" in result.stderr
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.md"]
+    # its own earlier output is replaced, and a file saved there by the user is kept
+    assert run("-m", "abtest_sim.aggregate", f"input={sweep}").returncode == 0
+    (sweep / "aggregate" / "my_reading.md").write_text("kept")
+    assert run("-m", "abtest_sim.aggregate", f"input={sweep}").returncode == 0
+    assert (sweep / "aggregate" / "my_reading.md").read_text() == "kept"
+    assert (sweep / "aggregate" / "summary.csv").is_file()

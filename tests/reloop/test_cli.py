@@ -139,3 +139,21 @@ def test_reloop_offline_command_error_exits_2_with_one_line(tmp_path):
     refused = _reloop_offline(["alpha=2", f"run_dir={tmp_path}/run"], tmp_path)
     assert refused.returncode == 2 and "alpha" in refused.stderr
     assert not (tmp_path / "run").exists()  # not even Hydra's config copy and log
+
+
+@pytest.mark.slow
+def test_a_users_folder_as_run_dir_is_refused_untouched_and_an_empty_one_kept(logs_csv, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.md").write_text("my own results")
+    done = _reloop_offline([*_table_args(logs_csv, mine), *FAST], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"reloop-offline: error: run_dir {mine} holds files reloop-offline did not write: "
+        "results.md; choose a new or empty folder\n"
+    )
+    assert sorted(p.name for p in mine.iterdir()) == ["results.md"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = _reloop_offline(["alpha=2", f"run_dir={empty}"], tmp_path)
+    assert refused.returncode == 2 and empty.is_dir() and not list(empty.iterdir())
