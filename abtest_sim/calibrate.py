@@ -12,6 +12,7 @@ lifetimes. The result is a world config, the default world with the fitted field
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover (the fit loads when a log is fitted)
 
 PROG = "abtest-sim-calibrate"
 DATASETS = ("movielens100k",)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class CalibrateSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CalibrateSettings:
         from abtest_sim.world_fit.log import LogColumns
+        from abtest_sim.world_fit.times import TIME_UNITS
         from abtest_sim.world_fit.world import FitSettings
 
         dataset = (cfg.get("dataset") or {}).get("name")
@@ -59,9 +62,13 @@ class CalibrateSettings:
         name = str(cfg["name"])
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"name must be letters, digits, - and _, got {name!r}")
-        column_keys = ("user", "item", "time", "click", "click_min", "position", "category")
+        column_keys = ("user", "item", "time", "time_unit", "click", "click_min", "position",
+                       "category")  # fmt: skip
         defaults = LogColumns()
         columns = LogColumns(**{k: coerce(cfg[k], getattr(defaults, k), k) for k in column_keys})
+        if columns.time_unit not in ("auto", *TIME_UNITS):
+            units = ["auto", *TIME_UNITS]
+            raise ValueError(f"time_unit must be one of {units}, got {columns.time_unit!r}")
         fit = build(FitSettings, cfg["fit"] or {}, "fit")
         _check_fit(fit)
         check = coerce(cfg["fidelity"], True, "fidelity")
@@ -82,15 +89,16 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     """Fit and write ``world/<name>.yaml``, ``fit.json`` and ``calibration.md``; return fit.json."""
     from abtest_sim.world_fit.world import fit_world
 
-    log = _read(settings)
-    fitted = fit_world(log, settings.fit)
+    interactions = _read(settings)
+    log.info("time column %r: %s", settings.columns.time, time_line(interactions.times))
+    fitted = fit_world(interactions, settings.fit)
     fitted.config()  # the fitted world must be one the simulator accepts
     source = settings.dataset or str(settings.input)
     used = {"columns": asdict(settings.columns), "fit": asdict(settings.fit)}
     report = {"source": source, "world": fitted.overrides, "measured": fitted.measured,
               "settings": used}  # fmt: skip
     if settings.fidelity:
-        report["fidelity"] = _fidelity(log, fitted, settings)
+        report["fidelity"] = _fidelity(interactions, fitted, settings)
     settings.out.mkdir(parents=True, exist_ok=True)
     write_text(
         settings.out / "world" / f"{settings.name}.yaml", world_yaml(fitted.overrides, source)
@@ -124,6 +132,15 @@ def _read(settings: CalibrateSettings) -> Any:
     return read_log(str(settings.input), settings.columns)
 
 
+def time_line(times: dict[str, str]) -> str:
+    """How the time column was read, in words (log line and calibration.md)."""
+    from abtest_sim.world_fit.times import UNIT_NAMES
+
+    unit = times["unit"]
+    read = f"{UNIT_NAMES[unit]} since the epoch" if unit in UNIT_NAMES else unit
+    return f"read as {read} ({times['how']}), {times['first']} to {times['last']}"
+
+
 def world_yaml(overrides: dict[str, Any], source: str) -> str:
     """A Hydra world config: the default world with ``overrides``, saying where they came from."""
     body = OmegaConf.to_yaml(OmegaConf.create(overrides))
@@ -142,8 +159,9 @@ def render_markdown(report: dict[str, Any], name: str) -> str:
         f"{measured['items']:,} items over {measured['days']} days; CTR {measured['ctr']:.2%}, "
         f"{measured['impressions_per_request']:.1f} impressions per request.", "",
     ]  # fmt: skip
+    lines += [f"Times: column `{measured['time']['column']}` {time_line(measured['time'])}.", ""]
     if drift is None:
-        lines += ["Drift: too few users seen in several windows; the default split is kept.", ""]
+        lines += [f"Drift: not fitted: {measured['defaults_kept']['drift_tau']}.", ""]
     else:
         low, high = drift["tau_interval_days"]
         lines += [
@@ -154,8 +172,13 @@ def render_markdown(report: dict[str, Any], name: str) -> str:
         ]  # fmt: skip
     lines += ["| parameter | fitted |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in report["world"].items()]
-    lines += ["", f"Position curve: {measured['position_curve']}. Not fitted (default world): "
-              + ", ".join(measured["not_fitted"]) + "."]  # fmt: skip
+    lines += ["", f"Position curve: {measured['position_curve']}."]
+    reasons: dict[str, list[str]] = {}  # the fields each reason keeps at the default
+    for key, why in measured["defaults_kept"].items():
+        reasons.setdefault(why, []).append(key)
+    lines += [f"Not fitted, too small a log: {', '.join(keys)} ({why})."
+              for why, keys in reasons.items() if "drift_tau" not in keys]  # fmt: skip
+    lines += ["Not fitted (default world): " + ", ".join(measured["not_fitted"]) + "."]
     if "fidelity" in report:
         lines += fidelity_lines(report["fidelity"])
     return "\n".join(lines) + "\n"

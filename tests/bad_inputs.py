@@ -109,6 +109,22 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             ("input=interactions.csv", "dataset=movielens100k"), (), ("input=missing.csv",),
             ("input=interactions.csv", "name=a/b"), ("input=interactions.csv", "position=kind"),
             ("input=interactions.csv", "click_min=abc"), ("dataset=table",),
+            ("input=cal_nan_click.csv",), ("input=cal_null_click.csv",),
+            ("input=cal_inf_time.csv",), ("input=cal_text_time.csv",),
+            ("input=interactions.csv", "time_unit=parsec"),
+            ("input=interactions.csv", "time_unit=ms"), ("input=cal_ms.csv", "time_unit=s"),
+            ("input=cal_relative.csv",), ("input=cal_wide.csv", "time_unit=s"),
+            ("input=cal_zero_time.csv",), ("input=cal_iso_time.csv", "time_unit=ms"),
+            ("input=interactions.csv", "time_unit=5"), ("input=interactions.csv", "time_unit=null"),
+            ("input=cal_bool_time.parquet",), ("input=cal_duration_time.parquet",),
+            ("input=cal_positions.csv", "position=negative"),
+            ("input=cal_positions.csv", "position=text"),
+            ("input=cal_positions.csv", "position=from_3"),
+            ("input=cal_positions.csv", "position=fraction"), ("input=cal_one_user.csv",),
+            ("input=cal_no_clicks.csv",), ("input=cal_all_clicks.csv",),
+            ("input=cal_null_user.csv",), ("input=cal_inf_user.csv",), ("input=cal_empty.csv",),
+            ("input=cal_header_only.csv",), ("input=cal_ragged.csv",),
+            ("input=cal_garbage.parquet",),
         ]
     ),
 ]  # fmt: skip
@@ -133,6 +149,7 @@ def make_inputs(folder: Path) -> None:
     )
     log.drop("phase").write_csv(folder / "days.csv")
     interactions(rng).write_csv(folder / "interactions.csv")
+    calibrate_logs(folder)
     log.write_parquet(folder / "unit_days.parquet")
     log.with_columns(pl.lit("ab").alias("phase")).write_csv(folder / "days_with_phase.csv")
     text = log.with_columns(pl.col("clicks").cast(pl.String).replace("0", "none"))
@@ -166,6 +183,52 @@ def interactions(rng: np.random.Generator) -> pl.DataFrame:
             "kind": rng.choice(["a", "b"], n),
         }
     )
+
+
+def calibrate_logs(folder: Path) -> None:
+    """Broken interaction logs for abtest-sim-calibrate (``cal_*``), each a variant of a small
+    valid one (60 users, 20 items, 10 days, epoch seconds)."""
+    rng = np.random.default_rng(1)
+    n = 600
+    log = pl.DataFrame({"user_id": rng.integers(0, 60, n), "item_id": rng.integers(0, 20, n),
+                        "timestamp": 1_700_000_000 + rng.integers(0, 10 * 86_400, n),
+                        "click": rng.binomial(1, 0.2, n)})  # fmt: skip
+    every_7th = pl.int_range(pl.len()) % 7 == 0
+    ts, click = pl.col("timestamp"), pl.col("click")
+    variants = {
+        "nan_click": pl.when(every_7th).then(float("nan")).otherwise(click).alias("click"),
+        "null_click": pl.when(every_7th).then(None).otherwise(click).alias("click"),
+        "inf_time": pl.when(every_7th).then(float("inf")).otherwise(ts).alias("timestamp"),
+        "text_time": pl.from_epoch(ts).dt.to_string().str.replace("^", "at "),
+        "ms": ts * 1000,
+        "relative": ts - 1_700_000_000,
+        "wide": (ts - 1_700_000_000) * 5000,  # 10 days x 5000 as seconds: 137 years
+        "zero_time": pl.lit(0).alias("timestamp"),
+        "iso_time": pl.from_epoch(ts).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "one_user": pl.lit(7).alias("user_id"),
+        "no_clicks": pl.lit(0).alias("click"),
+        "all_clicks": pl.lit(1).alias("click"),
+        "null_user": pl.when(every_7th).then(None).otherwise("user_id").alias("user_id"),
+        "inf_user": pl.when(every_7th).then(float("inf")).otherwise("user_id").alias("user_id"),
+    }
+    for name, change in variants.items():
+        log.with_columns(change).write_csv(folder / f"cal_{name}.csv")
+    flag = pl.lit(True).alias("timestamp")
+    log.with_columns(flag).write_parquet(folder / "cal_bool_time.parquet")
+    duration = pl.duration(seconds=ts - 1_700_000_000).alias("timestamp")
+    log.with_columns(duration).write_parquet(folder / "cal_duration_time.parquet")
+    slot = rng.integers(0, 5, n)
+    positions = log.with_columns(
+        negative=slot - 1, text=pl.Series(slot).cast(pl.String) + "th", from_3=slot + 3,
+        fraction=slot + 0.5,
+    )  # fmt: skip
+    positions.write_csv(folder / "cal_positions.csv")
+    (folder / "cal_empty.csv").write_text("")
+    (folder / "cal_header_only.csv").write_text("user_id,item_id,timestamp,click\n")
+    (folder / "cal_ragged.csv").write_text(
+        "user_id,item_id,timestamp,click\n1,2,1700000000,1\n3,4,1700000100\n5,6,1700000200,0,9\n"
+    )
+    (folder / "cal_garbage.parquet").write_bytes(b"PAR1 this is not a parquet file PAR1")
 
 
 def classify(code: int | None, stderr: str, prog: str) -> str:

@@ -11,14 +11,20 @@ import numpy as np
 
 from abtest_sim.world_fit.log import InteractionLog
 
-__all__ = ["Activity", "Catalogue", "measure_activity", "measure_catalogue", "position_eta"]
+__all__ = [
+    "Activity", "Catalogue", "lifetime_gap", "measure_activity", "measure_catalogue",
+    "position_curve", "weekday_gap",
+]  # fmt: skip
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MIN_LIFETIME_DAYS = 2  # item arrivals are counted in the log's second half
 
 
 @dataclass(frozen=True)
 class Activity:
     activity_mean: float  # mean requests per user and day
     activity_shape: float  # Gamma shape of the users' daily request rates
-    weekday_activity: tuple[float, ...]  # 7, Mon..Sun, mean 1
+    weekday_activity: tuple[float, ...] | None  # 7, Mon..Sun, mean 1; None: see weekday_gap
     hour_activity_amplitude: float
     hour_activity_peak: float
     slate_size: float  # mean impressions per request
@@ -27,7 +33,7 @@ class Activity:
 @dataclass(frozen=True)
 class Catalogue:
     n_items: int  # items live on an average day
-    item_lifetime_days: int
+    item_lifetime_days: int | None  # None: see lifetime_gap
     n_categories: int | None
     category_zipf: float | None
 
@@ -47,19 +53,42 @@ def measure_activity(log: InteractionLog) -> Activity:
     per_user = np.bincount(user, minlength=log.n_users) / log.n_days
     mean = float(per_user.mean())
     variance = max(float(per_user.var()) - mean / log.n_days, 0.01 * mean**2)
-    weekday = np.bincount(log.weekday[first], minlength=7).astype(float)
-    days_per_weekday = np.bincount((np.arange(log.n_days) + log.start_weekday) % 7, minlength=7)
-    weekday = weekday / np.maximum(days_per_weekday, 1)
-    weekday = weekday / weekday[weekday > 0].mean() if weekday.any() else np.ones(7)
+    weekday = None
+    if weekday_gap(log) is None:
+        counts = np.bincount(log.weekday[first], minlength=7).astype(float)
+        days_per_weekday = np.bincount((np.arange(log.n_days) + log.start_weekday) % 7, minlength=7)
+        counts /= days_per_weekday
+        weekday = tuple(round(float(w), 4) for w in counts / counts.mean())
     amplitude, peak = _first_harmonic(np.bincount(hour, minlength=24).astype(float))
     return Activity(
         activity_mean=float(f"{mean:.6g}"),
         activity_shape=float(f"{mean**2 / variance:.6g}"),
-        weekday_activity=tuple(round(float(w), 4) for w in weekday),
+        weekday_activity=weekday,
         hour_activity_amplitude=amplitude,
         hour_activity_peak=peak,
         slate_size=len(log) / first.size,
     )
+
+
+def weekday_gap(log: InteractionLog) -> str | None:
+    """Why the log cannot tell the weekday profiles (requests and CTR), or None if it can: every
+    weekday must occur, with impressions."""
+    if log.n_days < 7:
+        return f"the log spans {log.n_days} day(s); a weekday profile needs at least 7"
+    unseen = [WEEKDAYS[d] for d in np.flatnonzero(np.bincount(log.weekday, minlength=7) == 0)]
+    if unseen:
+        return f"the log has no impressions on {', '.join(unseen)}"
+    return None
+
+
+def lifetime_gap(log: InteractionLog) -> str | None:
+    """Why the log cannot tell item lifetimes, or None if it can."""
+    if log.n_days < MIN_LIFETIME_DAYS:
+        return (
+            f"the log spans {log.n_days} day(s); item lifetimes need at least "
+            f"{MIN_LIFETIME_DAYS} (arrivals in its second half)"
+        )
+    return None
 
 
 def measure_catalogue(log: InteractionLog) -> Catalogue:
@@ -82,7 +111,9 @@ def measure_catalogue(log: InteractionLog) -> Catalogue:
             zipf = float(max(-np.polyfit(ranks, np.log(sizes), 1)[0], 0.0))
     return Catalogue(
         n_items=max(round(float(live.mean())), 2),
-        item_lifetime_days=_lifetime(first, float(live.mean()), log.n_days),
+        item_lifetime_days=(
+            None if lifetime_gap(log) else _lifetime(first, float(live.mean()), log.n_days)
+        ),
         n_categories=n_categories,
         category_zipf=zipf,
     )
@@ -99,20 +130,27 @@ def _lifetime(first: np.ndarray, live: float, n_days: int) -> int:
     return int(min(max(round(live / arrivals), 1), 10 * n_days))
 
 
-def position_eta(log: InteractionLog) -> float | None:
-    """eta of CTR(pos) / CTR(0) = (1 / (pos + 1))^eta by least squares on the log scale over the
-    positions with clicks, or None without positions. Measured on a ranked log this includes the
-    ranking's effect (better items shown higher): an upper bound on examination decay."""
+def position_curve(log: InteractionLog) -> tuple[float | None, str]:
+    """(eta, what was done): eta of CTR(pos) / CTR(0) = (1 / (pos + 1))^eta by least squares on
+    the log scale over the positions with clicks; None (the default kept) without positions, or
+    with clicks at fewer than two positions or none at the top. Measured on a ranked log this
+    includes the ranking's effect (better items shown higher): an upper bound on examination
+    decay."""
     if log.position is None:
-        return None
-    shown = np.bincount(log.position)
-    clicks = np.bincount(log.position, weights=log.click, minlength=shown.size)
-    usable = (shown > 0) & (clicks > 0)
-    if usable.sum() < 2 or not usable[0]:
-        return None
+        return None, "not logged: default eta kept"
+    slots, index = np.unique(log.position, return_inverse=True)
+    shown = np.bincount(index)
+    clicks = np.bincount(index, weights=log.click, minlength=slots.size)
+    usable = clicks > 0
+    numbered = "" if not log.position_base else f" (numbered from {log.position_base} in the log)"
+    if not usable[0] or slots[0] != 0:
+        return None, f"logged, but the top slot{numbered} has no clicks: default eta kept"
+    if usable.sum() < 2:
+        return None, f"logged, but only the top slot{numbered} has clicks: default eta kept"
     ratio = (clicks[usable] / shown[usable]) / (clicks[0] / shown[0])
-    x = np.log(np.flatnonzero(usable) + 1.0)
-    return float(max(-(x @ np.log(ratio)) / (x @ x), 0.0))
+    x = np.log(slots[usable] + 1.0)
+    eta = float(max(-(x @ np.log(ratio)) / (x @ x), 0.0))
+    return eta, f"fitted over {slots.size} slots{numbered}"
 
 
 def _first_harmonic(counts: np.ndarray) -> tuple[float, float]:

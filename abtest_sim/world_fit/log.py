@@ -2,16 +2,19 @@
 
 One row per impression (a shown item): who saw it, which item, when, and whether it was clicked;
 optionally its position in the slate and an item attribute (a category). Ids become dense
-indices; time becomes a day index (from the log's first day), a weekday and an hour.
+indices; time (epoch numbers, datetimes or ISO-8601 text, see ``times.py``) becomes a day index
+(from the log's first day), a weekday and an hour (UTC).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from abtest_sim.world_fit.times import TimeError, read_times
 
 __all__ = ["InteractionLog", "LogColumns", "LogError", "read_log"]
 
@@ -29,10 +32,11 @@ class LogColumns:
 
     user: str = "user_id"
     item: str = "item_id"
-    time: str = "timestamp"  # seconds since the epoch, or a datetime column
+    time: str = "timestamp"  # epoch numbers (see time_unit), datetimes or ISO-8601 text
+    time_unit: str = "auto"  # of numeric times: auto (from their magnitude), s, ms, us or ns
     click: str = "click"
     click_min: float = 1.0
-    position: str | None = None  # 0-based slot of the impression, if logged
+    position: str | None = None  # slot of the impression (top 0, or 1), if logged
     category: str | None = None  # an item attribute (its first token when a list of words)
 
 
@@ -49,6 +53,8 @@ class InteractionLog:
     position: np.ndarray | None  # int64 or None
     item_category: np.ndarray | None  # int64 [n_items] category index of each item, or None
     start_weekday: int  # weekday of day 0
+    times: dict[str, str] = field(default_factory=dict)  # how the time column was read
+    position_base: int | None = None  # the log's number of the top slot (0 or 1), if logged
 
     @property
     def n_users(self) -> int:
@@ -68,27 +74,33 @@ class InteractionLog:
 
 def read_log(source: str | Path | pl.DataFrame, columns: LogColumns) -> InteractionLog:
     """The log of a CSV/TSV/parquet file (or a frame), checked: ``LogError`` on missing columns,
-    nulls, non-numeric clicks or times, or fewer than two users, items or clicks."""
+    nulls, NaN or infinite numbers, times that are not moments (see ``times.py``), non-numeric
+    clicks, bad positions, or fewer than two users, items, clicks or non-clicks."""
     frame = source if isinstance(source, pl.DataFrame) else _read_file(source)
+    roles = {"user": columns.user, "item": columns.item, "time": columns.time,
+             "click": columns.click, "position": columns.position}  # fmt: skip
     wanted = [columns.user, columns.item, columns.time, columns.click]
     wanted += [c for c in (columns.position, columns.category) if c is not None]
-    missing = [c for c in wanted if c not in frame.columns]
+    missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
     if missing:
         raise LogError(f"the log has no column(s) {missing}; columns: {frame.columns}")
-    frame = frame.select(wanted)
-    nulls = [c for c in wanted[:4] if frame.get_column(c).null_count()]
-    if nulls:
-        raise LogError(f"column(s) {nulls} hold null values")
-    seconds = _seconds(frame.get_column(columns.time), columns.time)
-    order = np.argsort(seconds, kind="stable")
-    frame, seconds = frame[order], seconds[order]
+    frame = frame.select(list(dict.fromkeys(wanted)))
+    if frame.height == 0:
+        raise LogError("the log has no rows (one row per impression: user, item, time, click)")
+    _check_values(frame, {role: name for role, name in roles.items() if name})
+    try:
+        times = read_times(frame.get_column(columns.time), columns.time, columns.time_unit)
+    except TimeError as error:
+        raise LogError(str(error)) from None
+    order = np.argsort(times.seconds, kind="stable")
+    frame, seconds = frame[order], times.seconds[order]
     click = _clicks(frame.get_column(columns.click), columns)
     first_day = seconds[0] // SECONDS_PER_DAY
     day = seconds // SECONDS_PER_DAY - first_day
     user = _dense(frame.get_column(columns.user))
     item = _dense(frame.get_column(columns.item))
-    if user.max() < 1 or item.max() < 1 or click.sum() < 2:
-        raise LogError("the log needs at least two users, two items and two clicks")
+    _check_size(user, item, click)
+    position, base = _positions(frame, columns.position)
     return InteractionLog(
         user=user,
         item=item,
@@ -96,13 +108,16 @@ def read_log(source: str | Path | pl.DataFrame, columns: LogColumns) -> Interact
         weekday=(day + (first_day + 3) % 7) % 7,  # 1970-01-01 was a Thursday (weekday 3)
         hour=(seconds % SECONDS_PER_DAY) // 3600,
         click=click,
-        position=_positions(frame, columns.position),
+        position=position,
         item_category=_categories(frame, item, columns.category),
         start_weekday=int((first_day + 3) % 7),
+        times=times.describe(columns.time),
+        position_base=base,
     )
 
 
 def _read_file(path: str | Path) -> pl.DataFrame:
+    """Files are read only by the one guarded reader (CSV, TSV, parquet) of ``reloop.datasets``."""
     from reloop.datasets import read_table_file
 
     try:
@@ -111,22 +126,42 @@ def _read_file(path: str | Path) -> pl.DataFrame:
         raise LogError(str(error)) from None
 
 
-def _seconds(column: pl.Series, name: str) -> np.ndarray:
-    if column.dtype.is_temporal():
-        return column.cast(pl.Datetime("ms")).cast(pl.Int64).to_numpy() // 1000
-    if not column.dtype.is_numeric():
-        raise LogError(f"time column {name!r} must hold seconds or datetimes, got {column.dtype}")
-    values = column.cast(pl.Float64).to_numpy()
-    if not np.isfinite(values).all():
-        raise LogError(f"time column {name!r} holds non-finite values")
-    return np.floor(values).astype(np.int64)
+def _check_values(frame: pl.DataFrame, roles: dict[str, str]) -> None:
+    """No nulls in the columns the fit uses, and no NaN or infinite numbers."""
+    for role, name in roles.items():
+        column = frame.get_column(name)
+        problems = {"null": column.null_count()}
+        if column.dtype.is_float():
+            problems["NaN"] = int(column.is_nan().sum())
+            problems["infinite"] = int(column.is_infinite().sum())
+        for kind, count in problems.items():
+            if count:
+                raise LogError(
+                    f"{role} column {name!r} holds {count} {kind} value(s) of {frame.height}"
+                )
+
+
+def _check_size(user: np.ndarray, item: np.ndarray, click: np.ndarray) -> None:
+    clicks = int(click.sum())
+    counts = {
+        "user(s)": int(user.max()) + 1,
+        "item(s)": int(item.max()) + 1,
+        "click(s)": clicks,
+        "non-click(s)": click.size - clicks,
+    }
+    if min(counts.values()) < 2:
+        have = ", ".join(f"{n} {what}" for what, n in counts.items())
+        raise LogError(f"the log has {have}; the click model needs at least two of each")
 
 
 def _clicks(column: pl.Series, columns: LogColumns) -> np.ndarray:
     if column.dtype == pl.Boolean:
         return column.cast(pl.Int8).to_numpy()
     if not column.dtype.is_numeric():
-        raise LogError(f"click column {columns.click!r} must be numeric, got {column.dtype}")
+        raise LogError(
+            f"click column {columns.click!r} must hold 0/1 or numbers (click_min), got "
+            f"{column.dtype}; the first value is {column[0]!r}"
+        )
     return (column.cast(pl.Float64).to_numpy() >= columns.click_min).astype(np.int8)
 
 
@@ -135,13 +170,27 @@ def _dense(column: pl.Series) -> np.ndarray:
     return column.rank("dense").cast(pl.Int64).to_numpy() - 1
 
 
-def _positions(frame: pl.DataFrame, name: str | None) -> np.ndarray | None:
+def _positions(frame: pl.DataFrame, name: str | None) -> tuple[np.ndarray | None, int | None]:
+    """0-based slots and the number the log's top slot has: 0, or 1 (the Open Bandit Dataset's
+    numbering, where slot 0 never occurs), shifted to 0."""
     if name is None:
-        return None
+        return None, None
     column = frame.get_column(name)
-    if column.null_count() or not column.dtype.is_integer() or column.min() < 0:
-        raise LogError(f"position column {name!r} must hold integers >= 0 without nulls")
-    return column.cast(pl.Int64).to_numpy()
+    if not column.dtype.is_integer():
+        raise LogError(
+            f"position column {name!r} must hold integer slots (0 or 1 for the top), got "
+            f"{column.dtype}"
+        )
+    top = int(column.min())
+    if top < 0:
+        negative = int((column < 0).sum())
+        raise LogError(f"position column {name!r} holds {negative} negative value(s) (min {top})")
+    if top > 1:
+        raise LogError(
+            f"position column {name!r} starts at {top}: the top slot must be numbered 0 or 1 "
+            "(the position curve is relative to it)"
+        )
+    return column.cast(pl.Int64).to_numpy() - top, top
 
 
 def _categories(frame: pl.DataFrame, item: np.ndarray, name: str | None) -> np.ndarray | None:

@@ -1,6 +1,7 @@
 """A log simulated from a world, in the shape ``read_log`` takes: every day's requests served
 uniformly random slates (an exploring policy, so positions and items are not confounded by a
-ranking), with a ``timestamp`` column whose weekdays match the world's ``start_weekday``."""
+ranking), with a ``timestamp`` column (epoch seconds, from the first day on or after 2024-01-01
+that falls on the world's ``start_weekday``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from abtest_sim.world import World, WorldConfig
 
 __all__ = ["simulate_log"]
 
-THURSDAY = 3  # the weekday of 1970-01-01, where timestamps count from
+ORIGIN_DAY = 19_723  # 2024-01-01, a Monday (weekday 0), in days since 1970-01-01
 
 
 def simulate_log(config: WorldConfig, *, seed: int, days: int, slate_size: int) -> pl.DataFrame:
-    """One row per impression: the impression log's columns plus ``timestamp`` (seconds)."""
+    """One row per impression: the impression log's columns plus ``timestamp`` (epoch seconds)."""
     world = World(config, seed)
     frames = []
     for day in range(days):  # one vectorised step per simulated day
@@ -24,7 +25,7 @@ def simulate_log(config: WorldConfig, *, seed: int, days: int, slate_size: int) 
         outcome = world.click(requests, slates.items, slates.request_rows)
         frame = logs.impression_log(world, requests, slates, outcome, arm="sim", model_version=0)
         frames.append(frame.drop(logs.TRUTH_COLUMNS))
-    first_day = (config.start_weekday - THURSDAY) % 7
+    first_day = ORIGIN_DAY + config.start_weekday
     return pl.concat(frames).with_columns(
         timestamp=(pl.col("day").cast(pl.Int64) + first_day) * 86_400
         + pl.col("hour").cast(pl.Int64) * 3_600

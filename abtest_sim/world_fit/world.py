@@ -17,7 +17,13 @@ import numpy as np
 from scipy.special import logit
 
 from abtest_sim.world import WorldConfig
-from abtest_sim.world_fit.activity import measure_activity, measure_catalogue, position_eta
+from abtest_sim.world_fit.activity import (
+    lifetime_gap,
+    measure_activity,
+    measure_catalogue,
+    position_curve,
+    weekday_gap,
+)
 from abtest_sim.world_fit.drift import DriftEstimate, estimate_drift
 from abtest_sim.world_fit.factors import Factors, fit_factors
 from abtest_sim.world_fit.log import InteractionLog
@@ -53,6 +59,8 @@ class FittedWorld:
 
 
 def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
+    """The fitted world. A part the log is too small for keeps the default world's value and is
+    listed with the reason in ``measured["defaults_kept"]`` (and in ``not_fitted``)."""
     factors = fit_factors(
         log.user, log.item, log.click, k=settings.factors, l2=settings.l2, seed=settings.seed
     )
@@ -60,7 +68,7 @@ def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
         log, factors, window_days=settings.drift_window_days, l2=settings.l2, seed=settings.seed
     )
     activity, catalogue = measure_activity(log), measure_catalogue(log)
-    eta = position_eta(log)
+    eta, position_note = position_curve(log)
     overrides: dict[str, Any] = {
         "n_users": settings.users or log.n_users,
         "n_items": catalogue.n_items,
@@ -78,15 +86,42 @@ def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
         overrides["n_categories"] = catalogue.n_categories
         overrides["category_zipf"] = round(catalogue.category_zipf or 0.0, 4)
         overrides["item_category_share"] = _category_share(factors, log.item_category)
-    overrides = {k: _plain(v) for k, v in overrides.items()}
+    kept = _defaults_kept(log, settings, drift)
+    overrides = {k: _plain(v) for k, v in overrides.items() if k not in kept}
     measured = {
         "impressions": len(log), "users": log.n_users, "items": log.n_items, "days": log.n_days,
-        "ctr": float(log.click.mean()), "impressions_per_request": activity.slate_size,
+        "time": log.times, "ctr": float(log.click.mean()),
+        "impressions_per_request": activity.slate_size,
         "drift": None if drift is None else drift.to_dict(),
-        "position_curve": "fitted" if eta is not None else "not logged: default eta kept",
-        "not_fitted": list(NOT_FITTED),
+        "position_curve": position_note, "position_base": log.position_base,
+        "defaults_kept": kept, "not_fitted": [*kept, *NOT_FITTED],
     }  # fmt: skip
     return FittedWorld(overrides, measured, factors)
+
+
+def _defaults_kept(
+    log: InteractionLog, settings: FitSettings, drift: DriftEstimate | None
+) -> dict[str, str]:
+    """The fitted fields a log this small cannot tell, each with the reason."""
+    kept = {}
+    weekday = weekday_gap(log)
+    if weekday is not None:
+        kept |= {"weekday_activity": weekday, "weekday_effect": weekday}
+    lifetime = lifetime_gap(log)
+    if lifetime is not None:
+        kept["item_lifetime_days"] = lifetime
+    if drift is None:
+        width = settings.drift_window_days
+        windows = int(log.day.max()) // width + 1
+        kept["drift_tau"] = (
+            f"the log spans {log.n_days} day(s), {windows} window(s) of "
+            f"fit.drift_window_days={width}; the drift estimate needs users seen in windows at "
+            "3 lags (4 windows)"
+            if windows < 4
+            else "fewer than 3 window lags have a user seen at both ends; the drift estimate "
+            "needs 3"
+        ) + " (the default split of taste variance is kept)"
+    return kept
 
 
 def _click_model(factors: Factors, log: InteractionLog) -> dict[str, float]:
