@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from reloop.atomic import atomic_path, write_json, write_text
-from reloop.hydra_app import CONF_SEARCH_PATH, fail, one_line, precheck
+from reloop.atomic import write_json, write_text
+from reloop.hydra_app import CONF_SEARCH_PATH, disk_error, fail, one_line, precheck
+from reloop.owned import check_writable, replace_owned_dir
 from reloop.schema import SchemaError, build, coerce
 
 __all__ = ["CalibrateSettings", "calibrate", "main", "world_yaml"]
@@ -86,9 +87,12 @@ def _check_fit(fit: FitSettings) -> None:
 
 
 def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
-    """Fit and write ``world/<name>.yaml``, ``fit.json`` and ``calibration.md``; return fit.json."""
+    """Fit and write ``world/<name>.yaml``, ``fit.json`` and ``calibration.md`` (and
+    ``fidelity.png``) into ``out``, all at once; return fit.json. ``out`` must be new, empty or
+    this app's earlier output (``reloop.owned``)."""
     from abtest_sim.world_fit.world import fit_world
 
+    check_writable(settings.out, PROG, legacy=_earlier_output, what="out folder")
     interactions = _read(settings)
     log.info("time column %r: %s", settings.columns.time, time_line(interactions.times))
     fitted = fit_world(interactions, settings.fit)
@@ -97,26 +101,28 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     used = {"columns": asdict(settings.columns), "fit": asdict(settings.fit)}
     report = {"source": source, "world": fitted.overrides, "measured": fitted.measured,
               "settings": used}  # fmt: skip
-    if settings.fidelity:
-        report["fidelity"] = _fidelity(interactions, fitted, settings)
-    settings.out.mkdir(parents=True, exist_ok=True)
-    write_text(
-        settings.out / "world" / f"{settings.name}.yaml", world_yaml(fitted.overrides, source)
-    )
-    write_json(settings.out / "fit.json", report)
-    write_text(settings.out / "calibration.md", render_markdown(report, settings.name))
+    with replace_owned_dir(settings.out, PROG, legacy=_earlier_output, what="out folder") as out:
+        if settings.fidelity:
+            report["fidelity"] = _fidelity(interactions, fitted, settings, out / "fidelity.png")
+        write_text(out / "world" / f"{settings.name}.yaml", world_yaml(fitted.overrides, source))
+        write_json(out / "fit.json", report)
+        write_text(out / "calibration.md", render_markdown(report, settings.name))
     return report
 
 
+def _earlier_output(folder: Path) -> bool:
+    """An out folder of an earlier version (no marker): a fit's report and its world."""
+    return (folder / "fit.json").is_file() and (folder / "world").is_dir()
+
+
 def _fidelity(
-    log: InteractionLog, fitted: FittedWorld, settings: CalibrateSettings
+    log: InteractionLog, fitted: FittedWorld, settings: CalibrateSettings, figure: Path
 ) -> dict[str, Any]:
     from abtest_sim.world_fit.fidelity import fidelity, fidelity_figure
 
     slate = fitted.measured["impressions_per_request"]
     result = fidelity(log, fitted.config(), seed=settings.fit.seed, slate=slate)
-    with atomic_path(settings.out / "fidelity.png") as tmp:
-        fidelity_figure(result, tmp)
+    fidelity_figure(result, figure)
     return result
 
 
@@ -223,8 +229,10 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         settings = CalibrateSettings.from_config(OmegaConf.to_container(cfg, resolve=True))
         report = calibrate(settings)
-    except (SchemaError, LogError, ValueError) as error:
+    except (SchemaError, LogError, ValueError) as error:  # NotOwned too: a user's out folder
         fail(PROG, one_line(error))
+    except OSError as error:  # a full or read-only disk: out appears whole or not at all
+        fail(PROG, disk_error(error))
     drift = report["measured"]["drift"]
     tau = "not measurable" if drift is None else f"{drift['tau_days']:.1f} days"
     print(f"world {settings.name}: {settings.out / 'world' / (settings.name + '.yaml')} "

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -230,3 +231,30 @@ def test_the_app_says_which_time_unit_it_assumed(tmp_path):
     markdown = (out / "calibration.md").read_text()
     assert "read as milliseconds since the epoch (inferred" in markdown
     assert "2024-09-30T" in markdown and "numbered from 1 in the log" in markdown
+
+
+def test_out_is_refused_unless_new_empty_or_the_apps_own_and_a_users_note_survives(tmp_path):
+    log = tmp_path / "log.csv"
+    make_log().write_csv(log)
+
+    def fit(out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "abtest_sim.calibrate", f"input={log}", f"out={out}",
+             "fit.factors=2", "fidelity=false"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "fit.json").write_text("my own")
+    refused = fit(mine)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"abtest-sim-calibrate: error: out folder {mine} holds files")
+    assert sorted(p.name for p in mine.iterdir()) == ["fit.json"]
+    assert (mine / "fit.json").read_text() == "my own"
+    out = tmp_path / "out"
+    assert fit(out).returncode == 0
+    (out / "notes.md").write_text("kept")
+    again = fit(out)
+    assert again.returncode == 0, again.stderr
+    assert (out / "notes.md").read_text() == "kept" and (out / "fit.json").is_file()
