@@ -22,6 +22,7 @@ RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
 # Fields that take a built-in name or a Hydra _target_ mapping (your own loss, your own backbone).
 PLUGGABLE = {"ArmSpec": ("recipe",), "ModelSpec": ("name",)}
+MIN_ACTIVE_UNITS = 2  # units per arm and day the daily lift needs (stats.unit_days)
 
 
 class ConfigError(ValueError):
@@ -180,10 +181,32 @@ class SimulationConfig:
                 f"candidates per request (world.n_candidates = {self.world.n_candidates})"
             )
         _validate_model(self.model)
-        if self.world.n_users < 1:
-            raise ConfigError("world.n_users must be at least 1")
+        self._validate_traffic()
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must lie in [0, 2**32), got {self.seed}")
         if self.retrain_workers < 1:
             raise ConfigError(f"retrain_workers must be at least 1, got {self.retrain_workers}")
+
+    def _validate_traffic(self) -> None:
+        """Every arm must expect at least ``MIN_ACTIVE_UNITS`` active users a day (the report
+        needs two units per arm and day): checked here, not after the whole simulation."""
+        world = self.world
+        smallest = min(1.0 if self.experiment.paired else a.share for a in self.arms)
+        users = world.n_users * smallest
+        if users < MIN_ACTIVE_UNITS:
+            raise ConfigError(
+                f"world.n_users={world.n_users} gives the smallest arm {users:g} user(s); every "
+                f"arm needs at least {MIN_ACTIVE_UNITS}"
+            )
+        if world.requests is not None:
+            return  # a plugged-in traffic model: its activity is its own
+        active = users * world.active_share_on_quietest_day
+        if active < MIN_ACTIVE_UNITS:
+            raise ConfigError(
+                f"world.activity_mean={world.activity_mean:g} with {world.n_users} users gives "
+                f"the smallest arm {active:.3g} active user(s) on its quietest day; every arm "
+                f"needs at least {MIN_ACTIVE_UNITS} a day (raise world.n_users or activity_mean)"
+            )
 
 
 def _validate_arm(arm: ArmSpec) -> None:

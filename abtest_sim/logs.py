@@ -26,6 +26,7 @@ import polars as pl
 
 from abtest_sim.serving import Slates
 from abtest_sim.world import DayRequests, Impressions, World
+from reloop.atomic import as_os_error
 
 __all__ = [
     "LABEL_COLUMN",
@@ -215,7 +216,7 @@ def _with_partition_columns(frame: pl.DataFrame, arm: str, day: int) -> pl.DataF
 
 
 def _write_file(frame: pl.DataFrame, path: Path) -> None:
-    with open(path, "wb") as handle:
+    with as_os_error(path), open(path, "wb") as handle:
         frame.write_parquet(handle, compression="zstd", compression_level=1, statistics=True)
         handle.flush()
         os.fsync(handle.fileno())

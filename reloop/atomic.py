@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "as_os_error",
     "atomic_dir",
     "atomic_path",
     "sweep_stale_staging",
@@ -38,7 +39,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
+        with as_os_error(path):
+            yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, _created_mode(0o666))  # as a plain open() would make it (mkstemp: 0600)
@@ -77,7 +79,8 @@ def atomic_dir(
     sweep_stale_staging(path)
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(path), suffix=".tmp", dir=path.parent))
     try:
-        yield staging
+        with as_os_error(path):
+            yield staging
         os.chmod(staging, _created_mode(0o777))  # as a plain mkdir would make it (mkdtemp: 0700)
         if path.exists():
             kept = [] if keep is None else list(keep(path, staging))
@@ -124,6 +127,26 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+@contextlib.contextmanager
+def as_os_error(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Inside the block, a failed read or write that a library reports as its own error (polars'
+    ``ComputeError``: "... (os error 28)") is raised as the ``OSError`` it is, naming ``path``,
+    so that every app tells a full or read-only disk in one line."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as error:
+        match = _OS_ERROR.search(str(error))
+        if match is None:
+            raise
+        code = int(match.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 def _created_mode(base: int) -> int:

@@ -108,6 +108,9 @@ def precheck(
     if any(arg.startswith("-") for arg in args):
         return
     overrides = [arg for arg in args if not arg.lstrip("+~").startswith("hydra.")]
+    for arg in overrides:
+        if arg.lstrip("+~").startswith("="):
+            fail(prog, f"override {arg!r} names no key: write key=value, e.g. seed=5")
     context = (
         initialize(config_path=None, version_base="1.3")
         if stored
@@ -117,7 +120,7 @@ def precheck(
         with context:
             known = set(compose(config_name)) | set(optional_groups)
             unknown = sorted(set(compose(config_name, overrides=overrides)) - known)
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, ValueError) as error:  # ValueError: '=5'
         fail(prog, _readable(error))
     if unknown:
         fail(prog, f"unknown key(s) {unknown}; known: {sorted(known)}")

@@ -114,13 +114,27 @@ class WorldConfig:
         """Item ids ever created up to and including ``day`` (an upper bound for vocabularies)."""
         return self.n_items + max(0, day) * self.new_items_per_day
 
+    @property
+    def active_share_on_quietest_day(self) -> float:
+        """The expected share of users with a request on the quietest weekday (built-in traffic:
+        Poisson requests around Gamma(activity_shape) rates; ``population``, ``requests``)."""
+        season = min(self.weekday_activity) / (sum(self.weekday_activity) / 7)
+        mean, shape = self.activity_mean * season, self.activity_shape
+        return float(1 - (1 + mean / shape) ** -shape)
+
     def validate(self) -> WorldConfig:
         """Raise ValueError naming the first bad field; return self so calls can chain."""
+        for f in fields(self):  # every number finite, whatever its range
+            if f.type in ("int", "float") and not _finite(getattr(self, f.name)):
+                raise ValueError(
+                    f"world.{f.name} must be a finite number, got {getattr(self, f.name)!r}"
+                )
         for name, ok in self._checks():
             if not ok:
                 raise ValueError(f"invalid world config: {name}={getattr(self, name)!r}")
         for i, s in enumerate(self.population_shifts):
-            if not (0 <= s.category < self.n_categories and 0 < s.fraction <= 1 and s.day >= 1):
+            valid = 0 <= s.category < self.n_categories and 0 < s.fraction <= 1 and s.day >= 1
+            if not (valid and _finite(s.strength)):
                 raise ValueError(f"invalid world config: population_shifts[{i}]={s!r}")
         return self
 
@@ -173,6 +187,8 @@ class WorldConfig:
                 len(self.weekday_effect) == 7 and all(_finite(x) for x in self.weekday_effect),
             ),
             ("hour_activity_amplitude", 0 <= self.hour_activity_amplitude <= 1),
+            ("hour_activity_peak", 0 <= self.hour_activity_peak < 24),
+            ("hour_effect_peak", 0 <= self.hour_effect_peak < 24),
             ("start_weekday", 0 <= self.start_weekday < 7),
             ("base_logit", _finite(self.base_logit)),
         ]
