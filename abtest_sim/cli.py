@@ -201,7 +201,7 @@ def _remove_leftovers_if_ours(run_dir: Path) -> None:
 def main() -> None:
     args = sys.argv[1:]
     precheck(PROG, "simulate", args)
-    explicit = note_named_run_dir(args)
+    explicit = note_named_run_dir(PROG, args)
     if explicit is None:
         _hydra_main()
         return

@@ -196,7 +196,7 @@ def _earlier_run(folder: Path) -> bool:
 
 def main() -> None:
     precheck(PROG, "offline", sys.argv[1:])
-    note_named_run_dir(sys.argv[1:])
+    note_named_run_dir(PROG, sys.argv[1:])
     _hydra_main()
 
 

@@ -167,11 +167,17 @@ def unquoted(value: str) -> str:
 _EXISTED_BEFORE: set[Path] = set()  # named run dirs that were there before this process started
 
 
-def note_named_run_dir(args: list[str]) -> Path | None:
+def note_named_run_dir(prog: str, args: list[str]) -> Path | None:
     """The run dir named on the command line (``named_run_dir``), remembered as the user's if it
-    already exists, so that a refused run never removes it."""
+    already exists, so that a refused run never removes it; one that cannot be a folder (it, or
+    a folder above it, is a file) is refused here, before Hydra would try to make it."""
     named = named_run_dir(args)
-    if named is not None and named.exists():
+    if named is None:
+        return None
+    for folder in (named, *named.parents):
+        if folder.exists() and not folder.is_dir():
+            fail(prog, f"run_dir {named} cannot be a folder: {folder} is a file")
+    if named.exists():
         _EXISTED_BEFORE.add(named.resolve())
     return named
 

@@ -6,6 +6,7 @@ value is needed and wrong types are errors naming the key, never dropped."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
@@ -111,8 +112,8 @@ def _is_node(spec: Any) -> bool:
 
 
 def coerce(value: Any, default: Any, where: str) -> Any:
-    """Check a value against its field's default type (bool, int, float, str, tuple of those);
-    null only where the default is null."""
+    """Check a value against its field's default type (bool, int, float (finite), str, tuple of
+    those); null only where the default is null."""
     if value is None and default is not None:
         raise SchemaError(f"{where} needs a value, got null")
     if value is None or default is None or isinstance(default, dict):
@@ -128,6 +129,8 @@ def coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SchemaError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):  # no setting means anything at nan or inf
+            raise SchemaError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):

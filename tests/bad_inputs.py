@@ -82,6 +82,49 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "input=missing.parquet", "split_arm=nope", "lineage_sd=-1", "lift=abc",
         ]
     ),
+    *(  # world settings that used to fail after the whole simulation; numbers; Hydra syntax
+        ("abtest-sim", (*SIM, override))
+        for override in [
+            "world.n_users=1", "world.n_users=2", "world.n_users=3", "world.activity_mean=1e-9",
+            "world.activity_mean=nan", "world.activity_shape=nan", "world.activity_mean=inf",
+            "world.hour_effect_peak=nan", "world.hour_activity_peak=nan",
+            "world.hour_activity_peak=24", "world.hour_effect_peak=-1",
+            "+world.population_shifts=[{day:1,category:0,strength:nan}]",
+            "+world.population_shifts=[{day:1,category:99}]",
+            "+world.population_shifts=[{day:0,category:0}]", "world.drift_tau=nan",
+            "world.drift_tau=inf", "world.base_logit=nan", "world.base_logit=inf",
+            "world.position_eta=nan", "world.weekday_activity=[1,1]",
+            "world.weekday_effect=[0,0,0,0,0,0,nan]", "world.n_candidates=0",
+            "world.latent_dim=0", "world.n_categories=0", "world.user_bias_std=nan",
+            "world.affinity_scale=-1", "world.freshness_tau=0", "world.candidate_popularity=nan",
+            "world.max_requests_per_user=0", "world.n_users=1e3", "world.start_weekday=7",
+            "seed=99999999999999999999", "seed=-1", "=5", "+=5", "seed",
+            "experiment.warmup_days=1.5",
+            "arm.treatment.share=nan", "arm.treatment.alpha=nan", "stats.alpha=nan",
+            "model.dropout=nan", "arm.treatment.train.lr=nan", "arm.treatment.train.lr=inf",
+            "arm.treatment.train.weight_decay=nan", "stats.lineage_sd={cuped: nan}",
+            "run_dir=a_file/sub", "run_dir=users_folder", "warmup_cache=a_file",
+        ]
+    ),
+    *(
+        ("abtest-sim-aggregate", override)
+        for override in [
+            ("input=sweep_config_list",), ("input=sweep_config_null",),
+            ("input=sweep_estimates_list",), ("input=sweep_string_number",),
+            ("input=sweep_summary_list",), ("input=corrupt_sweep", "out=users_folder"),
+            ("input=corrupt_sweep", "out=a_file"), ("input=corrupt_sweep", "alpha=nan"),
+            ("input=corrupt_sweep", "alpha=abc"),
+            ("input=corrupt_sweep", "paper_users_per_arm=abc"),
+            (), ("input=null",), ("=5",), ("input=corrupt_sweep", "out=a_file/sub"),
+        ]
+    ),
+    *(
+        ("reloop-offline", ("run_dir=offline", override))
+        for override in [
+            "run_dir=users_folder", "train.lr=nan", "alpha=nan", "seeds=-1",
+            "model.embedding_dim=0", "=5", "run_dir=a_file/sub",
+        ]
+    ),
     *(
         ("abtest-sim-aggregate", override)
         for override in [
@@ -167,6 +210,30 @@ def make_inputs(folder: Path) -> None:
     (run / "report").mkdir(parents=True)
     (run / "config.json").write_text("{}")
     (run / "report" / "summary.json").write_text("{not json")
+    (folder / "users_folder").mkdir()
+    (folder / "users_folder" / "notes.md").write_text("a user's file\n")
+    malformed_sweeps(folder)
+
+
+def malformed_sweeps(folder: Path) -> None:
+    """Sweeps whose one run is malformed in one way each (the aggregate skips and names it)."""
+    config = {"seed": 0, "world": {}, "model": {}, "experiment": {}, "arms": []}
+    summary = {"summary": {"estimates": {"cuped": {"lift": 0.01, "se": 0.01}}}}
+    broken = {
+        "config_list": ("[]", summary),
+        "config_null": ("null", summary),
+        "estimates_list": (json.dumps(config), {"summary": {"estimates": []}}),
+        "string_number": (
+            json.dumps(config),
+            {"summary": {"estimates": {"cuped": {"lift": "big"}}}},
+        ),
+        "summary_list": (json.dumps(config), {"summary": []}),
+    }
+    for name, (config_text, report) in broken.items():
+        run = folder / f"sweep_{name}" / "0"
+        (run / "report").mkdir(parents=True)
+        (run / "config.json").write_text(config_text)
+        (run / "report" / "summary.json").write_text(json.dumps(report))
 
 
 def interactions(rng: np.random.Generator) -> pl.DataFrame:
@@ -307,7 +374,7 @@ def _main() -> None:
                 with contextlib.suppress(OSError):
                     (folder / path).rmdir()
             counts[kind] += 1
-            results.append({"app": prog, "args": case_args[-1], "kind": kind,
+            results.append({"app": prog, "args": " ".join(case_args[-1:]), "kind": kind,
                             "stderr": stderr.strip()[-300:], "written": written[:5]})  # fmt: skip
     print(json.dumps({"counts": counts, "cases": results}, indent=1))
 
