@@ -107,7 +107,10 @@ def _lineage_sd(node: Any) -> dict[str, float | None]:
                 f"stats.lineage_sd: unknown estimator {name!r}; known: {list(ESTIMATORS)}"
             )
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
         ):
             raise ReportOptionsError(
                 f"stats.lineage_sd.{name} must be a non-negative number or null, got {value!r}"
