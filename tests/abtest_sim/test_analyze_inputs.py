@@ -1,9 +1,10 @@
 """abtest-analyze's reading and settings: the one table reader's rules, days at sub-day resolution,
 counts too large for a float, numeric settings typed as every app types them; and valid logs that
-are hard to read (.pq parquet, ISO-date days, midnight timestamps)."""
+are hard to read (.pq parquet, ISO-date days, midnight timestamps, one control click)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -148,3 +149,32 @@ def test_a_valid_parquet_named_pq_runs_from_the_command_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "report" / "daily.csv").is_file()
+
+
+def one_control_click(users: int = 300) -> pl.DataFrame:
+    """One day; the control has 1 click, the treatment 9: a lift of about +800% whose delta
+    interval reached -1000% and more."""
+    table = log(users=users, days=1)
+    rank = pl.col("unit").rank("ordinal").over("arm")
+    keep = pl.when(pl.col("arm") == "A").then(rank == 1).otherwise(rank <= 9)
+    return table.with_columns(pl.when(keep).then(1).otherwise(0).alias("clicks"))
+
+
+def test_one_control_click_warns_and_no_bound_falls_below_minus_100(tmp_path):
+    path = tmp_path / "one.csv"
+    one_control_click().write_csv(path)
+    summary = analyze(settings(path, tmp_path / "out"))
+    report = tmp_path / "out" / "report"
+    daily = pl.read_csv(report / "daily.csv")
+    warnings = json.loads((report / "summary.json").read_text())["summary"]["warnings"]
+    assert any(w.startswith("Few clicks: an arm has fewer than 30 clicks") for w in warnings)
+    assert any("log-ratio interval" in w for w in warnings)
+    lead = summary.lead
+    assert lead.lift == pytest.approx(8.0, rel=0.3) and lead.interval == "log-ratio"
+    assert lead.total_ci_low > -1 and daily["ci_low"].min() > -1
+    assert lead.total_ci_low == pytest.approx(pl.read_csv(report / "cumulative.csv")["ci_low"][-1])
+    # the day's interval is daily.csv's own log-ratio interval (ratio.compare_relative, "log")
+    day = daily.row(0, named=True)
+    assert (day["ci_low"], day["ci_high"]) == pytest.approx((day["log_ci_low"], day["log_ci_high"]))
+    text = (report / "report.md").read_text()  # every signed percentage (not the MDE's "+-")
+    assert min(float(x) for x in re.findall(r"(?<!\+)([+-]\d+\.\d+)%", text)) > -100
