@@ -2,13 +2,15 @@
 
 ``analyze(settings)`` is the plain function (it returns the report's summary); the Hydra app is a
 thin wrapper that turns input errors into one line on stderr and exit code 2. The log is read
-lazily with polars, impression rows are summed per (unit, arm, day) in the scan, and everything is
-validated before the report (and the heavy imports behind it) starts.
+lazily with polars under the rules of every app's reader (``reloop.datasets.scan_table_file``),
+impression rows are summed per (unit, arm, day) in the scan, and everything is validated before
+the report (and the heavy imports behind it) starts.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.log_days import LogDaysError, ordered_days, with_aa_days
-from reloop.hydra_app import CONF_PACKAGE, precheck
+from reloop.datasets import TableFileError, collect_table, scan_table_file
+from reloop.hydra_app import CONF_PACKAGE, number, precheck
 
 if TYPE_CHECKING:
     from abtest_sim.report import ReportSummary
@@ -109,10 +112,15 @@ def _optional_int(name: str, value: Any) -> int | None:
 
 
 def _float(name: str, value: Any) -> float:
+    """A numeric setting, typed as every app types its numbers (``reloop.hydra_app.number``: no
+    text, no bool), and finite."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise AnalyzeError(f"{name}= must be a number, got {value!r}") from None
+        out = float(number(value, f"{name}=", float))
+    except ValueError as error:
+        raise AnalyzeError(str(error)) from None
+    if not math.isfinite(out):
+        raise AnalyzeError(f"{name}= must be a finite number, got {value!r}")
+    return out
 
 
 def _shares(value: Any) -> dict[str, float] | None:
@@ -122,37 +130,35 @@ def _shares(value: Any) -> dict[str, float] | None:
         raise AnalyzeError(
             f"shares= must map arms to shares, e.g. {{A: 0.5, B: 0.5}}, got {value!r}"
         )
-    return {str(arm): _float(f"shares.{arm}", share) for arm, share in value.items()}
+    shares = {str(arm): _float(f"shares.{arm}", share) for arm, share in value.items()}
+    for arm, share in shares.items():
+        if share <= 0:  # a share of 0 or less would leave the SRM test without a design
+            raise AnalyzeError(f"shares.{arm}= must be positive, got {share!r}")
+    return shares
 
 
 # ----------------------------------------------------------------------------- reading
 
 
-def _scan(path: Path) -> pl.LazyFrame:
-    if not path.is_file():
-        raise AnalyzeError(f"input file not found: {path}")
-    suffix = path.suffix.lower()
+def _scan(path: Path) -> tuple[pl.LazyFrame, pl.Schema]:
+    """The log, lazily, under the one reader's rules (``reloop.datasets.scan_table_file``)."""
     try:
-        if suffix == ".csv":
-            # The whole file decides the column types: a float after 100 integers must not fail.
-            return pl.scan_csv(path, infer_schema_length=None)
-        if suffix in (".parquet", ".pq"):
-            return pl.scan_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise AnalyzeError(f"cannot read {path}: {_first_line(error)}") from None
-    raise AnalyzeError(f"input must be a .csv or .parquet file, got {path.name}")
+        scan = scan_table_file(path)
+        return scan, scan.collect_schema()  # resolved (and checked) by scan_table_file
+    except TableFileError as error:
+        raise AnalyzeError(str(error)) from None
+
+
+def _collect(query: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    try:
+        return collect_table(query, path)
+    except TableFileError as error:
+        raise AnalyzeError(str(error)) from None
 
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _schema(scan: pl.LazyFrame, path: Path) -> pl.Schema:
-    try:
-        return scan.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise AnalyzeError(f"cannot read {path}: {_first_line(error)}") from None
 
 
 def _shape(settings: AnalyzeSettings, columns: list[str]) -> str:
@@ -210,6 +216,8 @@ def _check_roles(roles: Mapping[str, str], schema: pl.Schema, path: Path) -> Non
     numeric = {"click", "clicks", "impressions", "p_true", "true_clicks"}
     for role, column in roles.items():
         dtype = schema[column]
+        if role in numeric and dtype == pl.Boolean and role != "click":  # click: 0/1 or bool
+            raise AnalyzeError(f"column {column} holds true/false, not counts of {role}")
         if role in numeric and not (dtype.is_numeric() or dtype == pl.Boolean):
             raise AnalyzeError(f"column {column} must be numeric, got {dtype}")
 
@@ -223,13 +231,7 @@ def _check_values(scan: pl.LazyFrame, roles: Mapping[str, str], path: Path) -> N
     if "p_true" in roles:
         p = pl.col(roles["p_true"]).cast(pl.Float64)
         checks.append(((p < 0) | (p > 1) | p.is_nan()).sum().alias("bad_p_true"))
-    checks.append(pl.len().alias("rows"))
-    try:
-        found = scan.select(checks).collect().row(0, named=True)
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise AnalyzeError(f"cannot read {path}: {_first_line(error)}") from None
-    if found["rows"] == 0:
-        raise AnalyzeError(f"{path.name} has no rows")
+    found = _collect(scan.select(checks), path).row(0, named=True)
     for column in roles.values():
         if found[f"nulls:{column}"]:
             raise AnalyzeError(f"column {column} has {found[f'nulls:{column}']} missing value(s)")
@@ -267,16 +269,12 @@ def load_unit_days(settings: AnalyzeSettings) -> pl.DataFrame:
 def _load(settings: AnalyzeSettings) -> tuple[pl.DataFrame, str]:
     if settings.phase is not None and settings.aa_days is not None:
         raise AnalyzeError("set at most one of phase= and aa_days=")
-    scan = _scan(settings.input)
-    schema = _schema(scan, settings.input)
+    scan, schema = _scan(settings.input)
     shape = _shape(settings, schema.names())
     roles = _roles(settings, shape)
     _check_roles(roles, schema, settings.input)
     _check_values(scan, roles, settings.input)
-    try:
-        table = _unit_days(scan, roles).collect()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise AnalyzeError(f"cannot read {settings.input}: {_first_line(error)}") from None
+    table = _collect(_unit_days(scan, roles), settings.input)
     if "phase" in table.columns:
         table = table.with_columns(pl.col("phase").cast(pl.String))
     try:

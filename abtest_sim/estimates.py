@@ -31,6 +31,8 @@ from typing import Any
 
 from scipy.special import ndtr, ndtri
 
+from abtest_sim.stats.lift_floor import DELTA, KIND_NAMES, floor_interval, floor_p_value
+
 __all__ = ["ESTIMATORS", "Estimate", "ReportOptions", "headline_estimator", "with_lineage"]
 
 ESTIMATORS: dict[str, str] = {
@@ -107,7 +109,10 @@ def _lineage_sd(node: Any) -> dict[str, float | None]:
                 f"stats.lineage_sd: unknown estimator {name!r}; known: {list(ESTIMATORS)}"
             )
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
         ):
             raise ReportOptionsError(
                 f"stats.lineage_sd.{name} must be a non-negative number or null, got {value!r}"
@@ -134,6 +139,9 @@ class Estimate:
     total_p_value: float
     target: float | None = None  # the test's target for this estimator (simulations)
     launch: float | None = None  # the launch effect for this estimator (simulations)
+    # How the reported interval (with the lineage component) was formed: "delta", or for a lift
+    # whose delta interval reaches -100% "log-ratio" (or "clipped"; abtest_sim.stats.lift_floor)
+    interval: str = "delta"
 
     @property
     def label(self) -> str:
@@ -149,7 +157,7 @@ class Estimate:
     def to_dict(self) -> dict[str, Any]:
         names = (
             "lift", "se", "ci_low", "ci_high", "p_value", "lineage_sd", "se_total",
-            "total_ci_low", "total_ci_high", "total_p_value", "target", "launch",
+            "total_ci_low", "total_ci_high", "total_p_value", "target", "launch", "interval",
         )  # fmt: skip
         out = {name: getattr(self, name) for name in names}
         out["covers_target"] = self.covers(self.target)
@@ -167,24 +175,40 @@ def with_lineage(
     target: float | None = None,
     launch: float | None = None,
 ) -> Estimate:
-    """An ``Estimate`` from its delta-method lift and SE, adding the lineage component if known."""
+    """An ``Estimate`` from its delta-method lift and SE, adding the lineage component if known.
+    The intervals of a relative lift (every estimator but A/B - A/A, a difference of lifts) stay
+    above -100% as daily.csv's do (``abtest_sim.stats.lift_floor``)."""
     z = float(ndtri(1 - alpha / 2))
     se_total = math.sqrt(se**2 + (lineage_sd or 0.0) ** 2)
+    bounded = name != "ab_minus_aa"
+    ci_low, ci_high, p_value, _ = _interval(lift, se, z, bounded)
+    total_low, total_high, total_p, kind = _interval(lift, se_total, z, bounded)
     return Estimate(
         name=name,
         lift=lift,
         se=se,
-        ci_low=lift - z * se,
-        ci_high=lift + z * se,
-        p_value=_p(lift, se),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
         lineage_sd=lineage_sd,
         se_total=se_total,
-        total_ci_low=lift - z * se_total,
-        total_ci_high=lift + z * se_total,
-        total_p_value=_p(lift, se_total),
+        total_ci_low=total_low,
+        total_ci_high=total_high,
+        total_p_value=total_p,
         target=_finite(target),
         launch=_finite(launch),
+        interval=KIND_NAMES[kind],
     )
+
+
+def _interval(lift: float, se: float, z: float, bounded: bool) -> tuple[float, float, float, int]:
+    """Bounds, p-value and kind of the interval lift +- z se, kept above -100% if ``bounded``."""
+    low, high, p = lift - z * se, lift + z * se, _p(lift, se)
+    if not bounded:
+        return low, high, p, DELTA
+    floored_low, floored_high, kind = floor_interval(lift, z * se, low, high)
+    floored_p = floor_p_value(lift, se, p, kind)
+    return float(floored_low), float(floored_high), float(floored_p), int(kind)
 
 
 def _p(lift: float, se: float) -> float:

@@ -26,6 +26,12 @@ def ordered_days(day: pl.Series, column: str, day_format: str | None) -> pl.Seri
         raise LogDaysError(
             f"{bad.len()} day value(s) do not match day_format={form} (first: {bad[0]!r})"
         )
+    if bad.len() and _timestamps(bad):
+        raise LogDaysError(
+            f"column {column} holds timestamps such as {bad[0]!r}, not days: give dates "
+            "(2024-09-30), or day_format= to read the date part, e.g. day_format='%Y-%m-%d "
+            "%H:%M:%S'"
+        )
     if bad.len():
         raise LogDaysError(
             f"column {column} holds text days such as {bad[0]!r}, which do not sort in time "
@@ -33,6 +39,14 @@ def ordered_days(day: pl.Series, column: str, day_format: str | None) -> pl.Seri
             "e.g. day_format=%m/%d/%Y"
         )
     return parsed
+
+
+def _timestamps(values: pl.Series) -> bool:
+    """Whether every value reads as a date and a time (polars infers the format)."""
+    try:
+        return bool(values.str.to_datetime(strict=False).is_not_null().all())
+    except pl.exceptions.PolarsError:  # no format fits
+        return False
 
 
 def with_aa_days(table: pl.DataFrame, aa_days: int) -> pl.DataFrame:

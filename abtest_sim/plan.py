@@ -4,7 +4,8 @@ The variance of the report's headline statistic (the mean of the daily lifts, wi
 covariance) is measured on an A/A split of one arm's users: the arm's users are cut in two halves by
 a salted hash, each half is an "arm", and the standard error of the mean daily lift over the first
 ``d`` days is computed exactly as the report computes it. Splits are repeated with different salts
-and their variances averaged. With ``n_ref`` users per half, a test with ``n`` users per arm has
+and their variances averaged. With ``n_ref`` users per half seen in those ``d`` days (users who
+come later are not in that SE), a test with ``n`` users per arm has
 
     SE(n) = SE_ref * sqrt(n_ref / n) * (1 + lift)
 
@@ -12,7 +13,8 @@ and their variances averaged. With ``n_ref`` users per half, a test with ``n`` u
 the users per arm needed to detect ``lift`` with ``power`` at level ``alpha`` are
 ``n = n_ref * ((z_{1-alpha/2} + z_power) * (1 + lift) * SE_ref / lift)^2``.
 
-Works on any per-(unit, arm, day) table: a simulated run's ``unit_days.parquet`` or real logs.
+Works on any per-(unit, arm, day) table: a simulated run's ``unit_days.parquet`` or real logs,
+read by the one reader of table files (``reloop.datasets.read_table_file``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
 import polars as pl
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.stats.daily import daily_lifts
 from abtest_sim.stats.power import users_from_reference, z_sum
@@ -35,7 +37,8 @@ from abtest_sim.stats.unit_days import (
     prepare_unit_days,
     undefined_day_reasons,
 )
-from reloop.hydra_app import CONF_SEARCH_PATH, number, precheck
+from reloop.datasets import read_table_file
+from reloop.hydra_app import CONF_SEARCH_PATH, number, one_line, precheck
 
 __all__ = ["PlanRow", "main", "plan_sample_size"]
 
@@ -59,8 +62,9 @@ def _split_halves(table: pl.DataFrame, salt: int) -> pl.DataFrame:
     )
 
 
-def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, float]:
-    """SE of the mean daily lift over the first 1..max_days days, and users per half."""
+def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """SE of the mean daily lift over the first 1..max_days days, and the users per half seen in
+    those same days (a user who comes only later is not in that SE)."""
     prepared, design = prepare_unit_days(table, HALVES)
     arm_logs = build_arm_logs(prepared, design, HALVES)
     a, b = (arm_logs[h] for h in HALVES)
@@ -75,8 +79,26 @@ def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, float]:
         a.clicks, a.impressions, b.clicks, b.impressions, present_a=a.present, present_b=b.present
     )
     se = np.array([lifts.average_lift(np.arange(d)).se for d in range(1, max_days + 1)])
-    users = np.mean([arm_logs[h].users(np.ones(design.n_days, dtype=bool)) for h in HALVES])
-    return se, float(users)
+    seen = [np.logical_or.accumulate(arm_logs[h].present, axis=0).sum(axis=1) for h in HALVES]
+    return se, np.mean(seen, axis=0)[:max_days]
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    """``ValueError`` naming the first setting of ``plan_sample_size`` out of its range."""
+    lift, alpha, power = settings["lift"], settings["alpha"], settings["power"]
+    if lift == 0 or not math.isfinite(lift):
+        raise ValueError(f"lift must be a finite non-zero number, got {lift}")
+    if lift <= -1:
+        raise ValueError(f"lift must be above -1 (a CTR cannot fall by 100% or more), got {lift}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie in (0, 1), got {power}")
+    if settings["splits"] < 1:
+        raise ValueError("splits must be at least 1")
+    lineage_sd = settings["lineage_sd"]
+    if not (math.isfinite(lineage_sd) and lineage_sd >= 0):
+        raise ValueError(f"lineage_sd must be a non-negative number, got {lineage_sd}")
 
 
 def plan_sample_size(
@@ -94,20 +116,24 @@ def plan_sample_size(
 
     ``phase`` restricts to the days of that phase (e.g. "aa", where no treatment acted).
     """
-    if lift == 0 or not math.isfinite(lift):
-        raise ValueError("lift must be a non-zero number")
-    if splits < 1:
-        raise ValueError("splits must be at least 1")
-    if not lineage_sd >= 0:
-        raise ValueError(f"lineage_sd must be a non-negative number, got {lineage_sd}")
-    rows = unit_days.filter(pl.col("arm") == arm)
+    _check_settings({"lift": lift, "power": power, "alpha": alpha, "splits": splits,
+                     "lineage_sd": lineage_sd})  # fmt: skip
+    # Arms and phases compared as text: an arm column of numbers names arm 0 as "0".
+    rows = unit_days.filter(pl.col("arm").cast(pl.String) == str(arm))
     if phase is not None and "phase" in rows.columns:
-        rows = rows.filter(pl.col("phase") == phase)
+        rows = rows.filter(pl.col("phase").cast(pl.String) == str(phase))
     if rows.is_empty():
-        raise ReportInputError(
-            f"no rows for arm {arm!r}" + (f" in phase {phase!r}" if phase else "")
-        )
+        arms = ", ".join(sorted(unit_days["arm"].cast(pl.String).unique().to_list()))
+        where = f" in phase {phase!r}" if phase else ""
+        raise ReportInputError(f"no rows for arm {arm!r}{where} (arms: {arms})")
     rows = rows.drop("phase") if "phase" in rows.columns else rows
+    prepare_unit_days(rows, [str(arm)])  # refusals name the arm, not one of its halves
+    units = rows["unit"].n_unique()
+    if units < 4:  # each half needs 2 units for a ratio's variance
+        raise ReportInputError(
+            f"arm {arm!r} has {units} unit(s); the planner splits them into two halves (an A/A) "
+            "and needs at least 4"
+        )
     n_days = rows.get_column("day").n_unique()
     variances, users = [], []
     for salt in range(splits):
@@ -115,17 +141,15 @@ def plan_sample_size(
         variances.append(se**2)
         users.append(n)
     se_ref = np.sqrt(np.mean(variances, axis=0))
-    n_ref = float(np.mean(users))
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    n_ref = np.mean(users, axis=0)  # per test length: the users of its own days
     z = z_sum(alpha, power)
     return [
         PlanRow(
             days=d + 1,
-            reference_users=n_ref,
+            reference_users=float(n_ref[d]),
             reference_se=float(se_ref[d]),
             users_per_arm=users_from_reference(
-                n_ref, float(se_ref[d]), lift=lift, z=z, lineage_sd=lineage_sd
+                float(n_ref[d]), float(se_ref[d]), lift=lift, z=z, lineage_sd=lineage_sd
             ),
             mde_at_reference=float(z * math.hypot(se_ref[d], lineage_sd)),
             lineage_sd=lineage_sd,
@@ -140,14 +164,15 @@ PROG = "abtest-sim-plan"
 
 
 def _read_table(cfg: DictConfig) -> pl.DataFrame:
-    path = Path(cfg.input)
-    if not path.is_file():
-        raise ReportInputError(f"input {path} does not exist")
-    frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+    """The input under the one reader's rules (``reloop.datasets.read_table_file``), its columns
+    renamed to the standard names."""
+    if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
+        raise ReportInputError("input= is required (e.g. input=runs/a/unit_days.parquet)")
+    frame = read_table_file(str(cfg.input))
     names = {cfg.unit: "unit", cfg.day: "day", cfg.clicks: "clicks", cfg.impressions: "impressions"}
     missing = [c for c in [*names, "arm"] if c not in frame.columns]  # arm: the arm column
     if missing:
-        raise ReportInputError(f"missing columns {missing} in {path}")
+        raise ReportInputError(f"missing columns {missing} in {cfg.input}")
     return frame.rename({k: v for k, v in names.items() if k != v})
 
 
@@ -171,23 +196,31 @@ def render_plan(rows: list[PlanRow], *, lift: float, power: float, alpha: float)
     return "\n".join(lines)
 
 
+def _settings(cfg: DictConfig) -> dict[str, Any]:
+    """``plan_sample_size``'s settings from the config, each number typed as every app's are."""
+    return {
+        "arm": str(cfg.split_arm),
+        "lift": number(cfg.lift, "lift", float),
+        "power": number(cfg.power, "power", float),
+        "alpha": number(cfg.alpha, "alpha", float),
+        "phase": None if cfg.phase is None else str(cfg.phase),
+        "splits": number(cfg.splits, "splits", int),
+        "lineage_sd": number(0.0 if cfg.lineage_sd is None else cfg.lineage_sd, "lineage_sd",
+                             float),
+    }  # fmt: skip
+
+
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="plan")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
-        rows = plan_sample_size(
-            _read_table(cfg),
-            arm=str(cfg.split_arm),
-            lift=number(cfg.lift, "lift", float),
-            power=number(cfg.power, "power", float),
-            alpha=number(cfg.alpha, "alpha", float),
-            phase=cfg.phase,
-            splits=number(cfg.splits, "splits", int),
-            lineage_sd=number(cfg.lineage_sd or 0.0, "lineage_sd", float),
-        )
+        settings = _settings(cfg)
+        _check_settings(settings)
+        rows = plan_sample_size(_read_table(cfg), **settings)
     except ValueError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(render_plan(rows, lift=float(cfg.lift), power=float(cfg.power), alpha=float(cfg.alpha)))
+    print(render_plan(rows, lift=settings["lift"], power=settings["power"],
+                      alpha=settings["alpha"]))  # fmt: skip
 
 
 def main() -> None:

@@ -53,7 +53,10 @@ METHOD_NOTE = (
     "only as a diagnostic, beside its design effect (variance ratio of the right test to the "
     "naive one). The delta interval is shown rather than the log-ratio or Fieller interval because "
     "the Average and A/B - A/A rows are linear combinations of daily lifts, whose joint covariance "
-    "the delta method gives exactly from per-user influence functions."
+    "the delta method gives exactly from per-user influence functions. A CTR cannot fall by more "
+    "than 100%: where the delta interval of a lift would reach -100%, the log-ratio interval "
+    "exp(log(1 + lift) +- z se / (1 + lift)) - 1 and its p-value are shown instead (clipped at "
+    "-100% if the treatment has no click), and the warnings name those rows."
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.estimates import Estimate, ReportOptions, headline_estimator, with_lineage
-from abtest_sim.report_warnings import diverged_warning, headline_warnings
+from abtest_sim.report_warnings import data_warnings, diverged_warning, headline_warnings
 from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_test
 from abtest_sim.stats.daily_columns import AVERAGE
 from abtest_sim.stats.daily_table import DailyTable
@@ -143,6 +143,7 @@ def summarise(
     headline = headline_estimator(options.headline, estimates)
     srm_p = srm_test(list(users.values()), table.shares).p_value
     aa_lift = _row_result(aa_row, "average", alpha) if aa_row else None
+    undefined, data = table.undefined_days, data_warnings(table, estimates, alpha)
     return ReportSummary(
         report_dir=report_dir,
         control=arms[0],
@@ -164,9 +165,7 @@ def summarise(
         aa_lift=aa_lift,
         estimates=estimates,
         headline=headline,
-        warnings=headline_warnings(
-            estimates[headline], aa_lift, srm_p, alpha, table.undefined_days
-        ),
+        warnings=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
         truth=_truth_summary(row, aa_row),
         daily_coverage=_daily_coverage(ab_days),
         mde_80=minimum_detectable_lift_from_se(

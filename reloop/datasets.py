@@ -15,22 +15,26 @@ rating itself is dropped (it is the label's source) and the Unix ``timestamp`` i
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import polars as pl
 
 __all__ = [
     "MOVIELENS_CATEGORICAL",
     "Dataset",
+    "TableFileError",
+    "collect_table",
     "load_dataset",
     "load_movielens100k",
     "load_table",
     "movielens100k_dir",
     "movielens100k_frame",
     "read_table_file",
+    "scan_table_file",
 ]
 
 MOVIELENS_CATEGORICAL = (
@@ -44,6 +48,7 @@ MOVIELENS_CATEGORICAL = (
     "genres",
 )
 CLICK_MIN_RATING = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,21 +134,141 @@ def load_table(
     return _dataset(path.stem, frame, label, categorical, numeric, time, max_rows)
 
 
+# Suffix -> CSV field separator (None: parquet). The suffix alone decides how a file is read.
+TABLE_SUFFIXES: dict[str, str | None] = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
+_READ_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
+_CHUNK_BYTES = 1 << 22  # the field-count check reads a CSV in chunks of 4 MiB
+
+
+class TableFileError(ValueError):
+    """A file that cannot be read as a table; the message is one line naming the file."""
+
+
 def read_table_file(path: str | Path) -> pl.DataFrame:
-    """A CSV / TSV / parquet file by its suffix; ``ValueError`` with one line if it cannot be."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    suffix = path.suffix.lower()
+    """A CSV / TSV / parquet file by its suffix, or ``TableFileError`` (a ``ValueError``) in one
+    line. The rules, which ``scan_table_file`` shares: the suffix decides (.csv, .tsv, .parquet,
+    .pq); an empty file, a header without rows, a CSV line with more or fewer fields than the
+    header (a blank line too) and a column name used twice are refused; any polars or OS error
+    becomes ``cannot read <path>: <its first line>``."""
+    path, separator = _checked_file(path)
+    if separator is None:
+        frame = _guarded(path, lambda: pl.read_parquet(path))
+    else:
+        frame = _guarded(path, lambda: pl.read_csv(path, separator=separator,
+                                                   infer_schema_length=None))  # fmt: skip
+    if frame.height == 0:
+        raise TableFileError(f"{path} has no rows")
+    return frame
+
+
+def scan_table_file(path: str | Path) -> pl.LazyFrame:
+    """The lazy sibling of ``read_table_file``, under its rules: what needs no full read of the
+    rows is checked here (for a CSV also every line's field count); collect queries on it with
+    ``collect_table``, which words an error met while reading the same way."""
+    path, separator = _checked_file(path)
+    if separator is None:
+        scan = _guarded(path, lambda: pl.scan_parquet(path))
+    else:  # the whole file decides the column types: a float after 100 integers must not fail
+        scan = _guarded(path, lambda: pl.scan_csv(path, separator=separator,
+                                                  infer_schema_length=None))  # fmt: skip
+    _guarded(path, scan.collect_schema)
+    if collect_table(scan.select(pl.len()), path).item() == 0:
+        raise TableFileError(f"{path} has no rows")
+    return scan
+
+
+def collect_table(query: pl.LazyFrame, path: str | Path) -> pl.DataFrame:
+    """``query.collect()`` for a query on ``scan_table_file(path)``; read errors in one line."""
+    return _guarded(Path(path), query.collect)
+
+
+def _guarded(path: Path, read: Callable[[], T]) -> T:
     try:
-        if suffix in (".csv", ".tsv"):
-            separator = "\t" if suffix == ".tsv" else ","
-            return pl.read_csv(path, separator=separator, infer_schema_length=None)
-        if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise ValueError(f"cannot read {path}: {error}") from None
-    raise ValueError(f"{path}: expected a .csv, .tsv, .parquet or .pq file")
+        return read()
+    except _READ_ERRORS as error:
+        text = str(error).strip()
+        first = text.splitlines()[0] if text else type(error).__name__
+        raise TableFileError(f"cannot read {path}: {first}") from None
+
+
+def _checked_file(path: str | Path) -> tuple[Path, str | None]:
+    """The path and its CSV separator (None: parquet), once the file exists, is not empty, has a
+    known suffix and, for a CSV, a header without a repeated name and lines that fit it."""
+    path = Path(path)
+    if not path.exists():
+        raise TableFileError(f"no such file: {path}")
+    if not path.is_file():
+        raise TableFileError(f"not a file: {path}")
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise TableFileError(f"{path}: expected a .csv, .tsv, .parquet or .pq file")
+    if _guarded(path, lambda: path.stat().st_size) == 0:
+        raise TableFileError(f"{path} is empty")
+    separator = TABLE_SUFFIXES[path.suffix.lower()]
+    if separator is not None:
+        header = _guarded(path, lambda: _raw_header(path, separator))
+        repeated = [name for i, name in enumerate(header) if name in header[:i]]
+        if repeated:  # polars would rename the second one <name>_duplicated_0 and read on
+            raise TableFileError(f"{path}: column {repeated[0]!r} appears twice in the header")
+        if len(header) > 1:
+            _guarded(path, lambda: _check_field_counts(path, separator, len(header)))
+    return path, separator
+
+
+def _raw_header(path: Path, separator: str) -> list[str | None]:
+    """The header's names as written (polars' own header renames a repeated name)."""
+    first = pl.read_csv(
+        path, separator=separator, has_header=False, n_rows=1, infer_schema=False,
+        truncate_ragged_lines=True,  # a longer line below is _check_field_counts' to name
+    )  # fmt: skip
+    return list(first.row(0))
+
+
+def _check_field_counts(path: Path, separator: str, fields: int) -> None:
+    """Refuse a CSV line with more or fewer fields than the header (polars fills a short line
+    with nulls, and makes a blank line a row of nulls): separators and line ends outside quotes
+    are counted per line, vectorised over chunks of the file."""
+    done, parity, open_separators, open_bytes = 0, 0, 0, 0  # lines done; the open line's state
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            separators, ends, parity = _unquoted(data, ord(separator), parity)
+            before = np.searchsorted(separators, ends)  # separators before each line end
+            if ends.size == 0:  # the open line goes on
+                open_separators += separators.size
+                open_bytes += data.size
+                continue
+            counts, sizes = np.diff(before, prepend=0), np.diff(ends, prepend=-1) - 1
+            counts[0], sizes[0] = counts[0] + open_separators, sizes[0] + open_bytes
+            _refuse_misfit(path, counts + 1, sizes, fields, first_line=done + 1)
+            done += ends.size
+            open_separators = separators.size - int(before[-1])
+            open_bytes = data.size - int(ends[-1]) - 1
+    if open_bytes:  # the last line, without a line end
+        last = np.array([open_separators + 1]), np.array([open_bytes])
+        _refuse_misfit(path, *last, fields, first_line=done + 1)
+
+
+def _unquoted(data: np.ndarray, separator: int, parity: int) -> tuple[np.ndarray, ...]:
+    """Positions of the separators and line ends outside quotes in a chunk that starts inside
+    quotes when ``parity`` is 1, and the parity at its end."""
+    separators, ends = np.flatnonzero(data == separator), np.flatnonzero(data == ord("\n"))
+    quotes = data == ord('"')
+    if parity == 0 and not quotes.any():
+        return separators, ends, 0
+    inside = (np.cumsum(quotes, dtype=np.int64) + parity) % 2 == 1
+    return separators[~inside[separators]], ends[~inside[ends]], int(inside[-1])
+
+
+def _refuse_misfit(
+    path: Path, counts: np.ndarray, sizes: np.ndarray, fields: int, first_line: int
+) -> None:
+    bad = np.flatnonzero(counts != fields)
+    if bad.size == 0:
+        return
+    line, count = first_line + int(bad[0]), int(counts[bad[0]])
+    if count == 1 and sizes[bad[0]] <= 1:  # nothing, or a lone carriage return
+        raise TableFileError(f"{path}: line {line} is blank (a table has no blank lines)")
+    raise TableFileError(f"{path}: line {line} has {count} field(s), the header {fields}")
 
 
 LOADERS = {"movielens100k": load_movielens100k, "table": load_table}

@@ -73,6 +73,22 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "format=nope", "headline=nope", "lineage_sd=abc", "shares={A: 2}", "out=a_file",
             "clicks=nope", "input=text_clicks.csv", "input=inf_impressions.csv",
             "input=text_days.csv", "phase=phase", "cs_rho=-0.5", "cs_rho=abc",
+            # reading (one reader for every app: reloop.datasets) and what the log holds
+            "input=dup_header.csv", "input=hours.parquet", "input=hours_text.csv",
+            "input=empty.csv", "input=header_only.csv", "input=ragged.csv",
+            "input=short_line.csv", "input=blank_line.csv", "input=garbage.parquet",
+            "input=truncated.parquet", "input=parquet_as.csv", "input=days.txt",
+            "input=latin1.csv", "input=huge_impressions.csv", "input=overflow.csv",
+            "input=negative_clicks.csv", "input=clicks_over.csv", "input=bool_clicks.csv",
+            "input=shared_unit.csv", "input=one_unit_arm.csv", "input=int_arm.csv",
+            "input=nulls.csv", "input=nan_clicks.csv",
+            # settings: numbers typed as in every app, finite, in range
+            "shares={A: nan, B: 0.5}", "shares={A: inf, B: 0.5}", "shares=[0.5, 0.5]",
+            "shares={A: -0.5, B: 0.5}", "shares={A: 0, B: 1}", "shares={A: '0.5', B: 0.5}",
+            "alpha=nan", "alpha='0.05'", "alpha=true", "cs_rho=nan", "cs_rho=inf",
+            "lineage_sd={cuped: nan}", "lineage_sd={cuped: inf}", "lineage_sd={cuped: -0.1}",
+            "aa_days=1.5", "day_format=%Y", "format=impressions", "p_true=p", "aa_control=B",
+            "unit=arm",
         ]
     ),
     *(
@@ -80,8 +96,18 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
         for override in [
             "+lfit=0.05", "lift=0", "lift=nan", "power=1.5", "alpha=0", "splits=0",
             "input=missing.parquet", "split_arm=nope", "lineage_sd=-1", "lift=abc",
+            "lift=-1", "lift=-2", "lift=inf", "lift='0.01'", "power=nan", "power=0",
+            "alpha=nan", "alpha=true", "lineage_sd=nan", "lineage_sd=inf", "splits=1.5",
+            "phase=zz", "input=empty.csv", "input=header_only.csv", "input=ragged.csv",
+            "input=short_line.csv", "input=dup_header.csv", "input=garbage.parquet",
+            "input=truncated.parquet", "input=parquet_as.csv", "input=days.txt", "input=a_dir",
+            "input=hours.parquet", "input=huge_impressions.csv", "input=overflow.csv",
+            "input=negative_clicks.csv", "input=clicks_over.csv", "input=bool_clicks.csv",
+            "input=nulls.csv", "input=int_arm.csv",
         ]
     ),
+    ("abtest-sim-plan", ("split_arm=A", "phase=null")),  # input= omitted (??? in plan.yaml)
+    ("abtest-sim-plan", ("input=one_unit_arm.csv", "split_arm=B", "phase=null")),
     *(  # world settings that used to fail after the whole simulation; numbers; Hydra syntax
         ("abtest-sim", (*SIM, override))
         for override in [
@@ -191,6 +217,7 @@ def make_inputs(folder: Path) -> None:
         }
     )
     log.drop("phase").write_csv(folder / "days.csv")
+    broken_tables(folder, log.drop("phase"))
     interactions(rng).write_csv(folder / "interactions.csv")
     calibrate_logs(folder)
     log.write_parquet(folder / "unit_days.parquet")
@@ -234,6 +261,53 @@ def malformed_sweeps(folder: Path) -> None:
         (run / "report").mkdir(parents=True)
         (run / "config.json").write_text(config_text)
         (run / "report" / "summary.json").write_text(json.dumps(report))
+
+
+def broken_tables(folder: Path, log: pl.DataFrame) -> None:
+    """Unit-day logs that cannot be read (files) or used (values) by abtest-analyze and the plan."""
+    text = (folder / "days.csv").read_text()
+    header, body = text.split("\n", 1)
+    lines = body.splitlines()
+    files = {
+        "dup_header.csv": f"{header},clicks\n" + "".join(f"{x},0\n" for x in lines),
+        "empty.csv": "", "header_only.csv": header + "\n",
+        "ragged.csv": "\n".join([header, *lines[:3], lines[3] + ",7", *lines[4:]]) + "\n",
+        "short_line.csv": "\n".join([header, *lines[:3], lines[3].rsplit(",", 1)[0]]) + "\n",
+        "blank_line.csv": "\n".join([header, *lines[:3], "", *lines[3:]]) + "\n",
+        "garbage.parquet": "PAR1 this is not a parquet file PAR1",
+        "days.txt": text,
+    }  # fmt: skip
+    for name, content in files.items():
+        (folder / name).write_text(content)
+    log.write_parquet(folder / "parquet_as.csv")
+    whole = (folder / "parquet_as.csv").read_bytes()
+    (folder / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (folder / "latin1.csv").write_bytes((header + "\nd\xe9j\xe0,A,1,0,1\n").encode("latin-1"))
+    first = pl.col("unit") == 0
+    hours = pl.datetime(2024, 1, 1) + pl.duration(hours=pl.col("day") * 7 + pl.col("unit") % 5)
+    edits = {
+        "hours.parquet": log.with_columns(hours.alias("day")),
+        "hours_text.csv": log.with_columns(hours.dt.strftime("%Y-%m-%d %H:%M:%S").alias("day")),
+        "huge_impressions.csv": log.with_columns(
+            pl.when(first).then(1e23).otherwise(pl.col("impressions")).alias("impressions")),
+        "overflow.csv": log.with_columns(
+            pl.when(pl.col("unit") < 8).then(2**62).otherwise("impressions").alias("impressions")),
+        "negative_clicks.csv": log.with_columns(
+            pl.when(first).then(-1).otherwise("clicks").alias("clicks")),
+        "clicks_over.csv": log.with_columns(
+            pl.when(first).then(pl.col("impressions") + 1).otherwise("clicks").alias("clicks")),
+        "bool_clicks.csv": log.with_columns(pl.col("clicks") > 0),
+        "shared_unit.csv": log.with_columns(
+            pl.when(pl.col("arm") == "B").then(0).otherwise("unit").alias("unit")),
+        "one_unit_arm.csv": log.filter((pl.col("arm") == "A") | (pl.col("unit") == 1)),
+        "int_arm.csv": log.with_columns(pl.col("arm").replace_strict({"A": 0, "B": 1})),
+        "nulls.csv": log.with_columns(
+            pl.when(first).then(None).otherwise("clicks").alias("clicks")),
+        "nan_clicks.csv": log.with_columns(
+            pl.when(first).then(float("nan")).otherwise(pl.col("clicks")).alias("clicks")),
+    }  # fmt: skip
+    for name, frame in edits.items():
+        (frame.write_parquet if name.endswith(".parquet") else frame.write_csv)(folder / name)
 
 
 def interactions(rng: np.random.Generator) -> pl.DataFrame:

@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.stats.influence import Linearized
+from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
+from abtest_sim.stats.ratio import z_critical
 from abtest_sim.stats.unit_days import Design
 
 __all__ = [
@@ -83,11 +85,24 @@ class Columns:
             self.values[name] = np.full(self.n_rows, np.nan)
 
     def put_wald(
-        self, lin: Linearized, alpha: float, rows: np.ndarray, names: Sequence[str]
+        self,
+        lin: Linearized,
+        alpha: float,
+        rows: np.ndarray,
+        names: Sequence[str],
+        *,
+        floor: bool = False,
     ) -> None:
-        """Estimate, se, bounds and p of ``lin`` into ``rows`` of ``names``; other rows null."""
+        """Estimate, se, bounds and p of ``lin`` into ``rows`` of ``names``; other rows null.
+        ``floor``: ``lin`` holds relative lifts, whose intervals stay above -100%
+        (``abtest_sim.stats.lift_floor``: the log-ratio interval where the delta one breaks)."""
         wald = lin.wald(alpha)
-        parts = (wald.estimate, wald.se, wald.ci_low, wald.ci_high, wald.p_value)
+        low, high, p = wald.ci_low, wald.ci_high, wald.p_value
+        if floor:
+            half = z_critical(alpha) * wald.se  # as Linearized.wald's
+            low, high, kind = floor_interval(wald.estimate, half, low, high)
+            p = floor_p_value(wald.estimate, wald.se, p, kind)
+        parts = (wald.estimate, wald.se, low, high, p)
         for name, vals in zip(names, parts, strict=True):
             self.values[name] = np.full(self.n_rows, np.nan)
             self.values[name][rows] = vals

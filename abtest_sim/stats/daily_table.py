@@ -28,6 +28,7 @@ from abtest_sim.stats.daily_columns import (
     wald_names,
 )
 from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
+from abtest_sim.stats.lift_floor import FLOOR
 from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
 from abtest_sim.stats.series import cumulative_lift, served_totals
 from abtest_sim.stats.unit_days import (
@@ -114,7 +115,7 @@ def _put_truth(
 def _lift(cols: Columns, lifts: Linearized, alpha: float) -> None:
     design = cols.design
     all_rows = np.arange(cols.n_rows)
-    cols.put_wald(cols.with_averages(lifts), alpha, all_rows, LIFT_COLUMNS)
+    cols.put_wald(cols.with_averages(lifts), alpha, all_rows, LIFT_COLUMNS, floor=True)
     for name, method in (("p_value_holm", "holm"), ("p_value_bh", "bh")):
         adjusted = np.full(design.n_days, np.nan)
         for phase in design.average_phases:  # one family of tests per phase
@@ -137,7 +138,8 @@ def _naive(cols: Columns, a: ArmLog, b: ArmLog) -> None:
 
 
 def _other_intervals(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> None:
-    """Log-ratio and Fieller intervals per day, to show how far the choice of interval matters."""
+    """Log-ratio and Fieller intervals per day, to show how far the choice of interval matters
+    (a Fieller bound below -100%, e.g. an unbounded set, is clipped there)."""
     panel_a, panel_b = a.panel(), b.panel()
     var_a, var_b = (np.einsum("di,di->d", p.influence, p.influence) for p in (panel_a, panel_b))
     out = {
@@ -153,6 +155,7 @@ def _other_intervals(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> None:
             out[f"{method}_ci_low"][d] = result.ci_low
             out[f"{method}_ci_high"][d] = result.ci_high
             out[f"{method}_p_value"][d] = result.p_value
+    out["fieller_ci_low"] = np.maximum(out["fieller_ci_low"], FLOOR)  # unbounded: -inf
     for name, values in out.items():
         cols.put(name, values)
 
@@ -210,7 +213,8 @@ def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
     arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
     k = int(ab.sum())
     lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
-    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), wald_names("cuped", "cuped_lift"))
+    names = wald_names("cuped", "cuped_lift")
+    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), names, floor=True)
     return True
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.stats.influence import ratio_panel, relative_lift_of
+from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
+from abtest_sim.stats.ratio import z_critical
 from abtest_sim.stats.sequential import confidence_sequence
 from abtest_sim.stats.unit_days import ArmLog, Design
 
@@ -47,10 +49,14 @@ def cumulative_lift(
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = relative_lift_of(panels[0].linearized(a.group), panels[1].linearized(b.group))
     wald = lifts.without(undefined).wald(alpha)
+    lift, se = wald.estimate, wald.se
     units = _units_so_far(a, b, ab)
-    cs_low, cs_high = confidence_sequence(wald.estimate, wald.se, units, alpha=alpha, rho=rho)
-    columns = {"lift": wald.estimate, "se": wald.se, "ci_low": wald.ci_low,
-               "ci_high": wald.ci_high, "p_value": wald.p_value}  # fmt: skip
+    # Both bands of a lift stay above -100% (abtest_sim.stats.lift_floor).
+    ci_low, ci_high, kind = floor_interval(lift, z_critical(alpha) * se, wald.ci_low, wald.ci_high)
+    cs_low, cs_high = confidence_sequence(lift, se, units, alpha=alpha, rho=rho)
+    cs_low, cs_high, _ = floor_interval(lift, cs_high - lift, cs_low, cs_high)
+    columns = {"lift": lift, "se": se, "ci_low": ci_low, "ci_high": ci_high,
+               "p_value": floor_p_value(lift, se, wald.p_value, kind)}  # fmt: skip
     columns |= {"cs_low": cs_low, "cs_high": cs_high}
     blanked = {
         name: pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import time
 from functools import cached_property
 
 import numpy as np
@@ -21,6 +22,9 @@ PHASES = ("aa", "ab")
 PHASE_NAMES = {"aa": "A/A", "ab": "A/B"}
 REQUIRED_COLUMNS = ("unit", "arm", "day", "clicks", "impressions")
 PAIRED_GROUP = "units"  # the influence group of a paired design: every arm's units are shared
+# The largest count accepted: integers above 2**53 are not exact as floats (the statistics' type),
+# and counts near int64's range would wrap around when summed.
+MAX_COUNT = 2**53
 
 
 class ReportInputError(ValueError):
@@ -119,7 +123,9 @@ def _check_columns(table: pl.DataFrame) -> None:
         *(["true_clicks"] if "true_clicks" in table.columns else []),
     ]
     for name in numeric:
-        if not (table[name].dtype.is_numeric() or table[name].dtype == pl.Boolean):
+        if table[name].dtype == pl.Boolean:
+            raise _fail(f"column {name} holds true/false, not counts per unit and day")
+        if not table[name].dtype.is_numeric():
             raise _fail(f"column {name} must be numeric, got {table[name].dtype}")
     used = [*REQUIRED_COLUMNS, *(c for c in ("phase", "true_clicks") if c in table.columns)]
     for name in used:
@@ -130,10 +136,28 @@ def _check_columns(table: pl.DataFrame) -> None:
             raise _fail(f"column {name} has {nulls} missing value(s)")
         if table[name].dtype.is_float() and (infinite := int(table[name].is_infinite().sum())):
             raise _fail(f"column {name} has {infinite} infinite value(s)")
+    _check_day_resolution(table["day"])
+
+
+def _check_day_resolution(day: pl.Series) -> None:
+    """A timestamp day is refused unless every value is a midnight: truncated to hours, a log of
+    two days would give a report of 48 "days"."""
+    if not isinstance(day.dtype, pl.Datetime):
+        return
+    times = day.dt.time()
+    later = day.filter(times != time(0))
+    if later.len():
+        raise _fail(
+            f"column day holds times of day ({later.len()} value(s) after midnight, e.g. "
+            f"{later[0]}): each distinct time would be a day of the report; give dates (cast "
+            "the column to a date, e.g. polars .dt.date())"
+        )
 
 
 def _check_counts(table: pl.DataFrame) -> None:
+    large = (pl.col("clicks") > MAX_COUNT) | (pl.col("impressions") > MAX_COUNT)
     checks = [
+        (large, "a count above 2**53 = 9.0e15, the largest count exact as a float"),
         (pl.col("clicks") < 0, "negative clicks"),
         (pl.col("impressions") < 0, "negative impressions"),
         (pl.col("clicks") > pl.col("impressions"), "more clicks than impressions"),
@@ -161,7 +185,8 @@ def _check_arm_names(table: pl.DataFrame, arms: Sequence[str]) -> None:
 
 
 def _check_arms(table: pl.DataFrame, paired: bool) -> None:
-    per_arm = table.group_by("arm").agg(pl.col("impressions").sum()).sort("arm")
+    # Summed as floats: every count is at most MAX_COUNT, and no sum of them can wrap around.
+    per_arm = table.group_by("arm").agg(pl.col("impressions").cast(pl.Float64).sum()).sort("arm")
     for arm, total in per_arm.iter_rows():
         if total <= 0:
             raise _fail(f"arm {arm!r} is empty: it has no impressions")

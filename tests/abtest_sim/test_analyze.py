@@ -153,7 +153,7 @@ def bad_logs(folder: Path) -> dict[str, Path]:
 
 
 EXPECTED = {
-    "missing file": "input file not found",
+    "missing file": "no such file",
     "missing column": "column(s) arm not found",
     "negative count": "negative clicks",
     "clicks above impressions": "more clicks than impressions",
@@ -205,7 +205,7 @@ def test_a_missing_required_setting_is_one_line_exit_2(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("edit", "settings", "message"),
     [
-        ("txt", {}, ".csv or .parquet"),
+        ("txt", {}, "expected a .csv, .tsv, .parquet or .pq file"),
         ("nulls", {}, "missing value"),
         ("shared unit", {}, "more than one arm"),
         ("ok", {"phase": "phase", "aa_days": 1}, "at most one of phase= and aa_days="),
