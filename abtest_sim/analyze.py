@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.log_days import LogDaysError, ordered_days, with_aa_days
 from reloop.datasets import TableFileError, collect_table, scan_table_file
-from reloop.hydra_app import CONF_PACKAGE, number, precheck
+from reloop.hydra_app import CONF_PACKAGE, disk_error, fail, number, precheck
+from reloop.owned import NotOwned
 
 if TYPE_CHECKING:
     from abtest_sim.report import ReportSummary
@@ -359,10 +360,11 @@ register_config()
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         summary = analyze(AnalyzeSettings.from_config(cfg))
-    except AnalyzeError as error:
+    except (AnalyzeError, NotOwned) as error:
         # Hydra prints a traceback for an exception; bad input deserves one line and exit code 2.
-        print(f"{PROG}: error: {_first_line(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(PROG, _first_line(error))
+    except OSError as error:  # a full or read-only disk: report/ appears whole or not at all
+        fail(PROG, disk_error(error))
     print(_headline(summary))
 
 

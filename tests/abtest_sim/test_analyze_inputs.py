@@ -178,3 +178,28 @@ def test_one_control_click_warns_and_no_bound_falls_below_minus_100(tmp_path):
     assert (day["ci_low"], day["ci_high"]) == pytest.approx((day["log_ci_low"], day["log_ci_high"]))
     text = (report / "report.md").read_text()  # every signed percentage (not the MDE's "+-")
     assert min(float(x) for x in re.findall(r"(?<!\+)([+-]\d+\.\d+)%", text)) > -100
+
+
+def test_out_with_a_users_report_folder_is_refused_and_a_note_in_its_own_survives(tmp_path):
+    path = tmp_path / "log.csv"
+    log().write_csv(path)
+    mine = tmp_path / "mine"
+    (mine / "report").mkdir(parents=True)
+    (mine / "report" / "my_analysis.md").write_text("mine")
+    app = [sys.executable, "-m", "abtest_sim.analyze", f"input={path}", "control=A", "treatment=B"]
+    done = subprocess.run([*app, f"out={mine}"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"abtest-analyze: error: report folder {mine / 'report'} holds files abtest-analyze did "
+        "not write: my_analysis.md; choose a new or empty folder\n"
+    )
+    assert sorted(p.name for p in (mine / "report").iterdir()) == ["my_analysis.md"]
+    out = tmp_path / "out"
+    assert subprocess.run([*app, f"out={out}"], capture_output=True).returncode == 0
+    (out / "report" / "notes.md").write_text("kept")
+    again = subprocess.run([*app, f"out={out}", "headline=pooled"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert (out / "report" / "notes.md").read_text() == "kept"
+    assert json.loads((out / "report" / "summary.json").read_text())["summary"]["headline"] == (
+        "pooled"
+    )

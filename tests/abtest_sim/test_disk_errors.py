@@ -50,7 +50,12 @@ def test_a_full_disk_stops_a_simulation_cleanly_and_it_resumes(reference_run, tm
     assert_one_line(limited(*through_a_file, cwd=tmp_path), "abtest-sim", "Not a directory")
 
 
-def test_a_full_disk_stops_the_aggregate_and_the_world_fit_cleanly(reference_run, tmp_path):
+def test_a_full_disk_stops_analyze_aggregate_and_the_world_fit_cleanly(reference_run, tmp_path):
+    done = limited("-m", "abtest_sim.analyze", f"input={reference_run / 'unit_days.parquet'}",
+                   "control=control", "treatment=treatment", "phase=phase", "out=analysed",
+                   cwd=tmp_path)  # fmt: skip
+    assert_one_line(done, "abtest-analyze", "File too large")
+    assert not (tmp_path / "analysed" / "report").exists()
     sweep = tmp_path / "sweep"
     shutil.copytree(reference_run / "report", sweep / "0" / "report")
     shutil.copy(reference_run / "config.json", sweep / "0")
