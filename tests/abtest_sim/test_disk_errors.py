@@ -47,7 +47,7 @@ def test_a_full_disk_stops_a_simulation_cleanly_and_it_resumes(reference_run, tm
         reference_run / "report" / "daily.csv"
     ).read_bytes()
     through_a_file = ("-m", "abtest_sim", "experiment=smoke", f"run_dir={run_dir}/config.json/x")
-    assert_one_line(limited(*through_a_file, cwd=tmp_path), "abtest-sim", "Not a directory")
+    assert_one_line(limited(*through_a_file, cwd=tmp_path), "abtest-sim", "cannot be a folder")
 
 
 def test_a_full_disk_stops_analyze_aggregate_and_the_world_fit_cleanly(reference_run, tmp_path):
