@@ -1,3 +1,3 @@
-from abtest_sim.cli import main
+from abtest_sim.apps.simulate import main
 
 main()

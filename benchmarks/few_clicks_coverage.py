@@ -7,7 +7,7 @@ k clicks. Per k, the share of tests whose 95% interval of the lift (computed as 
 has a click): the delta interval, the interval the report shows (the delta interval, or the
 log-ratio interval where the delta one reaches -100%: ``abtest_sim.stats.lift_floor``) and the
 log-ratio interval everywhere, with Wilson intervals. The threshold is the smallest k from which
-on the delta interval covers within 2 points of 95% (``abtest_sim.report_warnings.MIN_CLICKS``).
+on the delta interval covers within 2 points of 95% (``abtest_sim.analysis.warnings.MIN_CLICKS``).
 
     python benchmarks/few_clicks_coverage.py   # -> results/few_clicks_coverage.md
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from abtest_sim.calibration import Rate, wilson
-from abtest_sim.report_warnings import MIN_CLICKS
+from abtest_sim.analysis.warnings import MIN_CLICKS
 from abtest_sim.stats.influence import ratio_panel, relative_lift_of
 from abtest_sim.stats.lift_floor import floor_interval
 from abtest_sim.stats.ratio import z_critical
-from abtest_sim.stats.simulate import SyntheticCtr
+from abtest_sim.stats.synthetic import SyntheticCtr
+from abtest_sim.sweep.validity import Rate, wilson
 from reloop.atomic import write_text
 
 CLICKS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200)
@@ -126,7 +126,7 @@ def main() -> None:
     needed = None if None in found else max(found)
     lines += [f"Every design covers within {100 * TOLERANCE:.0f} points of 95% from {needed} "
               f"clicks per arm on; the report warns below MIN_CLICKS = {MIN_CLICKS} "
-              "(abtest_sim/report_warnings.py).", ""]  # fmt: skip
+              "(abtest_sim/analysis/warnings.py).", ""]  # fmt: skip
     text = "\n".join(lines)
     write_text(args.out, text)
     print(text)

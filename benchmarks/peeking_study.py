@@ -1,9 +1,9 @@
 """Peeking study: what looking at a test every day costs, and what the confidence sequence buys.
 
-Independent synthetic A/A tests (``abtest_sim.stats.peeking``: ``SyntheticCtr`` users, 14 daily
+Independent synthetic A/A tests (``abtest_sim.analysis.peeking``: ``SyntheticCtr`` users, 14 daily
 looks at the report's cumulative lift, each replicate counted once). The first-look stopping
 rule stops a test on the first day its evidence excludes zero; with no effect every stop is a
-false positive. Rates with Wilson intervals (``abtest_sim.calibration.wilson``), for the
+false positive. Rates with Wilson intervals (``abtest_sim.sweep.validity.wilson``), for the
 fixed-horizon p-value and for the always-valid confidence sequence, and the price of the
 sequence in width (its width over the fixed-horizon interval's, mean over replicates).
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from abtest_sim.calibration import Rate, wilson
-from abtest_sim.stats.peeking import PeekingCounts, simulate_peeking
-from abtest_sim.stats.simulate import SyntheticCtr
+from abtest_sim.analysis.peeking import PeekingCounts, simulate_peeking
+from abtest_sim.stats.synthetic import SyntheticCtr
+from abtest_sim.sweep.validity import Rate, wilson
 from reloop.atomic import write_text
 
 DESIGNS = {

@@ -56,8 +56,9 @@ def simulated(run_dir: Path) -> Path:
 
 def analyzed(work: Path) -> Path:
     movielens_log().write_csv(work / "movielens100k.csv")
-    command = [sys.executable, "-m", "abtest_sim.analyze", f"input={work / 'movielens100k.csv'}",
-               "unit=user_id", "day=week", "control=A", "treatment=B", "aa_days=7",
+    command = [sys.executable, "-m", "abtest_sim.apps.analyze",
+               f"input={work / 'movielens100k.csv'}", "unit=user_id", "day=week", "control=A",
+               "treatment=B", "aa_days=7",
                f"out={work / 'analyze'}"]  # fmt: skip
     subprocess.run(command, check=True)
     return work / "analyze" / "report" / "report.html"

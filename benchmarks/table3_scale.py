@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from abtest_sim.cli import CONF_DIR, simulate
+from abtest_sim.apps.simulate import CONF_DIR, simulate
 
 
 class TreeMemory:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from abtest_sim import logs, serving
+from abtest_sim.sim import logs, serving
 from abtest_sim.world import World, WorldConfig
 
 

@@ -43,8 +43,8 @@ CONF_SEARCH_PATH = f"pkg://{CONF_PACKAGE}"
 CONF_DIR = str(importlib.resources.files(CONF_PACKAGE))
 
 # What starting an app leaves in its run dir before any work: Hydra's config copy and job log, the
-# run-dir lock (abtest_sim.rundir) and the mark of the app's folder (reloop.owned).
-HYDRA_FILES = frozenset({".hydra", "cli.log", ".lock", MARKER})
+# run-dir lock (abtest_sim.sim.rundir) and the mark of the app's folder (reloop.owned).
+HYDRA_FILES = frozenset({".hydra", "abtest-sim.log", "cli.log", ".lock", MARKER})
 TRAINING_KEYS = frozenset(
     {"epochs", "patience", "batch_size", "lr", "weight_decay", "numeric_mode"}
 )

@@ -24,12 +24,12 @@ import numpy as np
 import polars as pl
 
 APPS = {
-    "abtest-sim": "abtest_sim.cli",
-    "abtest-analyze": "abtest_sim.analyze",
-    "abtest-sim-aggregate": "abtest_sim.aggregate",
-    "abtest-sim-plan": "abtest_sim.plan",
+    "abtest-sim": "abtest_sim.apps.simulate",
+    "abtest-analyze": "abtest_sim.apps.analyze",
+    "abtest-sim-aggregate": "abtest_sim.sweep.aggregate",
+    "abtest-sim-plan": "abtest_sim.apps.plan",
     "reloop-offline": "reloop.cli",
-    "abtest-sim-calibrate": "abtest_sim.calibrate",
+    "abtest-sim-calibrate": "abtest_sim.apps.calibrate",
 }
 SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
 ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")

@@ -45,7 +45,7 @@ from abtest_sim.stats.ratio import (
     fieller_bounds,
     relative_lift,
 )
-from abtest_sim.stats.simulate import SyntheticCtr
+from abtest_sim.stats.synthetic import SyntheticCtr
 
 __all__ = [
     "ArmEstimate",

@@ -1,0 +1,137 @@
+"""Series beside daily.csv: the cumulative lift of the pooled CTR over the A/B days (with its
+always-valid confidence sequence), and each arm's CTR (observed, served truth, launch truth) per
+day."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from abtest_sim.analysis.unit_days import ArmLog, Design
+from abtest_sim.stats.influence import ratio_panel, relative_lift_of
+from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
+from abtest_sim.stats.ratio import z_critical
+from abtest_sim.stats.sequential import confidence_sequence
+
+__all__ = ["arm_days", "cumulative_lift", "served_totals"]
+
+
+def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-day expected clicks and impressions of what the arm served its own users, if known."""
+    if log.true_clicks is None:
+        return None
+    return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
+
+
+def cumulative_lift(
+    a: ArmLog, b: ArmLog, design: Design, alpha: float, rho: float | None = None
+) -> pl.DataFrame:
+    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days).
+
+    Columns: day, lift, se, ci_low, ci_high, p_value (the fixed-horizon interval: valid for one
+    look), units (users of both arms so far), cs_low, cs_high (the always-valid confidence
+    sequence, ``abtest_sim.stats.sequential``, tuned by ``rho``; None: tightest on the last day),
+    target_lift and launch_lift (the truths pooled over the same days, when known).
+    """
+    ab = design.mask("ab")
+    panels = []
+    for log in (a, b):
+        present = np.logical_or.accumulate(log.present[ab], axis=0)
+        clicks, impressions = (
+            np.cumsum(log.clicks[ab], axis=0),
+            np.cumsum(log.impressions[ab], axis=0),
+        )
+        panels.append(ratio_panel(clicks, impressions, present, strict=False))
+    # undefined until both arms have 2 units and the control a click
+    undefined = ~np.isfinite(panels[0].ratio * panels[1].ratio) | (panels[0].ratio <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = relative_lift_of(panels[0].linearized(a.group), panels[1].linearized(b.group))
+    wald = lifts.without(undefined).wald(alpha)
+    lift, se = wald.estimate, wald.se
+    units = _units_so_far(a, b, ab)
+    # Both bands of a lift stay above -100% (abtest_sim.stats.lift_floor).
+    ci_low, ci_high, kind = floor_interval(lift, z_critical(alpha) * se, wald.ci_low, wald.ci_high)
+    cs_low, cs_high = confidence_sequence(lift, se, units, alpha=alpha, rho=rho)
+    cs_low, cs_high, _ = floor_interval(lift, cs_high - lift, cs_low, cs_high)
+    columns = {"lift": lift, "se": se, "ci_low": ci_low, "ci_high": ci_high,
+               "p_value": floor_p_value(lift, se, wald.p_value, kind)}  # fmt: skip
+    columns |= {"cs_low": cs_low, "cs_high": cs_high}
+    blanked = {
+        name: pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)
+        for name, values in columns.items()
+    }
+    order = ["lift", "se", "ci_low", "ci_high", "p_value"]
+    return pl.DataFrame(
+        [
+            pl.Series("day", list(np.array(design.labels)[ab])),
+            *(blanked[name] for name in order),
+            pl.Series("units", units.astype(np.int64)),
+            blanked["cs_low"],
+            blanked["cs_high"],
+            _pooled_truth_so_far("target_lift", served_totals(a), served_totals(b), ab),
+            _pooled_truth_so_far("launch_lift", a.launch_totals, b.launch_totals, ab),
+        ]
+    )
+
+
+def _units_so_far(a: ArmLog, b: ArmLog, days: np.ndarray) -> np.ndarray:
+    """Units seen by each of ``days`` (cumulatively): both arms' users, each unit once in a
+    paired design (one unit axis shared by the arms)."""
+    seen = [np.logical_or.accumulate(log.present[days], axis=0) for log in (a, b)]
+    if a.group == b.group:
+        return (seen[0] | seen[1]).sum(axis=1).astype(np.float64)
+    return (seen[0].sum(axis=1) + seen[1].sum(axis=1)).astype(np.float64)
+
+
+def _pooled_truth_so_far(
+    name: str,
+    control: tuple[np.ndarray, np.ndarray] | None,
+    treatment: tuple[np.ndarray, np.ndarray] | None,
+    days: np.ndarray,
+) -> pl.Series:
+    """The true lift pooled over ``days`` so far (expected clicks over impressions per arm)."""
+    if control is None or treatment is None:
+        return pl.Series(name, [None] * int(days.sum()), dtype=pl.Float64)
+    a, b = (_ratio(np.cumsum(c[days]), np.cumsum(m[days])) for c, m in (control, treatment))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(a > 0, b / a - 1.0, np.nan)
+    return pl.Series(name, lift, dtype=pl.Float64, nan_to_null=True)
+
+
+def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:
+    """Per arm and day: users, clicks, impressions, CTR, and when known the true CTR of what the
+    arm served (target_ctr) and of its launch lineage (launch_ctr)."""
+    frames = []
+    for log in logs.values():
+        impressions = log.impressions.sum(axis=1)
+        served = served_totals(log)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "arm": [log.name] * design.n_days,
+                    "day": list(design.labels),
+                    "phase": design.phases.tolist(),
+                    "users": log.present.sum(axis=1),
+                    "clicks": log.clicks.sum(axis=1),
+                    "impressions": impressions,
+                    "ctr": _ctr_series((log.clicks.sum(axis=1), impressions), design.n_days),
+                    "target_ctr": _ctr_series(served, design.n_days),
+                    "launch_ctr": _ctr_series(log.launch_totals, design.n_days),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _ctr_series(totals: tuple[np.ndarray, np.ndarray] | None, n_days: int) -> pl.Series:
+    """Clicks over impressions per day; null on a day without impressions (or truth)."""
+    if totals is None:
+        return pl.Series([None] * n_days, dtype=pl.Float64)
+    return pl.Series(_ratio(*totals), dtype=pl.Float64, nan_to_null=True)

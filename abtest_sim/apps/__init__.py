@@ -1,0 +1,1 @@
+"""The command-line apps: thin Hydra entry points over the layers below."""

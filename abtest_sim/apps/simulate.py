@@ -1,0 +1,221 @@
+"""``abtest-sim``: the Hydra app that runs a simulated A/A/B test and writes its report.
+
+The Hydra entry point is a thin wrapper: ``simulate(cfg, run_dir)`` is a plain function that tests
+and sweeps call directly. Configuration errors print one line and exit with code 2 before any work.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import hydra
+import polars as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from abtest_sim.analysis.estimates import ReportOptions, ReportOptionsError
+from abtest_sim.report.writer import write_report
+from abtest_sim.sim.config import ConfigError, SimulationConfig
+from abtest_sim.sim.diagnostics import calibration_table
+from abtest_sim.sim.health import diverged_arms
+from abtest_sim.sim.loop import run_experiment
+from abtest_sim.sim.run_tables import launch_truth_table
+from abtest_sim.sim.rundir import (
+    RunDirBusy,
+    check_resumable,
+    check_run_dir,
+    claim_run_dir,
+    owned_run_dir,
+    record_report_settings,
+)
+from abtest_sim.world.parts import WorldPartError
+from reloop.atomic import write_parquet
+from reloop.hydra_app import (
+    CONF_DIR,
+    CONF_SEARCH_PATH,
+    disk_error,
+    fail,
+    note_named_run_dir,
+    precheck,
+    remove_hydra_leftovers,
+    save_hydra_record,
+)
+from reloop.owned import NotOwned
+from reloop.schema import SchemaError, coerce
+
+__all__ = ["CONF_DIR", "main", "simulate"]
+
+PROG = "abtest-sim"
+# The app's top-level keys (conf/simulate.yaml); anything else is a typo, also inside a -m sweep.
+TOP_LEVEL_KEYS = frozenset(
+    {"seed", "resume", "progress", "report_plots", "torch_threads", "retrain_workers",
+     "warmup_cache", "run_dir", "world", "model", "arm", "stats", "experiment"}
+)  # fmt: skip
+log = logging.getLogger(__name__)
+
+
+def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """Run the simulation described by the composed config into ``run_dir``; returns the summary.
+    The whole config is checked before anything is written; the run dir is owned by this process
+    for the run (``RunDirBusy`` if another one owns it)."""
+    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS - {"hydra"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(TOP_LEVEL_KEYS)}")
+    config = SimulationConfig.from_hydra(cfg)
+    options = _report_options(cfg.get("stats"))
+    threads = _torch_threads(cfg.get("torch_threads"))
+    resume = _flag(cfg, "resume", False)
+    plots = _flag(cfg, "report_plots", True)
+    cache = _warmup_cache(cfg.get("warmup_cache"))
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    if threads:
+        torch.set_num_threads(threads)
+    with owned_run_dir(run_dir):
+        check_resumable(config, run_dir, resume)
+        claim_run_dir(run_dir)
+        if HydraConfig.initialized():  # Hydra's record of the command, once the dir is ours
+            save_hydra_record(run_dir, cfg)
+        unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
+        # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
+        write_parquet(unit_days, run_dir / "unit_days.parquet")
+        record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
+        return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
+
+
+def write_simulation_report(
+    config: SimulationConfig,
+    unit_days: pl.DataFrame,
+    run_dir: Path,
+    options: ReportOptions,
+    *,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """The Table-3 report of a simulated run, with the launch effect and the test's target."""
+    spec = config.experiment
+    shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
+    test_days = range(spec.first_test_day, spec.first_test_day + spec.test_days)
+    diverged = diverged_arms(run_dir / "logs", config.arm_names, test_days)
+    for arm, why in diverged.items():
+        log.warning("the model of arm %s diverged: %s", arm, why)
+    summary = write_report(
+        unit_days,
+        run_dir,
+        control=spec.control,
+        treatment=spec.treatments[0],
+        aa_control=spec.aa_control,
+        options=options,
+        shares=shares,
+        launch_truth=launch_truth_table(run_dir, config),
+        paired=spec.paired,
+        plots=plots,
+        diverged=diverged,
+        calibration=calibration_table(run_dir, config),
+        owner=PROG,
+        metadata={
+            "source": "abtest-sim",
+            "experiment": spec.name,
+            "seed": config.seed,
+            "salt": config.salt,
+            "paired": spec.paired,
+            "launch_truth": spec.launch_truth or spec.paired,
+        },
+    )
+    return summary.to_dict()
+
+
+def _report_options(node: Any) -> ReportOptions:
+    try:
+        return ReportOptions.from_mapping(_plain(node))
+    except ReportOptionsError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def _flag(cfg: Any, key: str, default: bool) -> bool:
+    try:
+        return coerce(cfg.get(key, default), default, key)
+    except SchemaError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _warmup_cache(value: Any) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"warmup_cache must be a directory path or null, got {value!r}")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"warmup_cache {value!r} is a file, not a directory")
+    return path
+
+
+def _torch_threads(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"torch_threads must be a positive integer or null, got {value!r}")
+    return value
+
+
+@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="simulate")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        simulate(cfg, run_dir)
+    except (RunDirBusy, NotOwned) as error:
+        fail(PROG, str(error))  # the dir is another process's or a user's: touch nothing in it
+    except WorldPartError as error:  # a plugged-in world part failed mid-run: say so, keep the dir
+        fail(PROG, str(error))
+    except ConfigError as error:
+        _remove_leftovers_if_ours(run_dir)
+        fail(PROG, str(error))
+    except OSError as error:  # a full or read-only disk: atomic writes left nothing half-written
+        fail(PROG, disk_error(error))
+    log.info("report: %s", run_dir / "report" / "report.md")
+
+
+def _remove_leftovers_if_ours(run_dir: Path) -> None:
+    """Remove what starting this refused run left, only in a dir it created and only while
+    holding the run dir's lock: a dir another live process owns (it may still be starting), or
+    one the user had made, is never removed."""
+    if not run_dir.is_dir():
+        return
+    try:
+        with owned_run_dir(run_dir):  # re-entrant when this process already owns it
+            remove_hydra_leftovers(run_dir)
+    except RunDirBusy:
+        pass
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    precheck(PROG, "simulate", args)
+    explicit = note_named_run_dir(PROG, args)
+    if explicit is None:
+        _hydra_main()
+        return
+    # Own a named run dir before Hydra starts, so that a refused process leaves the dir exactly
+    # as it was; refuse a user's folder before anything is written into it.
+    try:
+        check_run_dir(explicit)
+        with owned_run_dir(explicit):
+            _hydra_main()
+    except (RunDirBusy, NotOwned) as error:
+        fail(PROG, str(error))
+    except OSError as error:
+        fail(PROG, disk_error(error))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One report, rendered as report.md and report.html (with its figures)."""

@@ -1,0 +1,33 @@
+"""Daily peeking on synthetic A/A tests (a smaller ``benchmarks/peeking_study.py``): stopping at
+the first day the fixed-horizon p < 0.05 gives far more than 5% false positives; stopping at the
+first day the confidence sequence excludes zero gives at most 5%."""
+
+import numpy as np
+import pytest
+
+from abtest_sim.analysis.peeking import simulate_peeking
+from abtest_sim.sweep.validity import wilson
+
+
+@pytest.fixture(scope="module")
+def counts():
+    return simulate_peeking(np.random.default_rng(7), replicates=500, users=1000, days=14)
+
+
+def test_the_confidence_sequence_holds_its_level_under_daily_looks(counts):
+    cs = wilson(counts.cs_any_day, counts.replicates)
+    assert cs.low <= 0.05  # consistent with at most 5%
+    assert cs.value <= 0.05
+
+
+def test_the_fixed_horizon_interval_read_daily_does_not(counts):
+    fixed = wilson(counts.fixed_any_day, counts.replicates)
+    assert fixed.low > 0.08  # clearly above 5%
+    one_look = wilson(counts.fixed_last_day, counts.replicates)
+    assert one_look.low <= 0.05 <= one_look.high  # read once, at the horizon, it is fine
+    assert counts.first_stop_fixed.sum() == counts.fixed_any_day
+
+
+def test_the_price_is_width(counts):
+    assert counts.width_ratio[-1] == pytest.approx(1.55, abs=0.01)  # tuned at the horizon
+    assert (np.diff(counts.width_ratio) < 0).all()  # wider while few users are in

@@ -1,0 +1,153 @@
+"""Every kind of report.html in a real browser (headless Chromium through Selenium): what a person
+sees, at a desktop and a phone width, with a screenshot of each kept as a test artefact.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) and selenium (the
+``test`` extra). Without them the tests skip, saying why, unless ``ABTEST_REQUIRE_BROWSER=1``
+(set by ``.ci/run``), which makes a missing browser a failure. Screenshots go to pytest's
+``tmp_path`` and are copied to ``test-artifacts/`` at the repository root (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from abtest_sim.sweep.aggregate import aggregate
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def _missing(why: str):
+    if os.environ.get("ABTEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"ABTEST_REQUIRE_BROWSER=1 but {why}")
+    pytest.skip(f"{why}: install chromium and chromium-driver (Debian) and selenium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module, its console log kept."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _missing("selenium is not installed")
+    binary = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    driver_path = shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        _missing("no chromium or chromedriver on PATH")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                     "--disable-dev-shm-usage", "--force-device-scale-factor=1"):  # fmt: skip
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+
+
+def _summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())["summary"]
+
+
+@pytest.fixture(scope="module")
+def pages(reference_run, tmp_path_factory) -> dict[str, tuple[Path, dict | None]]:
+    """The three writers' pages: the simulator's smoke run, abtest-analyze on that run's
+    unit_days.parquet, and abtest-sim-aggregate over the run."""
+    out = tmp_path_factory.mktemp("pages")
+    command = [sys.executable, "-m", "abtest_sim.apps.analyze",
+               f"input={reference_run / 'unit_days.parquet'}", "control=control",
+               "treatment=treatment", "phase=phase", f"out={out / 'analyze'}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    aggregate(reference_run, out / "aggregate")
+    folders = {"simulation": reference_run / "report", "analyze": out / "analyze" / "report"}
+    found = {kind: (folder / "report.html", _summary(folder)) for kind, folder in folders.items()}
+    return found | {"aggregate": (out / "aggregate" / "report.html", None)}
+
+
+def _open(driver, path: Path, width: int) -> None:
+    driver.set_window_size(width, 900)
+    driver.get(path.as_uri())
+    driver.get_log("browser")  # start each page with an empty console log
+
+
+def _screenshot(driver, name: str, tmp_path: Path) -> Path:
+    """The whole page at the window's width, into tmp_path and test-artifacts/."""
+    width = driver.execute_script("return window.innerWidth")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(driver.get_window_size()["width"], min(height, 12000))
+    path = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(path))
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(path, ARTIFACTS / path.name)
+    assert width > 0 and path.stat().st_size > 10_000
+    return path
+
+
+def _visible_size(element) -> tuple[float, float]:
+    rect = element.rect
+    return rect["width"], rect["height"]
+
+
+@pytest.mark.parametrize("kind", ["simulation", "analyze", "aggregate"])
+@pytest.mark.parametrize("screen", list(WIDTHS))
+def test_a_person_sees_the_report(browser, pages, kind, screen, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    path, summary = pages[kind]
+    width = WIDTHS[screen]
+    _open(browser, path, width)
+    verdict = browser.find_element(By.ID, "verdict")
+    assert verdict.is_displayed() and len(verdict.text) > 40
+    plots = browser.find_elements(By.CSS_SELECTOR, "figure.plot svg")
+    assert len(plots) == 3
+    for svg in plots:
+        plot_width, plot_height = _visible_size(svg)
+        assert plot_width > 0.5 * min(width, 1000) - 80, plot_width
+        assert plot_height > 100, plot_height
+        assert plot_width <= width
+    if summary is not None:
+        _check_test_report(browser, summary)
+    # only a table's own scroll container may scroll sideways
+    page_width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert page_width <= browser.execute_script("return window.innerWidth")
+    _screenshot(browser, f"report-{kind}-{screen}-{width}", tmp_path)
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+
+
+def _check_test_report(driver, summary: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    lead = summary["estimates"][summary["headline"]]
+    verdict = driver.find_element(By.ID, "verdict").text
+    shown = f"{abs(100 * lead['lift']):.2f}%"
+    assert shown in verdict, (shown, verdict)
+    assert f"{100 * lead['total_ci_low']:+.2f}%" in verdict
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.table3 tbody tr")
+    assert len(rows) == summary["days"]
+    averages = driver.find_elements(By.CSS_SELECTOR, "table.table3 tfoot tr")
+    assert len(averages) == (2 if summary["aa_days"] else 1)
+    first_cells = [row.find_elements(By.TAG_NAME, "td")[0].get_attribute("textContent")
+                   for row in rows]  # fmt: skip
+    assert len(set(first_cells)) == summary["days"]
+    scroller = driver.find_element(By.CSS_SELECTOR, "#table3 .table-scroll")
+    assert scroller.rect["width"] <= driver.execute_script("return window.innerWidth")
+    band = driver.find_element(By.ID, "lift-over-days").text
+    assert "always-valid" in band
+
+
+def test_the_console_check_sees_errors(browser, tmp_path):
+    """The console assertion above is not vacuous: a page with a script error is caught."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><title>x</title><script>undefinedFunction();</script>")
+    browser.get(page.as_uri())
+    assert any(entry["level"] == "SEVERE" for entry in browser.get_log("browser"))

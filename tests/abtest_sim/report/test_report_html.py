@@ -1,0 +1,170 @@
+"""report.html's content (the browser tests check what it looks like) and the confidence sequence
+columns of daily.csv and cumulative.csv."""
+
+import re
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from abtest_sim.analysis.estimates import with_lineage
+from abtest_sim.report.html import verdict
+from abtest_sim.report.writer import ReportOptions, write_report
+from abtest_sim.stats import SyntheticCtr
+from abtest_sim.stats.sequential import confidence_sequence
+from abtest_sim.stats.synthetic import synthetic_unit_days
+
+
+def unit_days(seed: int = 0, users: int = 400, lift: float = 0.08) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return synthetic_unit_days(
+        rng,
+        lifts={"A": 0.0, "B": lift},
+        users=users,
+        days=7,
+        aa_days=3,
+        population=SyntheticCtr(mean_impressions=6),
+    )
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("html")
+    summary = write_report(unit_days(), out, control="A", treatment="B")
+    return summary, out / "report"
+
+
+def test_the_page_is_self_contained(written):
+    _, folder = written
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<meta name="viewport"' in html
+    for outside in ("<script", "<link", " src=", "url(http", "@import", "<img"):
+        assert outside not in html, outside
+    # the only addresses are SVG namespaces; every reference inside a figure is local
+    addresses = set(re.findall(r"https?://[^\"' )]+", html))
+    assert addresses <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, addresses
+    assert all(ref.startswith("#") for ref in re.findall(r'href="([^"]*)"', html))
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # figures' ids prefixed: no collision between figures
+    assert html.count("<svg") == 3
+
+
+def test_the_page_says_the_verdict_and_holds_every_day(written):
+    summary, folder = written
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    text, tone = verdict(summary)
+    assert text.replace("'", "&#x27;") in html
+    lead = summary.lead
+    assert f"{abs(100 * lead.lift):.2f}%" in text or f"{100 * lead.lift:+.2f}%" in text
+    assert tone in {"up", "down", "flat"}
+    body = html.split('class="table3"')[1].split("</table>")[0]
+    tbody = body.split("<tbody>")[1].split("</tbody>")[0]
+    assert tbody.count("<tr>") == summary.days
+    assert body.split("<tfoot>")[1].count("<tr>") == 2  # the A/A and A/B Average rows
+    for words in (
+        "Always-valid band",
+        "The A/A week beside the A/B week",
+        "Sample ratio",
+        "Minimum detectable lift",
+        "Calibration of the models",
+        "Waudby-Smith",
+    ):
+        assert words in html, words
+
+
+def test_verdict_words_follow_the_test(written):
+    summary, _ = written
+
+    def lead(lift: float, se: float, **changes):
+        estimate = with_lineage(summary.headline, lift, se, alpha=0.05, lineage_sd=None)
+        return replace(summary, estimates={summary.headline: estimate}, **changes)
+
+    assert verdict(lead(0.031, 0.01)) == (
+        "B has a 3.10% higher CTR than A (95% interval +1.14% to +5.06%); the difference is "
+        "statistically significant (p = 0.0019).",
+        "up",
+    )
+    down = verdict(lead(-0.031, 0.01))
+    assert down[0].startswith("B has a 3.10% lower CTR than A (95% interval -5.06% to -1.14%)")
+    assert down[1] == "down"
+    assert verdict(lead(0.005, 0.01)) == (
+        "No detectable difference: the CTR of B is +0.50% against A (95% interval -1.46% to "
+        "+2.46%), an interval that includes zero (p = 0.6171).",
+        "flat",
+    )
+    broken = verdict(lead(0.031, 0.01, srm_p_value=1e-6))[0]
+    assert broken.startswith("Do not act on this test (see the warnings). B has a 3.10% higher")
+
+
+def test_cumulative_columns_and_the_confidence_sequence(written):
+    summary, folder = written
+    daily = pl.read_csv(folder / "daily.csv", schema_overrides={"day": pl.String})
+    cumulative = pl.read_csv(folder / "cumulative.csv", schema_overrides={"day": pl.String})
+    ab_days = daily.filter((pl.col("phase") == "ab") & (pl.col("day") != "Average"))
+    assert ab_days["day"].to_list() == cumulative["day"].to_list()
+    for mine, theirs in (("cumulative_lift", "lift"), ("cumulative_ci_low", "ci_low"),
+                         ("cs_low", "cs_low"), ("cs_high", "cs_high")):  # fmt: skip
+        assert ab_days[mine].to_numpy() == pytest.approx(cumulative[theirs].to_numpy(), rel=1e-12)
+    others = daily.filter((pl.col("phase") == "aa") | (pl.col("day") == "Average"))
+    assert others["cs_low"].null_count() == others.height
+    low, high = confidence_sequence(
+        cumulative["lift"].to_numpy(),
+        cumulative["se"].to_numpy(),
+        cumulative["units"].to_numpy(),
+        alpha=summary.alpha,
+    )
+    assert cumulative["cs_low"].to_numpy() == pytest.approx(low, rel=1e-12)
+    assert cumulative["cs_high"].to_numpy() == pytest.approx(high, rel=1e-12)
+    assert ((cumulative["cs_low"] <= cumulative["ci_low"]).all()) and (
+        (cumulative["cs_high"] >= cumulative["ci_high"]).all()
+    )
+    # the pooled lift over every A/B day is the pooled estimator of the summary
+    assert cumulative["lift"][-1] == pytest.approx(summary.estimates["pooled"].lift)
+
+
+def test_cs_rho_tunes_the_sequence_and_bad_values_are_refused(tmp_path):
+    write_report(unit_days(), tmp_path, control="A", treatment="B",
+                 options=ReportOptions(cs_rho=0.5))  # fmt: skip
+    tuned = pl.read_csv(tmp_path / "report" / "cumulative.csv")
+    low, _ = confidence_sequence(tuned["lift"], tuned["se"], tuned["units"], alpha=0.05, rho=0.5)
+    assert tuned["cs_low"].to_numpy() == pytest.approx(low, rel=1e-12)
+    assert ReportOptions.from_mapping({"cs_rho": 0.01}).cs_rho == 0.01
+    assert ReportOptions.from_mapping({"cs_rho": None}).cs_rho is None
+    for bad in (-1, 0, "abc", True, float("inf")):
+        with pytest.raises(ValueError, match="cs_rho must be a positive number"):
+            ReportOptions.from_mapping({"cs_rho": bad})
+
+
+def test_without_plots_the_page_is_still_written(tmp_path):
+    write_report(unit_days(users=150), tmp_path, control="A", treatment="B", plots=False)
+    names = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert "report.html" in names and not [n for n in names if n.endswith(".png")]
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "<svg" not in html and "figures were switched off" in html
+
+
+def test_a_calibration_table_is_shown_when_present(tmp_path):
+    calibration = pl.DataFrame(
+        {"arm": ["A", "B"], "day": [4, 4], "mean_pctr": [0.05, 0.052], "share_rose": [0.4, 0.6]}
+    )
+    write_report(unit_days(users=150), tmp_path, control="A", treatment="B",
+                 calibration=calibration, plots=False)  # fmt: skip
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'class="calibration"' in html and "share of pCTRs that rose" in html
+    assert "60.000%" in html and "Not in this report" not in html
+
+
+def test_pages_are_byte_identical_across_processes(reference_run, tmp_path):
+    """Two processes (each its own hash seed) write the same aggregate page of the same run."""
+    pages = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        command = [sys.executable, "-m", "abtest_sim.sweep.aggregate", f"input={reference_run}",
+                   f"out={out}"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        pages.append((out / "report.html").read_bytes())
+    assert pages[0] == pages[1] and b"<svg" in pages[0]
