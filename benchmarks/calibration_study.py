@@ -69,7 +69,7 @@ def main() -> None:
     for kind, count in (("aa", args.aa), ("ab", args.ab)):
         for start in range(0, count, args.chunk):
             sweep(kind, range(start, min(start + args.chunk, count)), args.work, args)
-    command = [sys.executable, "-m", "abtest_sim.sweep.aggregate", f"input={args.work}"]
+    command = [sys.executable, "-m", "abtest_sim.apps.aggregate", f"input={args.work}"]
     subprocess.run([*command, f"out={args.out.resolve()}"], check=True)
     for name in ("runs.csv",):  # per-run rows stay in the work dir: small files only here
         (args.out / name).unlink(missing_ok=True)

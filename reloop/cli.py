@@ -36,7 +36,6 @@ from reloop.hydra_app import (
     save_hydra_record,
 )
 from reloop.offline import (
-    Budget,
     OfflineConfig,
     OfflineResults,
     Plan,
@@ -44,8 +43,9 @@ from reloop.offline import (
     plan,
     write_results,
 )
+from reloop.offline_config import OfflineCommand
 from reloop.owned import NotOwned, check_writable, claim_dir
-from reloop.schema import ModelSpec, TrainSpec, build
+from reloop.schema import SchemaError, build
 
 __all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
 
@@ -55,38 +55,10 @@ log = logging.getLogger(__name__)
 
 def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
     """The typed configuration of a composed ``offline`` config (plain mapping)."""
-    protocol = str(cfg.get("protocol", "paper"))
-    options = cfg.get(protocol) or {}
-    seeds, alpha = cfg.get("seeds", 1), cfg.get("alpha", 0.5)
-    methods = cfg.get("methods") or options.get("methods") or ()
     try:
-        model = build(ModelSpec, cfg.get("model") or {}, "model", pluggable=("name",))
-        train = build(TrainSpec, cfg.get("train") or {}, "train")
-        return OfflineConfig(
-            protocol=protocol,
-            seeds=tuple(range(int(seeds))) if isinstance(seeds, int) else _ints(seeds),
-            alphas=tuple(float(a) for a in (alpha if isinstance(alpha, list) else [alpha])),
-            methods=tuple(methods),
-            baselines=tuple(cfg.get("baselines") or options.get("baselines") or ()),
-            model=model,
-            train=train,
-            budgets={
-                k: Budget(int(b["epochs"]), int(b["patience"])) for k, b in cfg["budgets"].items()
-            },
-            split=tuple(options.get("split", (0.8, 0.1, 0.1))),
-            previous_fraction=float(options.get("previous_fraction", 0.9)),
-            periods=int(options.get("periods", 6)),
-            valid_fraction=float(options.get("valid_fraction", 0.1)),
-            progress=bool(cfg.get("progress", False)),
-        )
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"bad configuration: {error}") from None
-
-
-def _ints(values: Any) -> tuple[int, ...]:
-    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
-        raise ValueError(f"seeds: a count or a list of integers, got {values!r}")
-    return tuple(values)
+        return build(OfflineCommand, cfg, "").config()
+    except SchemaError as error:
+        raise ValueError(str(error)) from None
 
 
 def prepare(cfg: DictConfig | Mapping[str, Any]) -> Plan:

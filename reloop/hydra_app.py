@@ -4,12 +4,13 @@ a refused run."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
 import re
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from reloop.owned import MARKER
+from reloop.owned import MARKER, NotOwned
 
 __all__ = [
     "CONF_DIR",
@@ -30,6 +31,7 @@ __all__ = [
     "note_named_run_dir",
     "number",
     "one_line",
+    "one_line_errors",
     "precheck",
     "remove_hydra_leftovers",
     "save_hydra_record",
@@ -84,6 +86,21 @@ def save_hydra_record(run_dir: Path, cfg: DictConfig) -> None:
     write_text(folder / "config.yaml", OmegaConf.to_yaml(cfg))
     write_text(folder / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
     write_text(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
+
+
+@contextlib.contextmanager
+def one_line_errors(prog: str, *kinds: type[Exception]) -> Iterator[None]:
+    """The one runner of every app's work: its bad-input errors (``kinds``, and every app's
+    ``SchemaError`` and ``NotOwned``) and a failed read or write (a full or read-only disk) end it
+    with one line on stderr and exit code 2, never a traceback."""
+    from reloop.schema import SchemaError
+
+    try:
+        yield
+    except (SchemaError, NotOwned, *kinds) as error:
+        fail(prog, one_line(error))
+    except OSError as error:
+        fail(prog, disk_error(error))
 
 
 def fail(prog: str, message: str) -> NoReturn:

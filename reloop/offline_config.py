@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ __all__ = [
     "SUCCESSIVE_METHODS",
     "Budget",
     "Method",
+    "OfflineCommand",
     "OfflineConfig",
 ]
 
@@ -53,8 +55,72 @@ SUCCESSIVE_METHODS = ("bce", "bce_long", "kd", "reloop")
 class Budget:
     """Early stopping: at most ``epochs``, stop after ``patience`` epochs without a better AUC."""
 
-    epochs: int
-    patience: int
+    epochs: int = 20
+    patience: int = 2
+
+
+@dataclass(frozen=True)
+class Budgets:
+    default: Budget = field(default_factory=Budget)  # every method but bce_long
+    long: Budget = field(default_factory=lambda: Budget(20, 5))  # bce_long
+
+
+@dataclass(frozen=True)
+class PaperOptions:
+    split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, validation, test
+    previous_fraction: float = 0.9
+    methods: tuple[str, ...] = tuple(METHODS)
+    baselines: tuple[str, ...] = ("bce", "bce_long", "bce_warm", "kd")
+
+
+@dataclass(frozen=True)
+class SuccessiveOptions:
+    periods: int = 6
+    valid_fraction: float = 0.1
+    methods: tuple[str, ...] = SUCCESSIVE_METHODS
+    baselines: tuple[str, ...] = ("bce", "bce_long", "kd")
+
+
+@dataclass(frozen=True)
+class OfflineCommand:
+    """reloop-offline's keys (conf/offline.yaml), read by the one schema reader
+    (``reloop.schema.build``): an unknown key or a value of the wrong type is refused naming it."""
+
+    protocol: str = "paper"
+    seeds: int | tuple[int, ...] = 5  # a count (seeds 0..n-1) or the seeds
+    alpha: float | tuple[float, ...] = 0.5  # one value, or a sweep
+    methods: tuple[str, ...] | None = None  # null: the protocol's own
+    baselines: tuple[str, ...] | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    budgets: Budgets = field(default_factory=Budgets)
+    paper: PaperOptions = field(default_factory=PaperOptions)
+    successive: SuccessiveOptions = field(default_factory=SuccessiveOptions)
+    progress: bool = True
+    run_dir: str = ""
+    dataset: dict[str, Any] = field(default_factory=dict)  # read by reloop.datasets.load_dataset
+
+    def config(self) -> OfflineConfig:
+        """The run's configuration (checked by ``OfflineConfig.validate``)."""
+        paper = self.protocol == "paper"
+        options: PaperOptions | SuccessiveOptions = self.paper if paper else self.successive
+        seeds = tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
+        alphas = (self.alpha,) if isinstance(self.alpha, float) else self.alpha
+        return OfflineConfig(
+            protocol=self.protocol,
+            seeds=seeds,
+            alphas=tuple(float(a) for a in alphas),
+            methods=self.methods if self.methods is not None else options.methods,
+            baselines=self.baselines if self.baselines is not None else options.baselines,
+            model=self.model,
+            train=self.train,
+            budgets={"default": self.budgets.default, "long": self.budgets.long},
+            split=self.paper.split,
+            previous_fraction=self.paper.previous_fraction,
+            periods=self.successive.periods,
+            valid_fraction=self.successive.valid_fraction,
+            progress=self.progress,
+        )
 
 
 @dataclass(frozen=True)

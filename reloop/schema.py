@@ -6,12 +6,16 @@ value is needed and wrong types are errors naming the key, never dropped."""
 
 from __future__ import annotations
 
+import collections.abc
 import math
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
-__all__ = ["OPTIMIZERS", "ModelSpec", "SchemaError", "TrainSpec", "build", "coerce"]
+__all__ = ["OPTIMIZERS", "ModelSpec", "SchemaError", "TrainSpec", "build", "coerce", "read"]
 
 T = TypeVar("T")
 
@@ -24,6 +28,8 @@ class SchemaError(ValueError):
 class ModelSpec:
     """A backbone: a registered name or ``{_target_: your CTRModel subclass}``, its sizes, and
     its own options (``reloop.models.option_names``)."""
+
+    PLUGGABLE: ClassVar[tuple[str, ...]] = ("name",)  # a backbone of your own by _target_
 
     name: str | dict[str, Any] = "deepfm"
     embedding_dim: int = 16
@@ -87,28 +93,111 @@ class TrainSpec:
 def build(
     kind: type[T], node: Mapping[str, Any], where: str, *, pluggable: Sequence[str] = ()
 ) -> T:
-    """The frozen dataclass ``kind`` from a mapping, checking names and simple types. Fields in
-    ``pluggable`` also take a Hydra ``_target_`` mapping (checked by whoever uses it)."""
+    """The frozen dataclass ``kind`` from a mapping: unknown names are refused, and every value is
+    read against its field's annotation (``read``). Fields in ``pluggable`` (and in the class's
+    own ``PLUGGABLE``) also take a Hydra ``_target_`` mapping (checked by whoever uses it)."""
+    if not isinstance(node, Mapping):
+        raise SchemaError(f"{where} must be a mapping of settings, got {node!r}")
     known = {f.name: f for f in fields(kind)}  # type: ignore[arg-type]
-    unknown = sorted(k for k in node if k not in known and not str(k).startswith("_"))
+    hints = typing.get_type_hints(kind)
+    unknown = sorted(str(k) for k in node if k not in known and not str(k).startswith("_"))
     if unknown:
-        raise SchemaError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+        prefix = f"{where}: " if where else ""
+        raise SchemaError(f"{prefix}unknown key(s) {unknown}; known: {sorted(known)}")
+    pluggable = (*pluggable, *getattr(kind, "PLUGGABLE", ()))
     values = {}
     for name, value in node.items():
+        if name not in known:
+            continue  # a Hydra key such as _target_
+        spec = known[name]
         if name in pluggable and isinstance(value, Mapping):
             values[name] = dict(value)
-        elif name in known and _is_node(known[name]) and isinstance(value, Mapping):
-            values[name] = build(type(known[name].default_factory()), value, f"{where}.{name}")
-        elif name in known and value is None and known[name].default_factory is not MISSING:
-            values[name] = known[name].default_factory()  # e.g. options: null is no options
-        elif name in known:
-            values[name] = coerce(value, known[name].default, f"{where}.{name}")
+        elif value is None and spec.default_factory is not MISSING:
+            values[name] = spec.default_factory()  # e.g. options: null is no options
+        else:
+            values[name] = read(value, hints[name], f"{where}.{name}" if where else name)
     return kind(**values)
 
 
-def _is_node(spec: Any) -> bool:
-    """A field whose value is itself a schema (a nested frozen dataclass, e.g. an arm's train)."""
-    return spec.default_factory is not MISSING and is_dataclass(spec.default_factory)
+def read(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against the annotation ``hint``: bool, int, float (finite; an int is a
+    float), str, Path (from text), Literal, ``X | None``, unions, ``tuple[X, ...]``, dict,
+    nested dataclasses (``build``) and Any. ``SchemaError`` naming ``where`` otherwise."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        return _read_union(value, args, where)
+    if value is None:
+        raise SchemaError(f"{where} needs a value, got null")
+    if origin is Literal:
+        if value not in args:
+            raise SchemaError(f"{where} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        return _read_list(value, args, where)
+    if hint is dict or origin in (dict, Mapping, collections.abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise SchemaError(f"{where} must be a mapping, got {value!r}")
+        if len(args) == 2:  # dict[K, V]: every value a V
+            return {key: read(item, args[1], f"{where}.{key}") for key, item in value.items()}
+        return dict(value)
+    if is_dataclass(hint):
+        return build(hint, value, where)  # type: ignore[arg-type]
+    if hint is Path:
+        if not isinstance(value, str | Path) or not str(value):
+            raise SchemaError(f"{where} must be a path, got {value!r}")
+        return Path(value)
+    return coerce(value, _EXAMPLES.get(hint, value), where)
+
+
+_EXAMPLES: dict[Any, Any] = {bool: False, int: 0, float: 0.0, str: ""}
+
+
+def _read_union(value: Any, args: tuple[Any, ...], where: str) -> Any:
+    if value is None:
+        if type(None) in args:
+            return None
+        raise SchemaError(f"{where} needs a value, got null")
+    options = [arg for arg in args if arg is not type(None)]
+    listed = [o for o in options if typing.get_origin(o) is tuple]
+    if listed and not isinstance(value, str | bytes | Mapping) and hasattr(value, "__iter__"):
+        return read(value, listed[0], where)  # a list: its elements' errors say the most
+    errors = []
+    for option in options:
+        try:
+            return read(value, option, where)
+        except SchemaError as error:
+            errors.append(str(error))
+    if len(errors) == 1:
+        raise SchemaError(errors[0])
+    names = " or ".join(_name(option) for option in options)
+    raise SchemaError(f"{where} must be {names}, got {value!r}")
+
+
+def _read_list(value: Any, args: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        raise SchemaError(f"{where} must be a list, got {value!r}")
+    items = list(value)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(read(x, args[0], f"{where}[{i}]") for i, x in enumerate(items))
+    if not args:
+        return tuple(items)
+    if len(args) != len(items):
+        raise SchemaError(f"{where} must be a list of {len(args)}, got {value!r}")
+    pairs = enumerate(zip(items, args, strict=True))
+    return tuple(read(x, hint, f"{where}[{i}]") for i, (x, hint) in pairs)
+
+
+def _name(hint: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    if typing.get_origin(hint) is tuple:
+        return "a list"
+    if typing.get_origin(hint) in (dict, Mapping, collections.abc.Mapping) or hint is dict:
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
 
 
 def coerce(value: Any, default: Any, where: str) -> Any:

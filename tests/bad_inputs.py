@@ -26,7 +26,7 @@ import polars as pl
 APPS = {
     "abtest-sim": "abtest_sim.apps.simulate",
     "abtest-analyze": "abtest_sim.apps.analyze",
-    "abtest-sim-aggregate": "abtest_sim.sweep.aggregate",
+    "abtest-sim-aggregate": "abtest_sim.apps.aggregate",
     "abtest-sim-plan": "abtest_sim.apps.plan",
     "reloop-offline": "reloop.cli",
     "abtest-sim-calibrate": "abtest_sim.apps.calibrate",

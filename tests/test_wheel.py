@@ -12,7 +12,6 @@ import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 def sh(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -22,6 +21,23 @@ def sh(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProces
     return done
 
 
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject.toml lists the packages by hand (conf/ ships under another name): a new folder
+    must be listed, or the wheel would lack it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for root in ("abtest_sim", "reloop")
+        for init in (ROOT / root).rglob("__init__.py")
+    }
+    assert folders <= listed, sorted(folders - listed)
+
+
+@pytest.mark.slow
 def test_a_wheel_in_a_fresh_venv_runs_every_app_from_elsewhere(tmp_path):
     sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ROOT, "-w", tmp_path / "dist")
     wheel = next((tmp_path / "dist").glob("*.whl"))

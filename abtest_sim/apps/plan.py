@@ -1,226 +1,76 @@
-"""Power planning from per-user data: how many users per arm and how many days a test needs.
-
-The variance of the report's headline statistic (the mean of the daily lifts, with the cross-day
-covariance) is measured on an A/A split of one arm's users: the arm's users are cut in two halves by
-a salted hash, each half is an "arm", and the standard error of the mean daily lift over the first
-``d`` days is computed exactly as the report computes it. Splits are repeated with different salts
-and their variances averaged. With ``n_ref`` users per half seen in those ``d`` days (users who
-come later are not in that SE), a test with ``n`` users per arm has
-
-    SE(n) = SE_ref * sqrt(n_ref / n) * (1 + lift)
-
-(the treatment keeps the control's relative variance, every user's CTR scaled by ``1 + lift``), so
-the users per arm needed to detect ``lift`` with ``power`` at level ``alpha`` are
-``n = n_ref * ((z_{1-alpha/2} + z_power) * (1 + lift) * SE_ref / lift)^2``.
-
-Works on any per-(unit, arm, day) table: a simulated run's ``unit_days.parquet`` or real logs,
-read by the one reader of table files (``reloop.datasets.read_table_file``).
-"""
+"""``abtest-sim-plan``: users per arm and days a test needs, from per-user data
+(``abtest_sim.analysis.planning``); the table is read by the one reader of table files
+(``reloop.datasets.read_table_file``)."""
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 import hydra
-import numpy as np
 import polars as pl
 from omegaconf import DictConfig, OmegaConf
 
-from abtest_sim.analysis.unit_days import (
-    ReportInputError,
-    build_arm_logs,
-    prepare_unit_days,
-    undefined_day_reasons,
-)
-from abtest_sim.stats.daily import daily_lifts
-from abtest_sim.stats.power import users_from_reference, z_sum
+from abtest_sim.analysis.planning import plan_sample_size, render_plan
+from abtest_sim.analysis.unit_days import ReportInputError
 from reloop.datasets import read_table_file
-from reloop.hydra_app import CONF_SEARCH_PATH, number, one_line, precheck
+from reloop.hydra_app import CONF_SEARCH_PATH, one_line_errors, precheck
+from reloop.schema import build
 
-__all__ = ["PlanRow", "main", "plan_sample_size"]
-
-HALVES = ("half_a", "half_b")
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    days: int  # test length: the first ``days`` days of the data
-    reference_users: float  # users per half in the A/A split
-    reference_se: float  # SE of the mean daily lift at reference_users per arm (no lift)
-    users_per_arm: int | None  # needed for the planned lift and power (None: out of reach)
-    mde_at_reference: float  # minimum detectable lift at reference_users per arm
-    lineage_sd: float = 0.0  # the model-lineage component included
-
-
-def _split_halves(table: pl.DataFrame, salt: int) -> pl.DataFrame:
-    bucket = (pl.col("unit").hash(seed=salt) % 2).cast(pl.Int8)
-    return table.with_columns(
-        pl.when(bucket == 0).then(pl.lit(HALVES[0])).otherwise(pl.lit(HALVES[1])).alias("arm")
-    )
-
-
-def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, np.ndarray]:
-    """SE of the mean daily lift over the first 1..max_days days, and the users per half seen in
-    those same days (a user who comes only later is not in that SE)."""
-    prepared, design = prepare_unit_days(table, HALVES)
-    arm_logs = build_arm_logs(prepared, design, HALVES)
-    a, b = (arm_logs[h] for h in HALVES)
-    undefined = undefined_day_reasons([a, b], design)
-    if undefined:
-        day, why = next(iter(undefined.items()))
-        raise ReportInputError(
-            f"day {day} of the A/A split: {why}; the planner needs both halves, with a click, "
-            "on every day"
-        )
-    lifts = daily_lifts(
-        a.clicks, a.impressions, b.clicks, b.impressions, present_a=a.present, present_b=b.present
-    )
-    se = np.array([lifts.average_lift(np.arange(d)).se for d in range(1, max_days + 1)])
-    seen = [np.logical_or.accumulate(arm_logs[h].present, axis=0).sum(axis=1) for h in HALVES]
-    return se, np.mean(seen, axis=0)[:max_days]
-
-
-def _check_settings(settings: dict[str, Any]) -> None:
-    """``ValueError`` naming the first setting of ``plan_sample_size`` out of its range."""
-    lift, alpha, power = settings["lift"], settings["alpha"], settings["power"]
-    if lift == 0 or not math.isfinite(lift):
-        raise ValueError(f"lift must be a finite non-zero number, got {lift}")
-    if lift <= -1:
-        raise ValueError(f"lift must be above -1 (a CTR cannot fall by 100% or more), got {lift}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    if not 0 < power < 1:
-        raise ValueError(f"power must lie in (0, 1), got {power}")
-    if settings["splits"] < 1:
-        raise ValueError("splits must be at least 1")
-    lineage_sd = settings["lineage_sd"]
-    if not (math.isfinite(lineage_sd) and lineage_sd >= 0):
-        raise ValueError(f"lineage_sd must be a non-negative number, got {lineage_sd}")
-
-
-def plan_sample_size(
-    unit_days: pl.DataFrame,
-    *,
-    arm: str,
-    lift: float,
-    power: float = 0.8,
-    alpha: float = 0.05,
-    phase: str | None = None,
-    splits: int = 4,
-    lineage_sd: float = 0.0,
-) -> list[PlanRow]:
-    """Users per arm needed for each test length, from one arm's per-user data (see module doc).
-
-    ``phase`` restricts to the days of that phase (e.g. "aa", where no treatment acted).
-    """
-    _check_settings({"lift": lift, "power": power, "alpha": alpha, "splits": splits,
-                     "lineage_sd": lineage_sd})  # fmt: skip
-    # Arms and phases compared as text: an arm column of numbers names arm 0 as "0".
-    rows = unit_days.filter(pl.col("arm").cast(pl.String) == str(arm))
-    if phase is not None and "phase" in rows.columns:
-        rows = rows.filter(pl.col("phase").cast(pl.String) == str(phase))
-    if rows.is_empty():
-        arms = ", ".join(sorted(unit_days["arm"].cast(pl.String).unique().to_list()))
-        where = f" in phase {phase!r}" if phase else ""
-        raise ReportInputError(f"no rows for arm {arm!r}{where} (arms: {arms})")
-    rows = rows.drop("phase") if "phase" in rows.columns else rows
-    prepare_unit_days(rows, [str(arm)])  # refusals name the arm, not one of its halves
-    units = rows["unit"].n_unique()
-    if units < 4:  # each half needs 2 units for a ratio's variance
-        raise ReportInputError(
-            f"arm {arm!r} has {units} unit(s); the planner splits them into two halves (an A/A) "
-            "and needs at least 4"
-        )
-    n_days = rows.get_column("day").n_unique()
-    variances, users = [], []
-    for salt in range(splits):
-        se, n = _se_by_days(_split_halves(rows, salt), n_days)
-        variances.append(se**2)
-        users.append(n)
-    se_ref = np.sqrt(np.mean(variances, axis=0))
-    n_ref = np.mean(users, axis=0)  # per test length: the users of its own days
-    z = z_sum(alpha, power)
-    return [
-        PlanRow(
-            days=d + 1,
-            reference_users=float(n_ref[d]),
-            reference_se=float(se_ref[d]),
-            users_per_arm=users_from_reference(
-                float(n_ref[d]), float(se_ref[d]), lift=lift, z=z, lineage_sd=lineage_sd
-            ),
-            mde_at_reference=float(z * math.hypot(se_ref[d], lineage_sd)),
-            lineage_sd=lineage_sd,
-        )
-        for d in range(n_days)
-    ]
-
-
-# ------------------------------------------------------------------------------ the app
+__all__ = ["PlanCommand", "main"]
 
 PROG = "abtest-sim-plan"
 
 
-def _read_table(cfg: DictConfig) -> pl.DataFrame:
-    """The input under the one reader's rules (``reloop.datasets.read_table_file``), its columns
-    renamed to the standard names."""
-    if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
-        raise ReportInputError("input= is required (e.g. input=runs/a/unit_days.parquet)")
-    frame = read_table_file(str(cfg.input))
-    names = {cfg.unit: "unit", cfg.day: "day", cfg.clicks: "clicks", cfg.impressions: "impressions"}
-    missing = [c for c in [*names, "arm"] if c not in frame.columns]  # arm: the arm column
-    if missing:
-        raise ReportInputError(f"missing columns {missing} in {cfg.input}")
-    return frame.rename({k: v for k, v in names.items() if k != v})
+@dataclass(frozen=True)
+class PlanCommand:
+    """conf/plan.yaml's keys, read by the one schema reader (``reloop.schema.build``)."""
 
+    input: str
+    split_arm: str = "control"
+    phase: str | None = "aa"
+    lift: float = 0.01
+    power: float = 0.8
+    alpha: float = 0.05
+    splits: int = 4
+    lineage_sd: float | None = None  # null: 0
+    unit: str = "unit"
+    day: str = "day"
+    clicks: str = "clicks"
+    impressions: str = "impressions"
 
-def render_plan(rows: list[PlanRow], *, lift: float, power: float, alpha: float) -> str:
-    lines = [
-        f"Users per arm to detect a {100 * lift:+.2f}% lift with {100 * power:.0f}% power "
-        f"(two-sided alpha {alpha}), by test length:",
-        "days    users/arm   MDE at the data's users/arm (SE at no lift)",
-    ]
-    for row in rows:
-        needed = "unreachable" if row.users_per_arm is None else f"{row.users_per_arm:,}"
-        lines.append(
-            f"{row.days:>4}  {needed:>11}   {100 * row.mde_at_reference:6.2f}% "
-            f"at {row.reference_users:,.0f} ({100 * row.reference_se:.2f}%)"
-        )
-    if rows and rows[0].lineage_sd > 0:
-        lines.append(
-            f"Model-lineage sd {100 * rows[0].lineage_sd:.2f}% included (it does not shrink with "
-            "users; 'unreachable': the lineage noise alone hides the lift)."
-        )
-    return "\n".join(lines)
+    @classmethod
+    def read(cls, cfg: DictConfig) -> PlanCommand:
+        if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
+            raise ReportInputError("input= is required (e.g. input=runs/a/unit_days.parquet)")
+        raw = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(raw, dict)
+        for key in ("split_arm", "phase"):  # an arm or phase may be written as a number
+            if isinstance(raw.get(key), int) and not isinstance(raw[key], bool):
+                raw[key] = str(raw[key])
+        return build(cls, raw, "")
 
-
-def _settings(cfg: DictConfig) -> dict[str, Any]:
-    """``plan_sample_size``'s settings from the config, each number typed as every app's are."""
-    return {
-        "arm": str(cfg.split_arm),
-        "lift": number(cfg.lift, "lift", float),
-        "power": number(cfg.power, "power", float),
-        "alpha": number(cfg.alpha, "alpha", float),
-        "phase": None if cfg.phase is None else str(cfg.phase),
-        "splits": number(cfg.splits, "splits", int),
-        "lineage_sd": number(0.0 if cfg.lineage_sd is None else cfg.lineage_sd, "lineage_sd",
-                             float),
-    }  # fmt: skip
+    def table(self) -> pl.DataFrame:
+        """The input, its columns renamed to the standard names."""
+        frame = read_table_file(self.input)
+        names = {self.unit: "unit", self.day: "day", self.clicks: "clicks",
+                 self.impressions: "impressions"}  # fmt: skip
+        missing = [c for c in [*names, "arm"] if c not in frame.columns]  # arm: the arm column
+        if missing:
+            raise ReportInputError(f"missing columns {missing} in {self.input}")
+        return frame.rename({k: v for k, v in names.items() if k != v})
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="plan")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        settings = _settings(cfg)
-        _check_settings(settings)
-        rows = plan_sample_size(_read_table(cfg), **settings)
-    except ValueError as error:
-        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(render_plan(rows, lift=settings["lift"], power=settings["power"],
-                      alpha=settings["alpha"]))  # fmt: skip
+    with one_line_errors(PROG, ValueError):
+        command = PlanCommand.read(cfg)
+        rows = plan_sample_size(
+            command.table(), arm=command.split_arm, lift=command.lift, power=command.power,
+            alpha=command.alpha, phase=command.phase, splits=command.splits,
+            lineage_sd=command.lineage_sd or 0.0,
+        )  # fmt: skip
+        print(render_plan(rows, lift=command.lift, power=command.power, alpha=command.alpha))
 
 
 def main() -> None:

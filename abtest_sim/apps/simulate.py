@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,32 +47,67 @@ from reloop.hydra_app import (
     save_hydra_record,
 )
 from reloop.owned import NotOwned
-from reloop.schema import SchemaError, coerce
+from reloop.schema import SchemaError, build
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
 PROG = "abtest-sim"
-# The app's top-level keys (conf/simulate.yaml); anything else is a typo, also inside a -m sweep.
-TOP_LEVEL_KEYS = frozenset(
-    {"seed", "resume", "progress", "report_plots", "torch_threads", "retrain_workers",
-     "warmup_cache", "run_dir", "world", "model", "arm", "stats", "experiment"}
-)  # fmt: skip
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulateCommand:
+    """abtest-sim's top-level keys (conf/simulate.yaml), read by the one schema reader
+    (``reloop.schema.build``): any other key, or a value of the wrong type, is refused naming it,
+    also inside a -m sweep. The nodes are read by their own schemas (``SimulationConfig``,
+    ``ReportOptions``)."""
+
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+    report_plots: bool = True
+    torch_threads: int | None = None  # null: torch's default
+    retrain_workers: int = 1
+    warmup_cache: str | None = None
+    run_dir: str = ""
+    world: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    arm: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    experiment: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, cfg: DictConfig | Mapping[str, Any]) -> SimulateCommand:
+        plain = {k: v for k, v in _plain(cfg).items() if k != "hydra"}
+        try:
+            command = build(cls, plain, "")
+        except SchemaError as error:
+            raise ConfigError(str(error)) from None
+        if command.torch_threads is not None and command.torch_threads < 1:
+            raise ConfigError(
+                f"torch_threads must be at least 1 or null, got {command.torch_threads}"
+            )
+        if command.warmup_cache is not None and not command.warmup_cache:
+            raise ConfigError("warmup_cache must be a directory path or null, got ''")
+        cache = command.cache
+        if cache is not None and cache.exists() and not cache.is_dir():
+            raise ConfigError(f"warmup_cache {command.warmup_cache!r} is a file, not a directory")
+        return command
+
+    @property
+    def cache(self) -> Path | None:
+        return None if self.warmup_cache is None else Path(self.warmup_cache)
 
 
 def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """Run the simulation described by the composed config into ``run_dir``; returns the summary.
     The whole config is checked before anything is written; the run dir is owned by this process
     for the run (``RunDirBusy`` if another one owns it)."""
-    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS - {"hydra"})
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(TOP_LEVEL_KEYS)}")
+    command = SimulateCommand.read(cfg)
     config = SimulationConfig.from_hydra(cfg)
-    options = _report_options(cfg.get("stats"))
-    threads = _torch_threads(cfg.get("torch_threads"))
-    resume = _flag(cfg, "resume", False)
-    plots = _flag(cfg, "report_plots", True)
-    cache = _warmup_cache(cfg.get("warmup_cache"))
+    options = _report_options(command.stats)
+    threads, resume, plots = command.torch_threads, command.resume, command.report_plots
+    cache = command.cache
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     if threads:
@@ -139,33 +175,7 @@ def _report_options(node: Any) -> ReportOptions:
 def _plain(node: Any) -> Any:
     if isinstance(node, DictConfig):
         return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
-def _flag(cfg: Any, key: str, default: bool) -> bool:
-    try:
-        return coerce(cfg.get(key, default), default, key)
-    except SchemaError as error:
-        raise ConfigError(str(error)) from None
-
-
-def _warmup_cache(value: Any) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"warmup_cache must be a directory path or null, got {value!r}")
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"warmup_cache {value!r} is a file, not a directory")
-    return path
-
-
-def _torch_threads(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"torch_threads must be a positive integer or null, got {value!r}")
-    return value
+    return dict(node) if isinstance(node, Mapping) else node
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="simulate")

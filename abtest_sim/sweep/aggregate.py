@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import polars as pl
-from omegaconf import DictConfig, OmegaConf
 from scipy import stats as scipy_stats
 
 from abtest_sim.analysis.estimates import ESTIMATORS
@@ -31,11 +29,10 @@ from abtest_sim.sim.launch import training_key
 from abtest_sim.sweep.html import render_html
 from abtest_sim.sweep.markdown import figures, render, write_plots
 from abtest_sim.sweep.validity import LineageVariance, group_row, lineage_from_aa_runs, rate
-from reloop.hydra_app import CONF_SEARCH_PATH, disk_error, fail, number, precheck
 from reloop.owned import NotOwned, check_writable, replace_owned_dir
 from reloop.schema import SchemaError, build
 
-__all__ = ["AggregateError", "aggregate", "load_runs", "main", "rate", "summarise_runs"]
+__all__ = ["AggregateError", "aggregate", "load_runs", "rate", "summarise_runs"]
 
 PROG = "abtest-sim-aggregate"
 NOT_GROUPED = ("seed", "experiment.salt")  # replicates differ in these
@@ -316,40 +313,9 @@ def _earlier_aggregate(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("summary.csv", "runs.csv", "lineage.csv"))
 
 
-# ------------------------------------------------------------------------------ the app
-
-
-@hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="aggregate")
-def _hydra_main(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
-        fail(PROG, "input= is required: the multirun folder of a sweep (multirun/simulate/...)")
-    out = Path(str(cfg.out)) if cfg.get("out") else Path(str(cfg.input)) / "aggregate"
-    try:
-        summary = aggregate(
-            Path(str(cfg.input)),
-            out,
-            alpha=number(cfg.alpha, "alpha", float),
-            paper_users=int(number(cfg.paper_users_per_arm, "paper_users_per_arm", int)),
-        )
-    except (AggregateError, NotOwned, ValueError) as error:
-        fail(PROG, str(error))
-    except OSError as error:  # a full or read-only disk: the folder appears whole or not at all
-        fail(PROG, disk_error(error))
-    print(f"{PROG}: {summary.height} configuration(s) -> {out}")
-
-
 def skipped_section(skipped: Mapping[str, str]) -> str:
     if not skipped:
         return ""
     lines = ["", f"## Runs skipped ({len(skipped)})", "", "| run | why |", "|---|---|"]
     lines += [f"| `{run}` | {why} |" for run, why in skipped.items()]
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    precheck(PROG, "aggregate", sys.argv[1:])
-    _hydra_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -96,7 +96,7 @@ def _main(monkeypatch, capsys, args):
         (["model=nope"], "Could not find 'model/nope'"),
         (["model.name=nope"], "model.name: unknown 'nope'"),
         (["dataset.path=???"], "Missing mandatory value"),
-        (["seeds=[a]"], "seeds: a count or a list of integers"),
+        (["seeds=[a]"], r"seeds\[0\] must be an integer"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(

@@ -117,12 +117,12 @@ def test_true_false_counts_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"shares": {"A": math.nan, "B": 0.5}}, "shares.A= must be a finite number"),
-        ({"shares": {"A": math.inf, "B": 0.5}}, "shares.A= must be a finite number"),
-        ({"shares": {"A": -1.0, "B": 0.5}}, "shares.A= must be positive"),
-        ({"shares": {"A": "0.5", "B": 0.5}}, "shares.A= must be a number, got '0.5'"),
-        ({"alpha": "0.05"}, "alpha= must be a number, got '0.05'"),
-        ({"alpha": math.nan}, "alpha= must be a finite number"),
+        ({"shares": {"A": math.nan, "B": 0.5}}, "shares.A must be a finite number"),
+        ({"shares": {"A": math.inf, "B": 0.5}}, "shares.A must be a finite number"),
+        ({"shares": {"A": -1.0, "B": 0.5}}, "shares.A must be positive"),
+        ({"shares": {"A": "0.5", "B": 0.5}}, "shares.A must be a number, got '0.5'"),
+        ({"alpha": "0.05"}, "alpha must be a number, got '0.05'"),
+        ({"alpha": math.nan}, "alpha must be a finite number"),
         ({"lineage_sd": {"cuped": math.nan}}, "lineage_sd.cuped must be a non-negative number"),
         ({"cs_rho": math.nan}, "cs_rho must be a positive number"),
     ],

@@ -14,7 +14,7 @@ import pytest
     [
         ("abtest_sim.apps.simulate", "abtest-sim"),
         ("abtest_sim.apps.analyze", "abtest-analyze"),
-        ("abtest_sim.sweep.aggregate", "abtest-sim-aggregate"),
+        ("abtest_sim.apps.aggregate", "abtest-sim-aggregate"),
         ("abtest_sim.apps.plan", "abtest-sim-plan"),
         ("reloop.cli", "reloop-offline"),
     ],

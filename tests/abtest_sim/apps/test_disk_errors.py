@@ -59,7 +59,7 @@ def test_a_full_disk_stops_analyze_aggregate_and_the_world_fit_cleanly(reference
     sweep = tmp_path / "sweep"
     shutil.copytree(reference_run / "report", sweep / "0" / "report")
     shutil.copy(reference_run / "config.json", sweep / "0")
-    done = limited("-m", "abtest_sim.sweep.aggregate", f"input={sweep}", f"out={tmp_path / 'agg'}",
+    done = limited("-m", "abtest_sim.apps.aggregate", f"input={sweep}", f"out={tmp_path / 'agg'}",
                    cwd=tmp_path)  # fmt: skip
     assert_one_line(done, "abtest-sim-aggregate", "File too large")
     assert not (tmp_path / "agg").exists()

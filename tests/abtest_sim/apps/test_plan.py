@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from abtest_sim.analysis.planning import plan_sample_size
 from abtest_sim.analysis.unit_days import ReportInputError
-from abtest_sim.apps.plan import plan_sample_size
 
 
 def joining_users(users: int = 4000, days: int = 6, seed: int = 3) -> pl.DataFrame:

@@ -162,7 +162,7 @@ def test_pages_are_byte_identical_across_processes(reference_run, tmp_path):
     pages = []
     for name in ("a", "b"):
         out = tmp_path / name
-        command = [sys.executable, "-m", "abtest_sim.sweep.aggregate", f"input={reference_run}",
+        command = [sys.executable, "-m", "abtest_sim.apps.aggregate", f"input={reference_run}",
                    f"out={out}"]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -18,9 +18,9 @@ from abtest_sim.sim.config import ConfigError, SimulationConfig
         ("world.n_users=0", "n_users"),
         ("arm.control.train.epochs=two", "must be an integer"),
         ("+arm.control.train.patience=3", "no validation data"),
-        ("+arm.control.train.lrr=0.1", "arm.control.train: unknown field"),
-        ("+arm.control.epochs=2", "arm.control: unknown field"),
-        ("+arm.control.colour=red", "unknown field"),
+        ("+arm.control.train.lrr=0.1", "arm.control.train: unknown key"),
+        ("+arm.control.epochs=2", "arm.control: unknown key"),
+        ("+arm.control.colour=red", "unknown key"),
         ("experiment.control=nobody", "arm 'nobody'"),
         ("retrain_workers=0", "retrain_workers must be at least 1"),
         ("world.n_users=", "world.n_users must be an integer, got ''"),
@@ -36,7 +36,7 @@ def test_bad_config_is_refused_before_work(override, message, smoke_config):
     ("override", "message"),
     [
         ("arm.treatment.alpha=2", "alpha"),
-        ("torch_threads=two", "torch_threads must be a positive"),
+        ("torch_threads=two", "torch_threads must be an integer"),
         ("experiment=nope", "Could not find 'experiment/nope'"),  # Hydra's own error
     ],
 )

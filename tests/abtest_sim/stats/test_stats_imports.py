@@ -50,7 +50,7 @@ def test_the_statistics_apps_start_and_report_without_torch(tmp_path) -> None:
     ).write_csv(tmp_path / "log.csv")  # fmt: skip
     code = (
         "import sys\n"
-        "import abtest_sim.apps.plan, abtest_sim.sweep.aggregate\n"
+        "import abtest_sim.apps.plan, abtest_sim.apps.aggregate\n"
         "from abtest_sim.apps.analyze import main\n"
         f"sys.argv = ['abtest-analyze', 'input={tmp_path / 'log.csv'}', 'control=A',\n"
         f"            'treatment=B', 'out={tmp_path / 'out'}']\n"

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from abtest_sim.apps.plan import plan_sample_size
+from abtest_sim.analysis.planning import plan_sample_size
 from abtest_sim.stats import per_user_variance, users_per_arm
 from abtest_sim.sweep.aggregate import aggregate, flatten_config, rate
 from abtest_sim.sweep.validity import lineage_variance
@@ -45,7 +45,7 @@ def test_joblib_multirun_with_two_workers_then_aggregate(tmp_path):
     # one world and seed: the second alpha reused the first one's warm-up
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
-    result = run("-m", "abtest_sim.sweep.aggregate", f"input={sweep}")
+    result = run("-m", "abtest_sim.apps.aggregate", f"input={sweep}")
     assert result.returncode == 0, result.stderr
     summary = pl.read_csv(sweep / "aggregate" / "summary.csv")
     assert summary.height == 2
@@ -229,7 +229,7 @@ def test_lineage_variance_is_the_excess_second_moment():
 
 
 def test_aggregate_bad_input_exits_2(tmp_path):
-    result = run("-m", "abtest_sim.sweep.aggregate", f"input={tmp_path}")
+    result = run("-m", "abtest_sim.apps.aggregate", f"input={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "abtest-sim-aggregate: error: no finished, readable run "
@@ -343,7 +343,7 @@ def test_a_malformed_member_is_skipped_and_named_never_fatal(tmp_path, config, s
         (tmp_path / "1" / "config.json").write_text(config)
     if summary is not None:
         (tmp_path / "1" / "report" / "summary.json").write_text(json.dumps(summary))
-    result = run("-m", "abtest_sim.sweep.aggregate", f"input={tmp_path}")
+    result = run("-m", "abtest_sim.apps.aggregate", f"input={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert f"skipped {tmp_path / '1'}: " in result.stderr and why in result.stderr
     assert pl.read_csv(tmp_path / "aggregate" / "runs.csv").height == 2
@@ -359,15 +359,15 @@ def test_out_is_only_a_new_folder_or_the_aggregates_own_and_a_users_file_survive
     (mine / "notes.md").write_text("my notes")
     before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
     for out in (mine, sweep, sweep / "0" / "report", sweep / "0"):
-        result = run("-m", "abtest_sim.sweep.aggregate", f"input={sweep}", f"out={out}")
+        result = run("-m", "abtest_sim.apps.aggregate", f"input={sweep}", f"out={out}")
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert "choose a new or empty folder" in result.stderr
     assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in mine.iterdir()) == ["notes.md"]
     # its own earlier output is replaced, and a file saved there by the user is kept
-    assert run("-m", "abtest_sim.sweep.aggregate", f"input={sweep}").returncode == 0
+    assert run("-m", "abtest_sim.apps.aggregate", f"input={sweep}").returncode == 0
     (sweep / "aggregate" / "my_reading.md").write_text("kept")
-    assert run("-m", "abtest_sim.sweep.aggregate", f"input={sweep}").returncode == 0
+    assert run("-m", "abtest_sim.apps.aggregate", f"input={sweep}").returncode == 0
     assert (sweep / "aggregate" / "my_reading.md").read_text() == "kept"
     assert (sweep / "aggregate" / "summary.csv").is_file()

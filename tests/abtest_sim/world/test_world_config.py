@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from abtest_sim.world import PopulationShift, World, WorldConfig
@@ -29,9 +28,7 @@ def test_default_yaml_matches_dataclass_defaults_and_documents_every_field():
         assert "#" in line, f"{f.name} is not documented"
 
 
-def test_instantiate_and_small_override():
-    built = instantiate(_compose("default"))
-    assert isinstance(built, WorldConfig) and built == WorldConfig()
+def test_the_small_world_overrides_the_default():
     small = WorldConfig.from_dict(_compose("small"))
     assert small.n_users == 3000 and small.base_logit == WorldConfig().base_logit
     World(small, 0).begin_day(1)
