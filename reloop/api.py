@@ -132,7 +132,10 @@ def fit(
     then taken from it); its vocabularies grow with the values new in ``frame``. With ``valid``,
     training early-stops on the validation AUC (``train.patience`` epochs) and keeps the best.
     """
-    spec = ModelSpec(name=model) if isinstance(model, str | dict) else model
+    if isinstance(model, ModelSpec):
+        spec = model
+    else:  # a backbone's name or a _target_ mapping
+        spec = ModelSpec(name=model if isinstance(model, str) else dict(model))
     settings = TrainSpec() if train is None else train
     config = TrainConfig(resolve_loss(loss), float(alpha), int(seed), progress, settings)
     config.validate()
@@ -148,7 +151,7 @@ def fit(
             **spec.options,
         }
         network = build_model(spec.name, feature_map.schema, **options)
-        model_name = spec.name
+        model_name: ModelName = spec.name
     else:
         if tuple(features) != warm_start.features:
             raise ValueError(

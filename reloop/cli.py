@@ -20,8 +20,7 @@ from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
 from reloop.datasets import load_dataset
 from reloop.hydra_app import (
@@ -46,6 +45,7 @@ from reloop.offline import (
 from reloop.offline_config import OfflineCommand
 from reloop.owned import NotOwned, check_writable, claim_dir
 from reloop.schema import SchemaError, build
+from reloop.schema import plain as read_plain
 
 __all__ = ["CONF_DIR", "main", "offline_config", "prepare", "run_offline"]
 
@@ -63,7 +63,10 @@ def offline_config(cfg: Mapping[str, Any]) -> OfflineConfig:
 
 def prepare(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     """Check the configuration, load the data and cut it for every seed (``ValueError`` if bad)."""
-    plain = _plain(cfg)
+    try:
+        plain = read_plain(cfg)
+    except SchemaError as error:
+        raise ValueError(str(error)) from None
     config = offline_config(plain)
     config.validate()
     return plan(load_dataset(plain["dataset"]), config)
@@ -85,17 +88,6 @@ def _execute(prepared: Plan, output_dir: str | Path | None, command: str | None)
         csv_path, md_path = write_results(results, output_dir)
         log.info("results: %s and %s", csv_path, md_path)
     return results
-
-
-def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(cfg, DictConfig):
-        cfg = OmegaConf.create(dict(cfg))
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as error:
-        raise ValueError(one_line(error)) from None
-    assert isinstance(plain, dict)
-    return {str(k): v for k, v in plain.items()}
 
 
 def _title(prepared: Plan) -> str:

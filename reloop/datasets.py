@@ -248,7 +248,7 @@ def _check_field_counts(path: Path, separator: str, fields: int) -> None:
         _refuse_misfit(path, *last, fields, first_line=done + 1)
 
 
-def _unquoted(data: np.ndarray, separator: int, parity: int) -> tuple[np.ndarray, ...]:
+def _unquoted(data: np.ndarray, separator: int, parity: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Positions of the separators and line ends outside quotes in a chunk that starts inside
     quotes when ``parity`` is 1, and the parity at its end."""
     separators, ends = np.flatnonzero(data == separator), np.flatnonzero(data == ord("\n"))
@@ -271,7 +271,10 @@ def _refuse_misfit(
     raise TableFileError(f"{path}: line {line} has {count} field(s), the header {fields}")
 
 
-LOADERS = {"movielens100k": load_movielens100k, "table": load_table}
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "movielens100k": load_movielens100k,
+    "table": load_table,
+}
 
 
 def load_dataset(config: Mapping[str, Any]) -> Dataset:

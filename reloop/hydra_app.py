@@ -10,9 +10,9 @@ import logging
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from hydra import compose, initialize, initialize_config_module
 from hydra.errors import HydraException
@@ -73,7 +73,7 @@ def disk_error(error: OSError) -> str:
     return f"cannot write or read{where}: {what}"
 
 
-def save_hydra_record(run_dir: Path, cfg: DictConfig) -> None:
+def save_hydra_record(run_dir: Path, cfg: DictConfig | Mapping[str, Any]) -> None:
     """Hydra's record of the command in ``run_dir/.hydra`` (config, Hydra's config, overrides),
     written by the app once the run dir is its own (the apps set ``hydra.output_subdir: null``,
     so that Hydra never writes into a folder the app then refuses)."""
@@ -95,9 +95,10 @@ def one_line_errors(prog: str, *kinds: type[Exception]) -> Iterator[None]:
     with one line on stderr and exit code 2, never a traceback."""
     from reloop.schema import SchemaError
 
+    refused: tuple[type[Exception], ...] = (SchemaError, NotOwned, *kinds)
     try:
         yield
-    except (SchemaError, NotOwned, *kinds) as error:
+    except refused as error:
         fail(prog, one_line(error))
     except OSError as error:
         fail(prog, disk_error(error))

@@ -141,9 +141,10 @@ def run(data: Dataset, config: OfflineConfig, title: str = "") -> OfflineResults
 
 
 def _result_schema() -> dict[str, pl.DataType]:
-    types: dict[str, pl.DataType] = {c: pl.Int64 for c in RESULT_COLUMNS}
-    types |= {"protocol": pl.String, "method": pl.String, "alpha": pl.Float64, "auc": pl.Float64}
-    return types | {"logloss": pl.Float64, "seconds": pl.Float64}
+    types: dict[str, pl.DataType] = {c: pl.Int64() for c in RESULT_COLUMNS}
+    types |= {"protocol": pl.String(), "method": pl.String(), "alpha": pl.Float64(),
+              "auc": pl.Float64()}  # fmt: skip
+    return types | {"logloss": pl.Float64(), "seconds": pl.Float64()}
 
 
 def _paper_split(data: Dataset, config: OfflineConfig, seed: int) -> PaperSplit:

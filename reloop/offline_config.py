@@ -135,7 +135,7 @@ class OfflineConfig:
     budgets: Mapping[str, Budget] = field(
         default_factory=lambda: {"default": Budget(20, 2), "long": Budget(20, 5)}
     )
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, validation, test (3 fractions)
     previous_fraction: float = 0.9
     periods: int = 6
     valid_fraction: float = 0.1

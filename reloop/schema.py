@@ -15,7 +15,16 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
-__all__ = ["OPTIMIZERS", "ModelSpec", "SchemaError", "TrainSpec", "build", "coerce", "read"]
+__all__ = [
+    "OPTIMIZERS",
+    "ModelSpec",
+    "SchemaError",
+    "TrainSpec",
+    "build",
+    "coerce",
+    "plain",
+    "read",
+]
 
 T = TypeVar("T")
 
@@ -117,6 +126,21 @@ def build(
         else:
             values[name] = read(value, hints[name], f"{where}.{name}" if where else name)
     return kind(**values)
+
+
+def plain(node: Any) -> dict[str, Any]:
+    """A config node (an OmegaConf ``DictConfig`` or a mapping) as a plain dict, resolved."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(node, DictConfig):
+        try:
+            node = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as error:  # a ??? left unset, a broken interpolation
+            raise SchemaError(" ".join(str(error).split())) from None
+    if not isinstance(node, Mapping):
+        raise SchemaError(f"a config must be a mapping of settings, got {node!r}")
+    return {str(key): value for key, value in node.items()}
 
 
 def read(value: Any, hint: Any, where: str) -> Any:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.sweep.aggregate import PROG, AggregateError, aggregate
 from reloop.hydra_app import CONF_SEARCH_PATH, fail, one_line_errors, precheck
-from reloop.schema import build
+from reloop.schema import build, plain
 
 __all__ = ["AggregateCommand", "main"]
 
@@ -36,7 +36,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
         fail(PROG, "input= is required: the multirun folder of a sweep (multirun/simulate/...)")
     with one_line_errors(PROG, AggregateError, ValueError):
-        command = build(AggregateCommand, OmegaConf.to_container(cfg, resolve=True), "")
+        command = build(AggregateCommand, plain(cfg), "")
         summary = aggregate(command.input, command.out_dir, alpha=command.alpha,
                             paper_users=command.paper_users_per_arm)  # fmt: skip
         print(f"{PROG}: {summary.height} configuration(s) -> {command.out_dir}")

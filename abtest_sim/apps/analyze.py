@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.analysis.real_log import FORMATS, AnalyzeError, LogSpec, read_unit_days
 from reloop.hydra_app import CONF_PACKAGE, one_line_errors, precheck
-from reloop.schema import SchemaError, build
+from reloop.schema import SchemaError, build, plain
 
 if TYPE_CHECKING:
     from abtest_sim.report.writer import ReportSummary
@@ -52,8 +52,7 @@ class AnalyzeSettings(LogSpec):
         for key in ("input", "control", "treatment"):
             if OmegaConf.is_missing(cfg, key) or cfg.get(key) is None:
                 raise AnalyzeError(f"{key}= is required (e.g. input=log.csv control=A treatment=B)")
-        raw = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(raw, dict)
+        raw = plain(cfg)
         for key in NAME_KEYS:  # arm and column names may be written as numbers (control=0)
             if isinstance(raw.get(key), int) and not isinstance(raw[key], bool):
                 raw[key] = str(raw[key])

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from reloop.atomic import write_json, write_text
 from reloop.hydra_app import CONF_SEARCH_PATH, one_line_errors, precheck
 from reloop.owned import check_writable, replace_owned_dir
-from reloop.schema import build
+from reloop.schema import build, plain
 
 __all__ = ["CalibrateSettings", "calibrate", "main"]
 
@@ -163,7 +163,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     from abtest_sim.world.fit.log import LogError
 
     with one_line_errors(PROG, LogError, ValueError):
-        settings = CalibrateSettings.from_config(OmegaConf.to_container(cfg, resolve=True))
+        settings = CalibrateSettings.from_config(plain(cfg))
         report = calibrate(settings)
     drift = report["measured"]["drift"]
     tau = "not measurable" if drift is None else f"{drift['tau_days']:.1f} days"

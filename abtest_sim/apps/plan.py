@@ -15,7 +15,7 @@ from abtest_sim.analysis.planning import plan_sample_size, render_plan
 from abtest_sim.analysis.unit_days import ReportInputError
 from reloop.datasets import read_table_file
 from reloop.hydra_app import CONF_SEARCH_PATH, one_line_errors, precheck
-from reloop.schema import build
+from reloop.schema import build, plain
 
 __all__ = ["PlanCommand", "main"]
 
@@ -43,8 +43,7 @@ class PlanCommand:
     def read(cls, cfg: DictConfig) -> PlanCommand:
         if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
             raise ReportInputError("input= is required (e.g. input=runs/a/unit_days.parquet)")
-        raw = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(raw, dict)
+        raw = plain(cfg)
         for key in ("split_arm", "phase"):  # an arm or phase may be written as a number
             if isinstance(raw.get(key), int) and not isinstance(raw[key], bool):
                 raw[key] = str(raw[key])

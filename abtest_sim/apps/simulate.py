@@ -17,7 +17,7 @@ import hydra
 import polars as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from abtest_sim.analysis.estimates import ReportOptions, ReportOptionsError
 from abtest_sim.report.writer import write_report
@@ -47,7 +47,7 @@ from reloop.hydra_app import (
     save_hydra_record,
 )
 from reloop.owned import NotOwned
-from reloop.schema import SchemaError, build
+from reloop.schema import SchemaError, build, plain
 
 __all__ = ["CONF_DIR", "main", "simulate"]
 
@@ -78,9 +78,8 @@ class SimulateCommand:
 
     @classmethod
     def read(cls, cfg: DictConfig | Mapping[str, Any]) -> SimulateCommand:
-        plain = {k: v for k, v in _plain(cfg).items() if k != "hydra"}
         try:
-            command = build(cls, plain, "")
+            command = build(cls, {k: v for k, v in plain(cfg).items() if k != "hydra"}, "")
         except SchemaError as error:
             raise ConfigError(str(error)) from None
         if command.torch_threads is not None and command.torch_threads < 1:
@@ -167,15 +166,9 @@ def write_simulation_report(
 
 def _report_options(node: Any) -> ReportOptions:
     try:
-        return ReportOptions.from_mapping(_plain(node))
+        return ReportOptions.from_mapping(node)
     except ReportOptionsError as error:
         raise ConfigError(str(error)) from None
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True)
-    return dict(node) if isinstance(node, Mapping) else node
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SEARCH_PATH, config_name="simulate")

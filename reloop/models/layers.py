@@ -165,6 +165,8 @@ class FieldPairs(nn.Module):
     def __init__(self, n_fields: int) -> None:
         super().__init__()
         left, right = torch.triu_indices(n_fields, n_fields, offset=1)
+        self.left: torch.Tensor
+        self.right: torch.Tensor
         self.register_buffer("left", left, persistent=False)
         self.register_buffer("right", right, persistent=False)
         self.n_pairs = int(left.numel())

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from reloop import cli
 from reloop.models import MODELS, build_model
 from reloop.offline import METHODS, SUCCESSIVE_METHODS
+from reloop.schema import plain
 
 FAST = ["model.hidden_units=[8]", "model.embedding_dim=4", "train.epochs=2", "progress=false"]
 
@@ -44,20 +45,20 @@ def _table_args(path, run_dir):
 def test_contract_overrides_reach_the_configuration():
     cfg = _compose("dataset=movielens100k", "model=dcn", "protocol=successive", "seeds=5",
                    "alpha=0.5")  # fmt: skip
-    config = cli.offline_config(cli._plain(cfg))
+    config = cli.offline_config(plain(cfg))
     assert (config.protocol, config.seeds, config.alphas) == ("successive", (0, 1, 2, 3, 4), (0.5,))
     assert config.model.name == "dcn" and config.model.options == {"cross_layers": 3}
     assert config.methods == SUCCESSIVE_METHODS and config.baselines == ("bce", "bce_long", "kd")
     assert config.budgets["default"].patience == 2 and config.budgets["long"].patience == 5
-    sweep = cli.offline_config(cli._plain(_compose("alpha=[0.1,0.3]", "seeds=[4,9]")))
+    sweep = cli.offline_config(plain(_compose("alpha=[0.1,0.3]", "seeds=[4,9]")))
     assert sweep.alphas == (0.1, 0.3) and sweep.seeds == (4, 9)
     assert sweep.methods == tuple(METHODS) and sweep.baselines[-1] == "kd"
-    assert cli.offline_config(cli._plain(_compose("model.options=null"))).model.options == {}
+    assert cli.offline_config(plain(_compose("model.options=null"))).model.options == {}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_backbone_has_a_model_node_that_builds(name):
-    config = cli.offline_config(cli._plain(_compose(f"model={name}")))
+    config = cli.offline_config(plain(_compose(f"model={name}")))
     assert config.model.name == name
     model = config.model
     from reloop.features import FieldSchema

@@ -181,7 +181,7 @@ def _positions(frame: pl.DataFrame, name: str | None) -> tuple[np.ndarray | None
             f"position column {name!r} must hold integer slots (0 or 1 for the top), got "
             f"{column.dtype}"
         )
-    top = int(column.min())
+    top = int(column.to_numpy().min())
     if top < 0:
         negative = int((column < 0).sum())
         raise LogError(f"position column {name!r} holds {negative} negative value(s) (min {top})")

@@ -82,7 +82,7 @@ def fit_world(log: InteractionLog, settings: FitSettings) -> FittedWorld:
     }
     if eta is not None:
         overrides["position_eta"] = round(eta, 4)
-    if catalogue.n_categories is not None and catalogue.n_categories > 1:
+    if log.item_category is not None and catalogue.n_categories and catalogue.n_categories > 1:
         overrides["n_categories"] = catalogue.n_categories
         overrides["category_zipf"] = round(catalogue.category_zipf or 0.0, 4)
         overrides["item_category_share"] = _category_share(factors, log.item_category)
@@ -103,7 +103,7 @@ def _defaults_kept(
     log: InteractionLog, settings: FitSettings, drift: DriftEstimate | None
 ) -> dict[str, str]:
     """The fitted fields a log this small cannot tell, each with the reason."""
-    kept = {}
+    kept: dict[str, str] = {}
     weekday = weekday_gap(log)
     if weekday is not None:
         kept |= {"weekday_activity": weekday, "weekday_effect": weekday}
@@ -124,7 +124,7 @@ def _defaults_kept(
     return kept
 
 
-def _click_model(factors: Factors, log: InteractionLog) -> dict[str, float]:
+def _click_model(factors: Factors, log: InteractionLog) -> dict[str, Any]:
     shown = np.bincount(log.weekday, minlength=7)
     weekday_ctr = np.bincount(log.weekday, weights=log.click, minlength=7) / np.maximum(shown, 1)
     logits = logit(np.clip(weekday_ctr, 1e-6, 1 - 1e-6))
