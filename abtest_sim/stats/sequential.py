@@ -1,10 +1,10 @@
 """Always-valid monitoring: an asymptotic confidence sequence (CS) for a lift read every day.
 
 A fixed-horizon interval is right once, at the horizon. Looked at every day, with the test stopped
-at the first day that excludes zero, it gives several times its nominal false positives (about 17%
-over 14 daily looks at 5%: ``benchmarks/peeking_study.py``). A confidence sequence holds its level
-uniformly over time: the chance that *any* day's interval misses the truth is at most alpha, so a
-reader may look every day and stop whenever it excludes zero.
+at the first day that excludes zero, it gives several times its nominal false positives
+(``benchmarks/peeking_study.py``, results in ``benchmarks/results/peeking.md``). A confidence
+sequence holds its level uniformly over time: the chance that *any* day's interval misses the
+truth is at most alpha, so a reader may look every day and stop whenever it excludes zero.
 
 The boundary is the Gaussian-mixture asymptotic CS of Waudby-Smith, Arnold, Wu, Howard and Ramdas
 (2023), "Time-uniform central limit theory and asymptotic confidence sequences", Annals of
