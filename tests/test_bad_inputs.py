@@ -21,6 +21,7 @@ APPS = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", APPS)
 def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(app):
     done = subprocess.run(

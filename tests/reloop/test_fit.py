@@ -31,6 +31,7 @@ def data():
     return train, valid, test, p_test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "tolerance"), [("lr", 0.025), ("deepfm", 0.03)])
 def test_reaches_the_truth_auc(data, model, tolerance):
     train, valid, test, p_test = data
@@ -40,6 +41,7 @@ def test_reaches_the_truth_auc(data, model, tolerance):
     assert model_auc >= (1 - tolerance) * truth_auc, (model_auc, truth_auc)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(data):
     train = data[0][:20_000]
     a = reloop.fit(train, FIELDS, model=SMALL, seed=3)
@@ -49,6 +51,7 @@ def test_same_seed_same_model(data):
     assert not np.array_equal(reloop.predict(a, train), reloop.predict(c, train))
 
 
+@pytest.mark.slow
 def test_reloop_and_kd_use_y_last_and_warm_start(data, tmp_path):
     train = data[0][:20_000]
     first = reloop.fit(train, FIELDS, model=SMALL, seed=0)
@@ -91,6 +94,7 @@ def test_save_load_round_trip(data, tmp_path):
     assert (tmp_path / "other" / "name.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch(data):
     train, valid = data[0][:5_000], data[1][:5_000]
     fitted = reloop.fit(train, FIELDS, train=TrainSpec(epochs=30, lr=1e-2, patience=2), valid=valid)
@@ -129,6 +133,7 @@ def test_non_binary_labels_rejected(data):
         reloop.fit(train, FIELDS)
 
 
+@pytest.mark.slow
 def test_lazy_adam_learns_and_moves_only_touched_rows(data):
     train, valid, test, p_test = data
     fitted = reloop.fit(

@@ -13,6 +13,7 @@ def _batch(n=32, sizes=SCHEMA.categorical_sizes):
     return cat, torch.randn(n, SCHEMA.n_numeric, generator=g)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_gives_one_logit_per_row_and_learns(name):
     torch.manual_seed(0)

@@ -75,6 +75,7 @@ def test_days_with_times_of_day_are_refused_with_a_hint(tmp_path):
     refused(tmp_path / "hours.csv", "holds timestamps such as '2024-01-02 ")
 
 
+@pytest.mark.slow
 def test_dates_iso_text_and_midnight_timestamps_read_as_the_numbered_days(tmp_path):
     table = log()
     numbered = tmp_path / "numbered.csv"
@@ -140,6 +141,7 @@ def test_numeric_settings_are_typed_and_finite(tmp_path, extra, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_valid_parquet_named_pq_runs_from_the_command_line(tmp_path):
     log().write_parquet(tmp_path / "log.pq")
     done = subprocess.run(
@@ -180,6 +182,7 @@ def test_one_control_click_warns_and_no_bound_falls_below_minus_100(tmp_path):
     assert min(float(x) for x in re.findall(r"(?<!\+)([+-]\d+\.\d+)%", text)) > -100
 
 
+@pytest.mark.slow
 def test_out_with_a_users_report_folder_is_refused_and_a_note_in_its_own_survives(tmp_path):
     path = tmp_path / "log.csv"
     log().write_csv(path)

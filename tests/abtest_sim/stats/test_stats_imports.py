@@ -4,6 +4,8 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
+
 import abtest_sim.stats
 
 ALLOWED = {"numpy", "scipy", "statsmodels", "polars", "abtest_sim"}
@@ -33,6 +35,7 @@ def test_stats_modules_import_only_numpy_scipy_statsmodels_polars_and_themselves
                 assert root in ALLOWED or root in sys.stdlib_module_names, (path.name, name)
 
 
+@pytest.mark.slow
 def test_the_statistics_apps_start_and_report_without_torch(tmp_path) -> None:
     """abtest-analyze, abtest-sim-plan and abtest-sim-aggregate import no torch (3 s of start-up
     a statistics user would pay for nothing); abtest-analyze writes a whole report without it."""
