@@ -79,6 +79,7 @@ def good_runs(logs, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedPro
         return {name: (f.result(), out / name) for name, f in futures.items()}
 
 
+@pytest.mark.slow
 def test_unit_day_csv_gives_the_report_of_the_same_table(good_runs, tmp_path) -> None:
     done, out = good_runs["unit_day"]
     assert done.returncode == 0, done.stderr
@@ -92,6 +93,7 @@ def test_unit_day_csv_gives_the_report_of_the_same_table(good_runs, tmp_path) ->
     assert (out / "report" / "daily.csv").read_bytes() == expected
 
 
+@pytest.mark.slow
 def test_impression_rows_with_aa_days_equal_unit_day_rows_with_phase(good_runs) -> None:
     """Other column names, one row per impression (shuffled), aa_days instead of a phase column:
     the same unit-day sums, so byte for byte the same tables."""
@@ -181,6 +183,7 @@ def bad_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, P
         return {name: (f.result(), folder / name.replace(" ", "_")) for name, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(EXPECTED))
 def test_bad_input_is_one_line_exit_2_and_no_files(bad_runs, case) -> None:
     done, out = bad_runs[case]
@@ -193,6 +196,7 @@ def test_bad_input_is_one_line_exit_2_and_no_files(bad_runs, case) -> None:
     assert files_under(out) == []
 
 
+@pytest.mark.slow
 def test_a_missing_required_setting_is_one_line_exit_2(tmp_path) -> None:
     done = run("control=A", "treatment=B", f"out={tmp_path / 'out'}")
     assert done.returncode == 2
@@ -249,6 +253,7 @@ def test_other_bad_input_raises_one_line_and_writes_nothing(
     assert files_under(out) == []
 
 
+@pytest.mark.slow
 def test_a_measured_lineage_sd_widens_the_headline_interval(logs, tmp_path) -> None:
     args = [f"input={logs['unit_day_csv']}", "phase=phase", "control=A", "treatment=B"]
     plain = run(*args, f"out={tmp_path / 'plain'}")
@@ -266,6 +271,7 @@ def test_a_measured_lineage_sd_widens_the_headline_interval(logs, tmp_path) -> N
 US_DATES = {1: "9/30/2024", 2: "10/1/2024", 3: "10/2/2024", 4: "10/3/2024"}
 
 
+@pytest.mark.slow
 def test_text_days_are_refused_unless_iso_or_given_a_format(tmp_path) -> None:
     table = unit_day_log(users=60, days=4).drop("phase")
     us = write_log(tmp_path, "us.csv", table.with_columns(pl.col("day").replace_strict(US_DATES)))
