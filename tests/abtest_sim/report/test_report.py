@@ -10,9 +10,12 @@ import pytest
 from abtest_sim.analysis.estimates import AUTO_WITH_PRE_PERIOD
 from abtest_sim.report.writer import DAILY_COLUMNS, ReportInputError, ReportOptions, write_report
 from abtest_sim.stats import (
+    PrePost,
     SyntheticCtr,
+    UnitTotals,
     cuped_relative_lift,
     daily_lifts,
+    ratio_panel,
     relative_lift,
     shared_control_lift,
     srm_test,
@@ -44,9 +47,9 @@ def unit_days(seed: int = 0, users: int = 500, *, truth: bool = True) -> pl.Data
     return table if truth else table.drop("true_clicks")
 
 
-def day_arrays(table: pl.DataFrame, arm: str, day: int) -> tuple[np.ndarray, np.ndarray]:
+def day_arrays(table: pl.DataFrame, arm: str, day: int) -> UnitTotals:
     rows = table.filter((pl.col("arm") == arm) & (pl.col("day") == day)).sort("unit")
-    return rows["clicks"].to_numpy(), rows["impressions"].to_numpy()
+    return UnitTotals(rows["clicks"].to_numpy(), rows["impressions"].to_numpy())
 
 
 @pytest.fixture(scope="module")
@@ -76,24 +79,24 @@ def test_daily_rows_equal_the_stats_functions_on_the_same_users(report) -> None:
     for day in range(1, DAYS + 1):
         row = main.row(day - 1, named=True)
         a, b = day_arrays(table, "A", day), day_arrays(table, "B", day)
-        delta = relative_lift(*a, *b)
+        delta = relative_lift(a, b)
         assert (row["lift"], row["se"], row["ci_low"], row["ci_high"], row["p_value"]) == (
             pytest.approx(
                 (delta.lift, delta.se, delta.ci_low, delta.ci_high, delta.p_value), rel=1e-9
             )
         )
-        assert row["naive_p_value"] == pytest.approx(relative_lift(*a, *b, method="naive").p_value)
+        assert row["naive_p_value"] == pytest.approx(relative_lift(a, b, method="naive").p_value)
         assert row["design_effect"] == pytest.approx(
-            delta.se**2 / relative_lift(*a, *b, method="naive").se ** 2
+            delta.se**2 / relative_lift(a, b, method="naive").se ** 2
         )
         for method in ("log", "fieller"):
-            other = relative_lift(*a, *b, method=method)
+            other = relative_lift(a, b, method=method)
             assert row[f"{method}_ci_low"] == pytest.approx(other.ci_low, rel=1e-9)
             assert row[f"{method}_p_value"] == pytest.approx(other.p_value, rel=1e-9)
-        users = [a[0].size, b[0].size, day_arrays(table, "A2", day)[0].size]
+        users = [a.units, b.units, day_arrays(table, "A2", day).units]
         assert row["users_control"] == users[0]
         assert row["srm_p_value"] == pytest.approx(srm_test(users).p_value)
-        d = shared_control_lift(*a, *day_arrays(table, "A2", day), *b)
+        d = shared_control_lift(a, day_arrays(table, "A2", day), b)
         assert row["shared_control_lift"] == pytest.approx(d.lift, rel=1e-9)
         assert row["shared_control_se"] == pytest.approx(d.se, rel=1e-9)
 
@@ -107,7 +110,7 @@ def test_average_and_ab_minus_aa_rows_use_the_cross_day_covariance(report) -> No
     table, daily, _ = report
     a = [matrices(table, "A", c) for c in ("clicks", "impressions")]
     b = [matrices(table, "B", c) for c in ("clicks", "impressions")]
-    lifts = daily_lifts(*a, *b, present_a=a[1] > 0, present_b=b[1] > 0)
+    lifts = daily_lifts(ratio_panel(*a, a[1] > 0), ratio_panel(*b, b[1] > 0))
     aa_days, ab_days = np.arange(AA_DAYS), np.arange(AA_DAYS, DAYS)
     average = lifts.average_lift(ab_days)
     diff = lifts.difference_of_averages(ab_days, aa_days)
@@ -135,7 +138,7 @@ def test_cuped_rows_use_each_users_pre_period_totals(report) -> None:
         )
     )
     day = AA_DAYS + 1
-    arrays = []
+    arms = []
     for arm in ("A", "B"):
         rows = (
             table.filter((pl.col("arm") == arm) & (pl.col("day") == day))
@@ -143,8 +146,9 @@ def test_cuped_rows_use_each_users_pre_period_totals(report) -> None:
             .fill_null(0)
             .sort("unit")
         )
-        arrays += [rows[c].to_numpy() for c in ("clicks", "impressions", "pre_clicks", "pre_imps")]
-    expected = cuped_relative_lift(*arrays)
+        columns = [rows[c].to_numpy() for c in ("clicks", "impressions", "pre_clicks", "pre_imps")]
+        arms.append(PrePost(post=UnitTotals(*columns[:2]), pre=UnitTotals(*columns[2:])))
+    expected = cuped_relative_lift(*arms)
     row = daily.filter((pl.col("treatment") == "B") & (pl.col("day") == str(day))).row(
         0, named=True
     )
@@ -304,12 +308,13 @@ def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> 
         .agg(pl.col("clicks").sum(), pl.col("impressions").sum())
         .sort("unit")
     )
-    arrays = [
-        totals.filter(pl.col("arm") == arm)[c].to_numpy()
+    arms = [
+        UnitTotals(
+            *(totals.filter(pl.col("arm") == arm)[c].to_numpy() for c in ("clicks", "impressions"))
+        )
         for arm in ("A", "B")
-        for c in ("clicks", "impressions")
     ]
-    expected = relative_lift(*arrays)
+    expected = relative_lift(*arms)
     assert summary["pooled"]["lift"] == pytest.approx(expected.lift, rel=1e-9)
     assert summary["pooled"]["se"] == pytest.approx(expected.se, rel=1e-9)
     units = table.group_by("arm").agg(pl.col("unit").n_unique()).sort("arm")
