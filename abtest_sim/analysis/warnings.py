@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.analysis.daily_columns import AVERAGE
-from abtest_sim.analysis.estimates import ESTIMATORS, Estimate
+from abtest_sim.analysis.estimator_base import Estimate
+from abtest_sim.analysis.estimators import estimators
 from abtest_sim.analysis.unit_days import PHASE_NAMES
 from abtest_sim.stats import LiftResult
 from abtest_sim.stats.lift_floor import CLIPPED, DELTA, floor_interval
@@ -116,14 +117,18 @@ def _floored(table: DailyTable, estimates: Mapping[str, Estimate], alpha: float)
     rows = [f"day {d}" if d != AVERAGE else f"the {PHASE_NAMES[p]} Average"
             for d, p in zip(main["day"], main["phase"], strict=True)]  # fmt: skip
     moved, clipped = [], []
-    for lift, se, label in (("lift", "se", ""), ("cuped_lift", "cuped_se", "CUPED ")):
+    for estimator in estimators():  # the estimators whose daily rows are relative lifts
+        if estimator.row_label is None or not estimator.bounded:
+            continue
+        lift, se = estimator.result_columns[:2]
         kind = _kind(main[lift], main[se], z)
-        moved += [label + rows[i] for i in np.flatnonzero(kind != DELTA)]
-        clipped += [label + rows[i] for i in np.flatnonzero(kind == CLIPPED)]
+        named = [f"{estimator.row_label} {row}".lstrip() for row in rows]
+        moved += [named[i] for i in np.flatnonzero(kind != DELTA)]
+        clipped += [named[i] for i in np.flatnonzero(kind == CLIPPED)]
     cumulative = _kind(table.cumulative["lift"], table.cumulative["se"], z)
     if (cumulative != DELTA).any():
         moved.append(f"{int((cumulative != DELTA).sum())} day(s) of the cumulative lift")
-    moved += [f"the {ESTIMATORS[n]}" for n, e in estimates.items() if e.interval != "delta"]
+    moved += [f"the {e.label}" for e in estimates.values() if e.interval != "delta"]
     if not moved:
         return None
     text = (

@@ -63,7 +63,7 @@ class AnalyzeSettings:
     aa_days: int | None = None
     alpha: float = 0.05
     shares: dict[str, float] | None = None
-    headline: str = "auto"  # the estimator the report leads with (abtest_sim.analysis.estimates)
+    headline: str = "auto"  # the estimator the report leads with (abtest_sim.analysis.options)
     lineage_sd: dict[str, Any] | None = None  # model-lineage SD per estimator, if measured
     cs_rho: Any = None  # tuning of the confidence sequence (checked by ReportOptions)
 
@@ -295,7 +295,7 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
     table, shape = _load(settings)
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.
-    from abtest_sim.analysis.estimates import ReportOptionsError
+    from abtest_sim.analysis.options import ReportOptionsError
     from abtest_sim.report.writer import ReportInputError, ReportOptions, write_report
 
     try:

@@ -18,7 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from abtest_sim.analysis.estimates import ReportOptions, ReportOptionsError
+from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.report.writer import write_report
 from abtest_sim.sim.config import ConfigError, SimulationConfig
 from abtest_sim.sim.diagnostics import calibration_table

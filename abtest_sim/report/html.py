@@ -217,7 +217,8 @@ def _phase_block(title: str, value: str, note: str) -> str:
 
 def _table3_section(summary: ReportSummary, table: DailyTable) -> str:
     pre, concurrent = summary.aa_days > 0, summary.aa_control is not None
-    truth, cuped = summary.truth is not None, table.has_cuped
+    truth = summary.truth is not None
+    cuped = table.main["cuped_lift"].null_count() < table.main.height
     level = f"{round(100 * (1 - summary.alpha))}%"
     header = ["Day", "Phase", "CTR control", "CTR treatment", f"Lift [{level} CI]", "p"]
     header += [f"Pooled so far [{level} CI]", "Always-valid band"]

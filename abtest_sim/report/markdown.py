@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abtest_sim.analysis.estimates import Estimate
+from abtest_sim.analysis.estimator_base import Estimate
 from abtest_sim.report.format import interval as _interval
 from abtest_sim.report.format import number as _number
 from abtest_sim.report.format import p_text as _p
@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from abtest_sim.report.writer import ReportSummary
 
 __all__ = ["render_markdown"]
+
+
+def _has_cuped(table: DailyTable) -> bool:
+    return table.main["cuped_lift"].null_count() < table.main.height
 
 
 def _yes_no(flag: bool | None) -> str:
@@ -66,7 +70,7 @@ def _table3(summary: ReportSummary, table: DailyTable) -> list[str]:
 def _diagnostics(summary: ReportSummary, table: DailyTable) -> list[str]:
     truth = summary.truth is not None
     header = ["Day", "Phase", "p (delta)", "naive p", "design effect", "Holm p", "BH p", "SRM p"]
-    header += ["CUPED lift [95% CI]", "CUPED p"] if table.has_cuped else []
+    header += ["CUPED lift [95% CI]", "CUPED p"] if _has_cuped(table) else []
     header += ["test target", "covered", "launch effect", "covered"] if truth else []
     rows = []
     for r in table.main.iter_rows(named=True):
@@ -80,7 +84,7 @@ def _diagnostics(summary: ReportSummary, table: DailyTable) -> list[str]:
             _p(r["p_value_bh"]),
             _p(r["srm_p_value"]),
         ]
-        if table.has_cuped:
+        if _has_cuped(table):
             row += [
                 _interval(r["cuped_lift"], r["cuped_ci_low"], r["cuped_ci_high"]),
                 _p(r["cuped_p_value"]),

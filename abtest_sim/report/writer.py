@@ -25,12 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from abtest_sim.analysis.daily_columns import DAILY_COLUMNS
 from abtest_sim.analysis.daily_table import DailyTable, daily_table
-from abtest_sim.analysis.estimates import (
-    ReportOptions,
-    ReportOptionsError,
-)
+from abtest_sim.analysis.estimators import DAILY_COLUMNS
+from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.analysis.series import arm_days
 from abtest_sim.analysis.summary import ReportSummary, json_ready, summarise, with_diverged
 from abtest_sim.analysis.unit_days import ReportInputError
@@ -138,9 +135,7 @@ def _summary(
     diverged: Mapping[str, str] | None,
 ) -> ReportSummary:
     try:
-        summary = summarise(
-            table, table.cumulative, unit_days, options=options, report_dir=report_dir
-        )
+        summary = summarise(table, unit_days, options=options, report_dir=report_dir)
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
     return with_diverged(summary, diverged) if diverged else summary

@@ -24,7 +24,7 @@ import polars as pl
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats as scipy_stats
 
-from abtest_sim.analysis.estimates import ESTIMATORS
+from abtest_sim.analysis.estimators import estimator_keys
 from abtest_sim.report.plots import svg_text
 from abtest_sim.sim.config import ArmSpec
 from abtest_sim.sim.launch import training_key
@@ -46,7 +46,7 @@ NUMERIC_FIELDS = (
     "aa_se",
     "aa_p_value",
     "users_per_arm",
-    *(f"{name}_{field}" for name in ESTIMATORS for field in ESTIMATE_FIELDS),
+    *(f"{name}_{field}" for name in estimator_keys() for field in ESTIMATE_FIELDS),
 )
 
 
@@ -166,7 +166,7 @@ def _run_row(
         "diverged": bool(summary.get("diverged")),
         "users_per_arm": float(np.mean([users[a] for a in compared if a in users] or [np.nan])),
     }
-    for name in ESTIMATORS:
+    for name in estimator_keys():
         values = _mapping(estimates.get(name) or {}, f"summary.json: estimates.{name}")
         for field in ESTIMATE_FIELDS:
             row[f"{name}_{field}"] = values.get(field)
@@ -210,7 +210,7 @@ def distinct_aa_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """A/A runs, each distinct replicate once (identical recipes give identical runs whatever the
     recipe's unused settings, e.g. alpha under BCE)."""
     aa = runs.filter(pl.col("is_aa"))
-    lifts = [f"{name}_lift" for name in ESTIMATORS if f"{name}_lift" in aa.columns]
+    lifts = [f"{name}_lift" for name in estimator_keys() if f"{name}_lift" in aa.columns]
     return aa.unique(["aa_week_id", *lifts], keep="first", maintain_order=True)
 
 

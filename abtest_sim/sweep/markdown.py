@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from abtest_sim.analysis.estimates import ESTIMATORS
+from abtest_sim.analysis.estimators import estimator_keys
 from abtest_sim.report.plots import new_figure, save_png
 from abtest_sim.stats.power import power_from_se
 from abtest_sim.sweep.validity import LineageVariance
@@ -65,7 +65,7 @@ def estimator_table(row: Mapping[str, Any], alpha: float) -> tuple[list[str], li
         f"{level}% CI covers target (no / with lineage)",
     ]
     rows = []
-    for name in ESTIMATORS:
+    for name in estimator_keys():
         if row.get(f"{name}_lift_mean") is None:
             continue
         rows.append(

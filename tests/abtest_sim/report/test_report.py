@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abtest_sim.analysis.estimates import AUTO_WITH_PRE_PERIOD
+from abtest_sim.analysis.options import AUTO_WITH_PRE_PERIOD
 from abtest_sim.report.writer import DAILY_COLUMNS, ReportInputError, ReportOptions, write_report
 from abtest_sim.stats import (
     PrePost,

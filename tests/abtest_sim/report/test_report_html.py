@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abtest_sim.analysis.estimates import with_lineage
+from abtest_sim.analysis.estimator_base import with_lineage
 from abtest_sim.report.html import verdict
 from abtest_sim.report.writer import ReportOptions, write_report
 from abtest_sim.stats import SyntheticCtr
