@@ -18,7 +18,12 @@ from abtest_sim.analysis.daily_table import DailyTable
 from abtest_sim.analysis.estimator_base import AbRows, Estimate
 from abtest_sim.analysis.estimators import estimator, estimators
 from abtest_sim.analysis.options import ReportOptions, headline_estimator
-from abtest_sim.analysis.warnings import data_warnings, diverged_warning, headline_warnings
+from abtest_sim.analysis.warnings import (
+    ReportWarning,
+    data_warnings,
+    diverged_warning,
+    headline_warnings,
+)
 from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_test
 
 __all__ = ["ReportSummary", "json_ready", "summarise", "with_diverged"]
@@ -48,7 +53,7 @@ class ReportSummary:
     aa_lift: LiftResult | None  # the pre-period's own Average lift (an A/A test)
     estimates: dict[str, Estimate]  # every A/B estimator the log allows, with its truths
     headline: str  # the key of ``estimates`` the report leads with
-    warnings: list[str]
+    alerts: list[ReportWarning]  # the warnings, most serious first (summary.json: "warnings")
     truth: dict[str, Any] | None  # launch effect, test target and their gap (simulations)
     daily_coverage: dict[str, float | None] | None  # share of A/B days whose interval covers
     mde_80: float
@@ -60,6 +65,11 @@ class ReportSummary:
     @property
     def lead(self) -> Estimate:
         return self.estimates[self.headline]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings' texts, most serious first."""
+        return [alert.text for alert in self.alerts]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (NaN and infinities become None); ``daily`` is left out."""
@@ -75,6 +85,8 @@ class ReportSummary:
                 }
             if name == "estimates":
                 value = {key: estimate.to_dict() for key, estimate in value.items()}
+            if name == "alerts":
+                name, value = "warnings", [alert.text for alert in value]
             out[name] = str(value) if isinstance(value, Path) else value
         return json_ready(out)
 
@@ -149,7 +161,7 @@ def summarise(
         aa_lift=aa_lift,
         estimates=estimates,
         headline=headline,
-        warnings=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
+        alerts=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
         truth=_truth_summary(row, aa_row),
         daily_coverage=_daily_coverage(ab_days),
         mde_80=minimum_detectable_lift_from_se(
@@ -184,8 +196,8 @@ def _estimates(rows: AbRows, options: ReportOptions) -> dict[str, Estimate]:
 
 
 def with_diverged(summary: ReportSummary, diverged: Mapping[str, str]) -> ReportSummary:
-    warnings = [diverged_warning(diverged), *summary.warnings]
-    return replace(summary, diverged=dict(diverged), warnings=warnings)
+    alerts = [diverged_warning(diverged), *summary.alerts]
+    return replace(summary, diverged=dict(diverged), alerts=alerts)
 
 
 def _truth_summary(row: Mapping[str, Any], aa_row: Mapping[str, Any] | None) -> dict | None:

@@ -296,7 +296,14 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.
     from abtest_sim.analysis.options import ReportOptionsError
-    from abtest_sim.report.writer import ReportInputError, ReportOptions, write_report
+    from abtest_sim.report.writer import (
+        Arms,
+        ReportContext,
+        ReportInput,
+        ReportInputError,
+        ReportOptions,
+        write_report,
+    )
 
     try:
         options = ReportOptions.from_mapping(
@@ -317,17 +324,12 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
         "phase": settings.phase,
         "aa_days": settings.aa_days,
     }
+    arms = Arms(
+        settings.control, settings.treatment, aa_control=settings.aa_control, shares=settings.shares
+    )
+    report = ReportInput(table, arms, options, ReportContext(owner=PROG, metadata=metadata))
     try:
-        return write_report(
-            table,
-            settings.out,
-            control=settings.control,
-            treatment=settings.treatment,
-            aa_control=settings.aa_control,
-            options=options,
-            shares=settings.shares,
-            metadata=metadata,
-        )
+        return write_report(report, settings.out)
     except ReportInputError as error:  # the table is unusable: arms, counts, phases
         raise AnalyzeError(str(error)) from None
 

@@ -8,7 +8,15 @@ import polars as pl
 import pytest
 
 from abtest_sim.analysis.options import AUTO_WITH_PRE_PERIOD
-from abtest_sim.report.writer import DAILY_COLUMNS, ReportInputError, ReportOptions, write_report
+from abtest_sim.report.writer import (
+    DAILY_COLUMNS,
+    Arms,
+    ReportContext,
+    ReportInput,
+    ReportInputError,
+    ReportOptions,
+    write_report,
+)
 from abtest_sim.stats import (
     PrePost,
     SyntheticCtr,
@@ -56,7 +64,7 @@ def day_arrays(table: pl.DataFrame, arm: str, day: int) -> UnitTotals:
 def report(tmp_path_factory) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
     table = unit_days()
     out = tmp_path_factory.mktemp("report")
-    summary = write_report(table, out, control="A", treatment="B", aa_control="A2")
+    summary = write_report(ReportInput(table, Arms("A", "B", aa_control="A2")), out)
     daily = pl.read_csv(out / "report" / "daily.csv", schema_overrides={"day": pl.String})
     assert summary.report_dir == out / "report"
     return table, daily, out
@@ -170,7 +178,7 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
     # no launch lineages in this log: the launch truth is missing, never "not covered"
     assert main["covers_launch"].null_count() == main.height
 
-    write_report(unit_days(truth=False), tmp_path, control="A", treatment="B")
+    write_report(ReportInput(unit_days(truth=False), Arms("A", "B")), tmp_path)
     plain = pl.read_csv(tmp_path / "report" / "daily.csv")
     for column in (
         "target_ctr_control",
@@ -194,7 +202,7 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
 def test_without_phase_every_day_is_ab_and_no_aa_columns(tmp_path) -> None:
     table = unit_days(truth=False).drop("phase")
     summary = write_report(
-        table, tmp_path, control="A", treatment="B", options=ReportOptions(alpha=0.1)
+        ReportInput(table, Arms("A", "B"), options=ReportOptions(alpha=0.1)), tmp_path
     )
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     assert daily.height == DAYS + 1 and set(daily["phase"]) == {"ab"}
@@ -212,7 +220,7 @@ def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
     _, daily, out = report
     text = (out / "report" / "report.md").read_text()
     assert "## Daily lift (Table 3)" in text
-    assert "| Average | ab |" in text and "| 1 | aa |" in text
+    assert "| Average | A/B |" in text and "| 1 | A/A |" in text  # phases named as in the page
     assert "A/B - A/A [95% CI]" in text and "A/B - A/A shared control [95% CI]" in text
     assert "delta method" in text and "design effect" in text and "Sample ratio mismatch" in text
     assert "Truths (simulation only)" in text and "## Estimators" in text
@@ -223,7 +231,7 @@ def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
 def test_same_input_gives_byte_identical_files(report, tmp_path) -> None:
     table, _, out = report
     shuffled = table.sample(fraction=1.0, shuffle=True, seed=3)
-    write_report(shuffled, tmp_path, control="A", treatment="B", aa_control="A2")
+    write_report(ReportInput(shuffled, Arms("A", "B", aa_control="A2")), tmp_path)
     for name in FILES:
         assert (tmp_path / "report" / name).read_bytes() == (out / "report" / name).read_bytes(), (
             name
@@ -232,8 +240,8 @@ def test_same_input_gives_byte_identical_files(report, tmp_path) -> None:
 
 def test_rewriting_replaces_the_report_and_leaves_no_temp_folders(tmp_path) -> None:
     table = unit_days(users=200, truth=False)
-    write_report(table, tmp_path, control="A", treatment="B")
-    write_report(table, tmp_path, control="A", treatment="A2")
+    write_report(ReportInput(table, Arms("A", "B")), tmp_path)
+    write_report(ReportInput(table, Arms("A", "A2")), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
     assert pl.read_csv(tmp_path / "report" / "daily.csv")["treatment"][0] == "A2"
 
@@ -287,16 +295,16 @@ def broken(kind: str) -> pl.DataFrame:
 )
 def test_bad_tables_raise_one_line_and_write_nothing(kind, message, tmp_path) -> None:
     with pytest.raises(ReportInputError, match=message) as error:
-        write_report(broken(kind), tmp_path, control="A", treatment="B")
+        write_report(ReportInput(broken(kind), Arms("A", "B")), tmp_path)
     assert "\n" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_arm_names_the_arms_in_the_log(tmp_path) -> None:
     with pytest.raises(ReportInputError, match=r"arm 'C' not in the data \(arms: A, A2, B\)"):
-        write_report(unit_days(users=50), tmp_path, control="A", treatment="C")
+        write_report(ReportInput(unit_days(users=50), Arms("A", "C")), tmp_path)
     with pytest.raises(ReportInputError, match="must differ"):
-        write_report(unit_days(users=50), tmp_path, control="A", treatment="A")
+        write_report(ReportInput(unit_days(users=50), Arms("A", "A")), tmp_path)
 
 
 def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> None:
@@ -331,7 +339,9 @@ def test_launch_truth_sets_the_launch_columns(tmp_path) -> None:
             "impressions": [2000 for _ in range(DAYS) for _ in ARMS],
         }
     )
-    write_report(table, tmp_path, control="A", treatment="B", launch_truth=truth)
+    write_report(
+        ReportInput(table, Arms("A", "B"), context=ReportContext(launch_truth=truth)), tmp_path
+    )
     daily = pl.read_csv(tmp_path / "report" / "daily.csv", schema_overrides={"day": pl.String})
     days = daily.filter((pl.col("day") != "Average") & (pl.col("treatment") == "B"))
     assert days["launch_lift"].to_numpy() == pytest.approx(np.full(DAYS, 0.06))
@@ -345,25 +355,26 @@ def test_launch_truth_sets_the_launch_columns(tmp_path) -> None:
     assert summary["truth"]["launch"]["pooled"] == pytest.approx(0.06)
     with pytest.raises(ReportInputError, match="no row for arm 'B'"):
         write_report(
-            table,
+            ReportInput(
+                table,
+                Arms("A", "B"),
+                context=ReportContext(launch_truth=truth.filter(pl.col("arm") != "B")),
+            ),
             tmp_path,
-            control="A",
-            treatment="B",
-            launch_truth=truth.filter(pl.col("arm") != "B"),
         )
 
 
 def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> None:
     table = unit_days(truth=False)
-    summary = write_report(table, tmp_path, control="A", treatment="B")
+    summary = write_report(ReportInput(table, Arms("A", "B")), tmp_path)
     assert summary.headline == AUTO_WITH_PRE_PERIOD
     text = (tmp_path / "report" / "report.md").read_text()
     lead = summary.estimates[summary.headline]
-    assert f"**{lead.label[0].upper()}{lead.label[1:]} of `B` over `A`" in text
+    assert f"\n{lead.label[0].upper()}{lead.label[1:]} of `B` over `A`: " in text
     assert "not model-lineage variance" in text  # no lineage_sd configured: said plainly
     # A configured lineage component widens the interval and the warning goes.
     options = ReportOptions(lineage_sd={AUTO_WITH_PRE_PERIOD: 0.02})
-    widened = write_report(table, tmp_path / "w", control="A", treatment="B", options=options)
+    widened = write_report(ReportInput(table, Arms("A", "B"), options=options), tmp_path / "w")
     lead_w = widened.estimates[widened.headline]
     assert lead_w.se_total == pytest.approx(float(np.hypot(lead.se, 0.02)))
     assert lead_w.total_ci_high - lead_w.total_ci_low > lead.ci_high - lead.ci_low
@@ -375,7 +386,7 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
         .otherwise(pl.col("clicks"))
         .alias("clicks"),
     )
-    warned = write_report(shifted, tmp_path / "s", control="A", treatment="B")
+    warned = write_report(ReportInput(shifted, Arms("A", "B")), tmp_path / "s")
     assert warned.aa_lift is not None and warned.aa_lift.p_value < 0.05
     assert any("A/A pre-period is itself significant" in w for w in warned.warnings)
     assert (
@@ -385,14 +396,14 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
 
 def test_identical_aa_weeks_share_an_id_and_others_do_not(tmp_path) -> None:
     table = unit_days(truth=False)
-    first = write_report(table, tmp_path / "a", control="A", treatment="B")
+    first = write_report(ReportInput(table, Arms("A", "B")), tmp_path / "a")
     later = table.with_columns(
         pl.when(pl.col("phase") == "ab").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
     )
-    second = write_report(later, tmp_path / "b", control="A", treatment="B")
+    second = write_report(ReportInput(later, Arms("A", "B")), tmp_path / "b")
     assert first.aa_week_id is not None and first.aa_week_id == second.aa_week_id
     other = table.with_columns(
         pl.when(pl.col("phase") == "aa").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
     )
-    third = write_report(other, tmp_path / "c", control="A", treatment="B")
+    third = write_report(ReportInput(other, Arms("A", "B")), tmp_path / "c")
     assert third.aa_week_id != first.aa_week_id

@@ -8,7 +8,7 @@ import pytest
 import statsmodels.api as sm
 from scipy.stats import norm
 
-from abtest_sim.report.writer import write_report
+from abtest_sim.report.writer import Arms, ReportInput, write_report
 from abtest_sim.stats import SyntheticCtr, UnitTotals, relative_lift
 from abtest_sim.stats.influence import ratio_panel, relative_lift_of
 from abtest_sim.stats.lift_floor import CLIPPED, DELTA, LOG, floor_interval, floor_p_value
@@ -100,7 +100,7 @@ def test_a_treatment_without_a_click_is_clipped_everywhere_and_said(tmp_path):
     table = table.with_columns(
         pl.when(pl.col("arm") == "B").then(0).otherwise("clicks").alias("clicks")
     )
-    summary = write_report(table, tmp_path, control="A", treatment="B", plots=False)
+    summary = write_report(ReportInput(table, Arms("A", "B")), tmp_path, plots=False)
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     cumulative = pl.read_csv(tmp_path / "report" / "cumulative.csv")
     assert daily["lift"].to_list() == [-1.0] * 3
