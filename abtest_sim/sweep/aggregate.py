@@ -25,11 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats as scipy_stats
 
 from abtest_sim.analysis.estimators import estimator_keys
+from abtest_sim.report.html import render_html
+from abtest_sim.report.markdown import render_markdown
 from abtest_sim.report.plots import svg_text
 from abtest_sim.sim.config import ArmSpec
 from abtest_sim.sim.launch import training_key
-from abtest_sim.sweep.html import render_html
-from abtest_sim.sweep.markdown import figures, render, write_plots
+from abtest_sim.sweep.document import SweepReport, sweep_document
+from abtest_sim.sweep.plots import figures, write_plots
 from abtest_sim.sweep.validity import LineageVariance, group_row, lineage_from_aa_runs, rate
 from reloop.hydra_app import CONF_SEARCH_PATH, disk_error, fail, number, precheck
 from reloop.owned import NotOwned, check_writable, replace_owned_dir
@@ -295,19 +297,18 @@ def aggregate(
     for run_dir, why in skipped.items():
         print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
     summary, keys, lineage = summarise_runs(runs, alpha=alpha)
-    ks = aa_week_ks(runs)
+    found = SweepReport(summary, runs, keys, lineage, aa_week_ks(runs), alpha, paper_users, skipped)
     drawn = figures(runs, summary, keys, alpha, paper_users)
     svgs = {name: svg_text(figure, name) for name, figure in drawn.items()}
-    html = render_html(summary, runs, keys, lineage, ks, alpha, skipped, svgs)
+    document = sweep_document(found)
     # every file appears at once, or none
     with replace_owned_dir(out, PROG, legacy=_earlier_aggregate, what="out folder") as staging:
         runs.write_csv(staging / "runs.csv")
         summary.write_csv(staging / "summary.csv")
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
         write_plots(drawn, staging)
-        text = render(summary, runs, keys, lineage, ks, alpha, paper_users)
-        (staging / "report.md").write_text(text + skipped_section(skipped))
-        (staging / "report.html").write_text(html, encoding="utf-8")
+        (staging / "report.md").write_text(render_markdown(document), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(document, svgs), encoding="utf-8")
     return summary
 
 
@@ -336,14 +337,6 @@ def _hydra_main(cfg: DictConfig) -> None:
     except OSError as error:  # a full or read-only disk: the folder appears whole or not at all
         fail(PROG, disk_error(error))
     print(f"{PROG}: {summary.height} configuration(s) -> {out}")
-
-
-def skipped_section(skipped: Mapping[str, str]) -> str:
-    if not skipped:
-        return ""
-    lines = ["", f"## Runs skipped ({len(skipped)})", "", "| run | why |", "|---|---|"]
-    lines += [f"| `{run}` | {why} |" for run, why in skipped.items()]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
