@@ -9,9 +9,10 @@ Markdown's inline code (```name```) and emphasis (``*word*``), which the HTML la
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from abtest_sim.analysis.warnings import ReportWarning
+if TYPE_CHECKING:  # pragma: no cover
+    from abtest_sim.analysis.warnings import ReportWarning
 
 __all__ = [
     "SEVERITY_WORDS",

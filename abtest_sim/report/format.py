@@ -1,12 +1,24 @@
-"""How the reports print numbers: percentages, intervals, p-values, rates (one definition for the
-test report and the sweep's, in Markdown and HTML alike)."""
+"""How the reports print numbers (percentages, intervals, p-values, rates: one definition for the
+test report and the sweep's, in Markdown and HTML alike) and Markdown tables (``markdown_table``,
+also for the apps' own Markdown). Nothing heavier than the standard library is imported."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["band", "interval", "number", "p_text", "pct", "plus_minus", "rate", "yes_no"]
+__all__ = [
+    "band",
+    "interval",
+    "markdown_table",
+    "number",
+    "p_text",
+    "pct",
+    "plus_minus",
+    "rate",
+    "yes_no",
+]
 
 
 def pct(x: float | None, signed: bool = True, digits: int | None = None) -> str:
@@ -55,3 +67,12 @@ def rate(value: float, low: float, high: float, digits: int = 1) -> str:
     """A rate with its interval in percent: ``12.5% [3.5, 36.0]``."""
     bounds = f"{100 * low:.{digits}f}, {100 * high:.{digits}f}"
     return f"{pct(value, signed=False, digits=digits)} [{bounds}]"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown pipe table's lines (a ``|`` inside a cell is escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]

@@ -1,5 +1,5 @@
-"""A ``Document`` laid out as Markdown (report.md of a test and of a sweep), and the one
-Markdown-table helper (``markdown_table``)."""
+"""A ``Document`` laid out as Markdown (report.md of a test and of a sweep); its tables through
+the one Markdown-table helper, ``abtest_sim.report.format.markdown_table``."""
 
 from __future__ import annotations
 
@@ -17,17 +17,9 @@ from abtest_sim.report.blocks import (
     Paragraphs,
     Table,
 )
+from abtest_sim.report.format import markdown_table
 
-__all__ = ["markdown_table", "render_markdown"]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A pipe table's lines (a ``|`` inside a cell is escaped)."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return [line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]
+__all__ = ["render_markdown"]
 
 
 def render_markdown(document: Document) -> str:
