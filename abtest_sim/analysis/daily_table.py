@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -121,7 +121,11 @@ def _put_truth(
 def _adjusted(cols: Columns) -> None:
     """Holm and BH adjustments of the daily p-values, one family of tests per phase."""
     design = cols.design
-    for name, method in (("p_value_holm", "holm"), ("p_value_bh", "bh")):
+    methods: tuple[tuple[str, Literal["holm", "bh"]], ...] = (
+        ("p_value_holm", "holm"),
+        ("p_value_bh", "bh"),
+    )
+    for name, method in methods:
         adjusted = np.full(design.n_days, np.nan)
         for phase in design.average_phases:  # one family of tests per phase
             days = design.defined_mask(phase)
@@ -138,7 +142,9 @@ def _naive(cols: Columns, a: ArmLog, b: ArmLog) -> None:
     daily_var = np.where(cols.design.undefined, 0.0, daily_var)
     naive_var = np.concatenate([daily_var, cols.design.average_weights() ** 2 @ daily_var])
     with np.errstate(divide="ignore", invalid="ignore"):  # undefined days: blanked later
-        cols.values["naive_p_value"] = two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+        cols.values["naive_p_value"] = np.asarray(
+            two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+        )
         cols.values["design_effect"] = cols.values["se"] ** 2 / naive_var
 
 
@@ -268,13 +274,22 @@ def daily_table(
         logs = _with_launch_truth(logs, design, launch_truth)
     elif paired:
         logs = {name: replace(log, launch_totals=served_totals(log)) for name, log in logs.items()}
-    kwargs = {"alpha": alpha, "shares": share_vector, "cs_rho": cs_rho}
     main, cumulative = analyse_pair(
-        logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
+        logs,
+        design,
+        (arms[0], arms[1]),
+        aa_control=arms[2] if aa_control else None,
+        alpha=alpha,
+        shares=share_vector,
+        cs_rho=cs_rho,
     )
     frames = [main]
     if aa_control is not None:
-        frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
+        second = analyse_pair(
+            logs, design, (arms[0], arms[2]), aa_control=None, alpha=alpha, shares=share_vector,
+            cs_rho=cs_rho,
+        )  # fmt: skip
+        frames.append(second[0])
     return DailyTable(pl.concat(frames), main, logs, design, share_vector, undefined, cumulative)
 
 

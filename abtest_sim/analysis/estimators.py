@@ -163,8 +163,11 @@ class AbMinusAa(Estimator):
 
     def truths(self, rows: AbRows) -> dict[str, float | None]:
         """The mean daily truths minus the pre-period's."""
+        aa = rows.aa
         return {
-            truth: _difference(rows.ab[f"{truth}_lift"], rows.aa and rows.aa[f"{truth}_lift"])
+            truth: _difference(
+                rows.ab[f"{truth}_lift"], None if aa is None else aa[f"{truth}_lift"]
+            )
             for truth in TRUTHS
         }
 

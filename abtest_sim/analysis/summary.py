@@ -150,8 +150,8 @@ def summarise(
         aa_days=int(table.design.mask("aa").sum()),
         ab_days=int(table.design.mask("ab").sum()),
         users=users,
-        average=estimator("mean_daily").lift_result(rows, alpha),
-        pooled=estimator("pooled").lift_result(rows, alpha),
+        average=_defined(estimator("mean_daily").lift_result(rows, alpha)),
+        pooled=_defined(estimator("pooled").lift_result(rows, alpha)),
         naive_p_value=row["naive_p_value"],
         design_effect=row["design_effect"],
         ab_minus_aa=estimator("ab_minus_aa").lift_result(rows, alpha),
@@ -171,6 +171,12 @@ def summarise(
         aa_week_id=_aa_week_id(unit_days, table.logs),
         daily=table.frame,
     )
+
+
+def _defined(result: LiftResult | None) -> LiftResult:
+    """The A/B phase's mean daily and pooled lifts: a report needs a defined A/B day."""
+    assert result is not None, "the A/B phase has a defined day (unit_days refuses others)"
+    return result
 
 
 def _pooled_truth(row: Mapping[str, Any], truth: str) -> float | None:

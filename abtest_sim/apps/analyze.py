@@ -23,6 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.analysis.log_days import LogDaysError, ordered_days, with_aa_days
+from abtest_sim.report.format import interval
 from reloop.datasets import TableFileError, collect_table, scan_table_file
 from reloop.hydra_app import CONF_PACKAGE, disk_error, fail, number, precheck
 from reloop.owned import NotOwned
@@ -336,11 +337,10 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
 
 def _headline(summary: ReportSummary) -> str:
     lead = summary.lead
+    shown = interval(lead.lift, lead.total_ci_low, lead.total_ci_high)
     return (
-        f"{PROG}: {summary.treatment} vs {summary.control}: {lead.label} "
-        f"{100 * lead.lift:+.2f}% [{100 * lead.total_ci_low:+.2f}%, "
-        f"{100 * lead.total_ci_high:+.2f}%], p = {lead.total_p_value:.4g}; "
-        f"report: {summary.report_dir / 'report.md'}"
+        f"{PROG}: {summary.treatment} vs {summary.control}: {lead.label} {shown}, "
+        f"p = {lead.total_p_value:.4g}; report: {summary.report_dir / 'report.md'}"
     )
 
 

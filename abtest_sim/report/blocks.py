@@ -1,9 +1,10 @@
-"""A report as data (``Document``): built once, laid out by ``abtest_sim.report.markdown`` and
-``abtest_sim.report.html`` alike, so both say the same words and show the same numbers.
+"""A report as data (``ReportDocument``): built once, laid out by ``abtest_sim.report.markdown``
+and ``abtest_sim.report.html`` alike, so both say the same words and show the same numbers.
 
 A document is a header (title, verdict, lead lines, warnings, key figures) and sections of blocks:
 paragraphs, bullets, cards, tables, figures and subheadings. Its text is plain, but for
-Markdown's inline code (```name```) and emphasis (``*word*``), which the HTML layout drops.
+Markdown's inline code (a name in backticks) and emphasis (``*word*``), which the HTML layout
+drops.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ __all__ = [
     "Bullets",
     "Card",
     "Cards",
-    "Document",
     "Figure",
     "Heading",
     "Paragraphs",
+    "ReportDocument",
     "Section",
     "Table",
     "Tone",
@@ -110,7 +111,7 @@ class Section:
 
 
 @dataclass(frozen=True)
-class Document:
+class ReportDocument:
     """A whole report; ``figures``: whether its figures were drawn (else each says so)."""
 
     title: str

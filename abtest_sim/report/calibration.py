@@ -68,8 +68,8 @@ def calibration_blocks(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> tup
              "n/a" if rose is None else pct(rose, False, digits=0))
             for arm, phase, over_ctr, over_true, rose in calibration_summary(given).iter_rows()
         )  # fmt: skip
-        header = ("Arm", "Phase", "pCTR / CTR", "pCTR / true CTR", "Share rose")
-        blocks.append(Table("calibration-summary", header, rows, caption=SUMMARY_NOTE))
+        summary_header = ("Arm", "Phase", "pCTR / CTR", "pCTR / true CTR", "Share rose")
+        blocks.append(Table("calibration-summary", summary_header, rows, caption=SUMMARY_NOTE))
     columns = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
     days = tuple(
         (str(r["arm"]), str(r["day"]),

@@ -16,7 +16,7 @@ import polars as pl
 from abtest_sim.analysis.daily_table import DailyTable
 from abtest_sim.analysis.summary import ReportSummary
 from abtest_sim.analysis.warnings import SRM_ALARM
-from abtest_sim.report.blocks import Card, Document, Paragraphs, Section, Tone, Verdict
+from abtest_sim.report.blocks import Card, Paragraphs, ReportDocument, Section, Tone, Verdict
 from abtest_sim.report.format import interval, p_text, pct, plus_minus
 from abtest_sim.report.inputs import ReportContext
 from abtest_sim.report.sections import (
@@ -74,7 +74,7 @@ def report_document(
     context: ReportContext,
     *,
     figures: bool,
-) -> Document:
+) -> ReportDocument:
     """The report of a computed daily table and its summary; ``per_arm``: CTR per arm and day
     (arms.csv); ``figures``: whether the figures are drawn."""
     text, tone = verdict(summary)
@@ -87,7 +87,7 @@ def report_document(
         _method(summary),
     )
     source = _source_line(context.metadata)
-    return Document(
+    return ReportDocument(
         title=_title(summary, context.recipes),
         verdict=Verdict((text,), tone),
         lead=_lead(summary),

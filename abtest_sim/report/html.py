@@ -1,6 +1,6 @@
-"""A ``Document`` laid out as one self-contained HTML page (report.html of a test and of a sweep):
-the header (verdict, lead, warnings, key figures) and the sections, with the figures inline as
-SVG. The frame, the style sheet and the escaping are ``abtest_sim.report.page``'s.
+"""A ``ReportDocument`` laid out as one self-contained HTML page (report.html of a test and of a
+sweep): the header (verdict, lead, warnings, key figures) and the sections, with the figures inline
+as SVG. The frame, the style sheet and the escaping are ``abtest_sim.report.page``'s.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from abtest_sim.report.blocks import (
     Bullets,
     Card,
     Cards,
-    Document,
     Figure,
     Heading,
     Paragraphs,
+    ReportDocument,
     Table,
 )
 from abtest_sim.report.page import esc, figure, page, paragraphs, section, table, unordered
@@ -33,7 +33,7 @@ def plain(text: str) -> str:
     return _EMPHASIS.sub(r"\1", _CODE.sub(r"\1", text))
 
 
-def render_html(document: Document, svgs: Mapping[str, str] | None = None) -> str:
+def render_html(document: ReportDocument, svgs: Mapping[str, str] | None = None) -> str:
     """The page; ``svgs``: the figures by name as inline SVG (None or missing: a note instead)."""
     svgs = svgs or {}
     sections = [
@@ -44,7 +44,7 @@ def render_html(document: Document, svgs: Mapping[str, str] | None = None) -> st
     return page(title, _header(document, title), sections, plain(document.footer))
 
 
-def _header(document: Document, title: str) -> str:
+def _header(document: ReportDocument, title: str) -> str:
     verdict = document.verdict
     lines = [plain(line) for line in verdict.lines]
     if len(lines) == 1:

@@ -1,5 +1,5 @@
-"""A ``Document`` laid out as Markdown (report.md of a test and of a sweep); its tables through
-the one Markdown-table helper, ``abtest_sim.report.format.markdown_table``."""
+"""A ``ReportDocument`` laid out as Markdown (report.md of a test and of a sweep); its tables
+through the one Markdown-table helper, ``abtest_sim.report.format.markdown_table``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from abtest_sim.report.blocks import (
     Bullets,
     Card,
     Cards,
-    Document,
     Figure,
     Heading,
     Paragraphs,
+    ReportDocument,
     Table,
 )
 from abtest_sim.report.format import markdown_table
@@ -22,7 +22,7 @@ from abtest_sim.report.format import markdown_table
 __all__ = ["render_markdown"]
 
 
-def render_markdown(document: Document) -> str:
+def render_markdown(document: ReportDocument) -> str:
     """The whole document: the header, then each section (``##``) with its blocks."""
     lines = [f"# {document.title}", ""]
     verdict = document.verdict.lines

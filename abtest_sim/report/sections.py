@@ -142,7 +142,8 @@ def table3_section(summary: ReportSummary, table: DailyTable) -> Section:
     level = _level(summary)
     header = ("Day", "Phase", "CTR control", "CTR treatment",
               *(c.header.format(level=level) for c in cells))  # fmt: skip
-    body, foot = [], []
+    body: list[tuple[str, ...]] = []
+    foot: list[tuple[str, ...]] = []
     for r in table.main.iter_rows(named=True):
         row = (
             str(r["day"]),
@@ -172,11 +173,13 @@ def table3_section(summary: ReportSummary, table: DailyTable) -> Section:
 
 def estimators_section(summary: ReportSummary) -> Section:
     truth = summary.truth is not None
-    header = ("Estimator", "Lift [CI, sampling only]", "p", "Lineage sd", "Lift [CI, all noise]")
+    header: tuple[str, ...] = (
+        "Estimator", "Lift [CI, sampling only]", "p", "Lineage sd", "Lift [CI, all noise]",
+    )  # fmt: skip
     header += ("Launch effect", "covered", "Test target", "covered") if truth else ()
     rows = []
     for key, e in summary.estimates.items():
-        row = (
+        row: tuple[str, ...] = (
             f"{e.label} (headline)" if key == summary.headline else e.label,
             interval(e.lift, e.ci_low, e.ci_high),
             p_text(e.p_value),
@@ -230,11 +233,14 @@ def diagnostics_section(
 ) -> Section:
     """The checks, the per-day table (with the truths of a simulation) and the calibration."""
     truth = summary.truth is not None
-    header = ("Day", "Phase", "p (delta)", "naive p", "design effect", "Holm p", "BH p", "SRM p")
+    header: tuple[str, ...] = (
+        "Day", "Phase", "p (delta)", "naive p", "design effect", "Holm p", "BH p", "SRM p",
+    )  # fmt: skip
     header += ("test target", "covered", "launch effect", "covered") if truth else ()
-    body, foot = [], []
+    body: list[tuple[str, ...]] = []
+    foot: list[tuple[str, ...]] = []
     for r in table.main.iter_rows(named=True):
-        row = (
+        row: tuple[str, ...] = (
             str(r["day"]),
             PHASE_NAMES.get(r["phase"], r["phase"]),
             p_text(r["p_value"]),

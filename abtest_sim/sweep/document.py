@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from abtest_sim.analysis.estimators import estimator_keys
-from abtest_sim.report.blocks import Document, Figure, Paragraphs, Section, Table, Verdict
+from abtest_sim.report.blocks import Figure, Paragraphs, ReportDocument, Section, Table, Verdict
 from abtest_sim.report.format import pct, rate
 from abtest_sim.sweep.plots import configuration_label
 from abtest_sim.sweep.validity import LineageVariance
@@ -61,7 +61,7 @@ class SweepReport:
     skipped: Mapping[str, str] = field(default_factory=dict)
 
 
-def sweep_document(report: SweepReport) -> Document:
+def sweep_document(report: SweepReport) -> ReportDocument:
     rows = list(report.summary.iter_rows(named=True))
     grouping = ", ".join(f"`{k}`" for k in report.keys) or "nothing (one configuration)"
     intro = (
@@ -80,7 +80,7 @@ def sweep_document(report: SweepReport) -> Document:
     sections += [_lineage(report.lineage, report.ks), _figures(report.paper_users)]
     sections += [_skipped(report.skipped)] if report.skipped else []
     sections.append(Section("method", "How to read it", (Paragraphs((HOW_TO_READ,)),)))
-    return Document(
+    return ReportDocument(
         title="Sweep: what the simulated A/B tests say",
         verdict=Verdict(verdicts),
         lead=(intro,),
