@@ -105,6 +105,13 @@ def load(path: str | os.PathLike[str]) -> FittedModel:
     return FittedModel.load(path)
 
 
+def _model_spec(model: ModelSpec | ModelName) -> ModelSpec:
+    """``model`` as a ``ModelSpec``: a backbone's name or a _target_ mapping gets the defaults."""
+    if isinstance(model, ModelSpec):
+        return model
+    return ModelSpec(name=model if isinstance(model, str) else dict(model))
+
+
 def fit(
     frame: pl.DataFrame,
     features: Sequence[str],
@@ -132,10 +139,7 @@ def fit(
     then taken from it); its vocabularies grow with the values new in ``frame``. With ``valid``,
     training early-stops on the validation AUC (``train.patience`` epochs) and keeps the best.
     """
-    if isinstance(model, ModelSpec):
-        spec = model
-    else:  # a backbone's name or a _target_ mapping
-        spec = ModelSpec(name=model if isinstance(model, str) else dict(model))
+    spec = _model_spec(model)
     settings = TrainSpec() if train is None else train
     config = TrainConfig(resolve_loss(loss), float(alpha), int(seed), progress, settings)
     config.validate()

@@ -1,9 +1,14 @@
-"""The columns of daily.csv (**contract**) and the builder that fills them: one row per day of a
-compared pair, then one "Average" row per phase present; null where a value does not exist."""
+"""The columns of daily.csv (**contract**) that are not an estimator's, and the builder that fills
+them: one row per day of a compared pair, then one "Average" row per phase present; null where a
+value does not exist.
+
+An estimator's own columns (its lift, SE, interval and p-value) are declared by the estimator
+(``abtest_sim.analysis.estimators``), which also puts every column group in daily.csv's order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +21,12 @@ from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
 from abtest_sim.stats.ratio import z_critical
 
 __all__ = [
+    "ALWAYS_DEFINED",
     "AVERAGE",
-    "CUMULATIVE_COLUMNS",
-    "DAILY_COLUMNS",
+    "BASE_COLUMNS",
+    "CHECK_COLUMNS",
     "LIFT_COLUMNS",
+    "SHARED_CONTROL_COLUMNS",
     "Columns",
     "frame",
     "wald_names",
@@ -27,39 +34,41 @@ __all__ = [
 
 
 AVERAGE = "Average"
-DAILY_COLUMNS: tuple[str, ...] = (
+LIFT_COLUMNS = ("lift", "se", "ci_low", "ci_high", "p_value")
+
+
+def wald_names(prefix: str, value: str) -> tuple[str, ...]:
+    """An estimate's value column and its ``<prefix>_se``, ``_ci_low``, ``_ci_high``,
+    ``_p_value`` columns (without a prefix: ``se``, ``ci_low``, ...)."""
+    return (value, *(f"{prefix}_{s}" if prefix else s for s in LIFT_COLUMNS[1:]))
+
+
+# Who was compared, the counts and CTRs, and the simulator's truths per day.
+BASE_COLUMNS: tuple[str, ...] = (
     "day", "phase", "control", "treatment",
     "users_control", "users_treatment", "impressions_control", "impressions_treatment",
     "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
     "target_ctr_control", "target_ctr_treatment", "target_lift",
     "launch_ctr_control", "launch_ctr_treatment", "launch_lift", "test_to_launch_bias",
-    "lift", "se", "ci_low", "ci_high", "p_value", "covers_target", "covers_launch",
+)  # fmt: skip
+# The checks of the day's lift: coverage of the truths, adjusted p-values, the naive test, the
+# other intervals and the SRM test.
+CHECK_COLUMNS: tuple[str, ...] = (
+    "covers_target", "covers_launch",
     "p_value_holm", "p_value_bh",
     "naive_p_value", "design_effect",
     "log_ci_low", "log_ci_high", "log_p_value", "fieller_ci_low", "fieller_ci_high",
     "fieller_p_value",
     "srm_p_value",
-    "aa_lift", "ab_minus_aa", "ab_minus_aa_se", "ab_minus_aa_ci_low", "ab_minus_aa_ci_high",
-    "ab_minus_aa_p_value",
-    "cuped_lift", "cuped_se", "cuped_ci_low", "cuped_ci_high", "cuped_p_value",
-    "aa_control", "concurrent_aa_lift", "shared_control_lift", "shared_control_se",
-    "shared_control_ci_low", "shared_control_ci_high", "shared_control_p_value",
-    "cumulative_lift", "cumulative_ci_low", "cumulative_ci_high", "cs_low", "cs_high",
 )  # fmt: skip
-# The lift of the CTR pooled over the A/B days up to each A/B day (cumulative.csv's), with its
-# fixed-horizon interval and its always-valid confidence sequence (abtest_sim.stats.sequential):
-# defined or not whatever the day's own lift, null on A/A days and Average rows.
-CUMULATIVE_COLUMNS = ("cumulative_lift", "cumulative_ci_low", "cumulative_ci_high", "cs_low",
-                      "cs_high")  # fmt: skip
+# A/B minus the concurrent A/A that shares the control (a second control arm, when given).
+SHARED_CONTROL_COLUMNS: tuple[str, ...] = (
+    "aa_control", "concurrent_aa_lift", *wald_names("shared_control", "shared_control_lift"),
+)  # fmt: skip
 _STRING_COLUMNS = {"day", "phase", "control", "treatment", "aa_control"}
-# What a day row shows whatever its lift: counts, CTRs and the simulator's truths. Every other
-# column of a day whose lift is undefined is null.
-_ALWAYS_DEFINED = {
-    *_STRING_COLUMNS, "users_control", "users_treatment", "impressions_control",
-    "impressions_treatment", "clicks_control", "clicks_treatment", "ctr_control", "ctr_treatment",
-    "target_ctr_control", "target_ctr_treatment", "target_lift", "launch_ctr_control",
-    "launch_ctr_treatment", "launch_lift", "test_to_launch_bias", "aa_lift", *CUMULATIVE_COLUMNS,
-}  # fmt: skip
+# What a day row shows whatever its lift: counts, CTRs and the simulator's truths (and what an
+# estimator declares so). Every other column of a day whose lift is undefined is null.
+ALWAYS_DEFINED: frozenset[str] = frozenset({*BASE_COLUMNS, "aa_control"})
 _COUNT_COLUMNS = {"users_control", "users_treatment"}
 
 
@@ -113,13 +122,14 @@ class Columns:
         weights = np.vstack([np.eye(self.design.n_days), self.design.average_weights()])
         return lin.combine(weights)
 
-    def blank_undefined_days(self) -> None:
-        """Null every estimate on the days whose lift is undefined."""
+    def blank_undefined_days(self, keep: Collection[str] = ()) -> None:
+        """Null every estimate on the days whose lift is undefined, but the ``ALWAYS_DEFINED``
+        columns and those in ``keep``."""
         rows = np.flatnonzero(self.design.undefined)
         if rows.size == 0:
             return
         for name, column in self.values.items():
-            if name not in _ALWAYS_DEFINED:
+            if name not in ALWAYS_DEFINED and name not in keep:
                 column[rows] = np.nan
 
     @property
@@ -127,16 +137,10 @@ class Columns:
         return self.n_rows - 1  # "ab" is the last phase and always present
 
 
-LIFT_COLUMNS = ("lift", "se", "ci_low", "ci_high", "p_value")
-
-
-def wald_names(prefix: str, value: str) -> tuple[str, ...]:
-    return (value, *(f"{prefix}_{s}" for s in LIFT_COLUMNS[1:]))
-
-
-def frame(values: Mapping[str, np.ndarray]) -> pl.DataFrame:
+def frame(values: Mapping[str, np.ndarray], names: Sequence[str]) -> pl.DataFrame:
+    """The columns ``names`` of ``values`` in that order, each with daily.csv's type."""
     series = []
-    for name in DAILY_COLUMNS:
+    for name in names:
         column = values[name]
         if name in _STRING_COLUMNS:
             series.append(pl.Series(name, column.tolist(), dtype=pl.String))

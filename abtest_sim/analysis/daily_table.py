@@ -5,24 +5,31 @@ shared-control lifts, and all share per-user influence functions, so an "Average
 a phase's days) and "A/B minus A/A" (minus the mean lift of the pre-period days on the same users)
 carry the cross-day covariance. Rows: each day of the log in order, then one "Average" row per phase
 present ("aa" then "ab"); the last row of a pair is always its A/B Average.
+
+Each registered estimator (``abtest_sim.analysis.estimators``) fills its own columns; this module
+fills the counts, the truths, the checks of the day's lift and the shared-control block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 from abtest_sim.analysis.daily_columns import (
     AVERAGE,
-    CUMULATIVE_COLUMNS,
-    LIFT_COLUMNS,
     Columns,
     frame,
     wald_names,
+)
+from abtest_sim.analysis.estimator_base import AbRows, PairData
+from abtest_sim.analysis.estimators import (
+    daily_column_names,
+    estimators,
+    kept_on_undefined_days,
 )
 from abtest_sim.analysis.series import cumulative_lift, served_totals
 from abtest_sim.analysis.unit_days import (
@@ -35,9 +42,8 @@ from abtest_sim.analysis.unit_days import (
     with_defined_days,
 )
 from abtest_sim.stats.checks import srm_test
-from abtest_sim.stats.cuped import cuped_panels
 from abtest_sim.stats.daily import adjust_p_values, shared_control_of
-from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
+from abtest_sim.stats.influence import relative_lift_of
 from abtest_sim.stats.lift_floor import FLOOR
 from abtest_sim.stats.ratio import ArmEstimate, compare_relative, two_sided_p
 
@@ -112,11 +118,14 @@ def _put_truth(
     cols.values[f"covers_{truth}"] = ((low <= value) & (value <= high)).astype(np.float64)
 
 
-def _lift(cols: Columns, lifts: Linearized, alpha: float) -> None:
+def _adjusted(cols: Columns) -> None:
+    """Holm and BH adjustments of the daily p-values, one family of tests per phase."""
     design = cols.design
-    all_rows = np.arange(cols.n_rows)
-    cols.put_wald(cols.with_averages(lifts), alpha, all_rows, LIFT_COLUMNS, floor=True)
-    for name, method in (("p_value_holm", "holm"), ("p_value_bh", "bh")):
+    methods: tuple[tuple[str, Literal["holm", "bh"]], ...] = (
+        ("p_value_holm", "holm"),
+        ("p_value_bh", "bh"),
+    )
+    for name, method in methods:
         adjusted = np.full(design.n_days, np.nan)
         for phase in design.average_phases:  # one family of tests per phase
             days = design.defined_mask(phase)
@@ -133,7 +142,9 @@ def _naive(cols: Columns, a: ArmLog, b: ArmLog) -> None:
     daily_var = np.where(cols.design.undefined, 0.0, daily_var)
     naive_var = np.concatenate([daily_var, cols.design.average_weights() ** 2 @ daily_var])
     with np.errstate(divide="ignore", invalid="ignore"):  # undefined days: blanked later
-        cols.values["naive_p_value"] = two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+        cols.values["naive_p_value"] = np.asarray(
+            two_sided_p(cols.values["lift"] / np.sqrt(naive_var))
+        )
         cols.values["design_effect"] = cols.values["se"] ** 2 / naive_var
 
 
@@ -173,51 +184,6 @@ def _srm(cols: Columns, logs: Sequence[ArmLog], shares: np.ndarray | None) -> No
     cols.put("srm_p_value", daily, per_phase)
 
 
-def _ab_rows(cols: Columns, ab: np.ndarray) -> np.ndarray:
-    """Row indices of the A/B days in ``ab`` followed by the A/B Average row."""
-    return np.append(np.flatnonzero(ab), cols.ab_average_row)
-
-
-def _ab_minus_aa(cols: Columns, lifts: Linearized, alpha: float) -> None:
-    design = cols.design
-    if not design.defined_mask("aa").any():
-        cols.empty("aa_lift", *wald_names("ab_minus_aa", "ab_minus_aa"))
-        return
-    w_aa, w_ab = design.average_weights()
-    ab_days = np.flatnonzero(design.mask("ab"))
-    # Each A/B day, then the A/B average, minus the mean A/A lift of the same users: one linear
-    # contrast of the daily lifts, so the covariance of the two periods is in its variance.
-    weights = np.vstack([np.eye(design.n_days)[ab_days], w_ab]) - w_aa
-    rows = _ab_rows(cols, design.mask("ab"))
-    cols.put_wald(lifts.combine(weights), alpha, rows, wald_names("ab_minus_aa", "ab_minus_aa"))
-    cols.empty("aa_lift")
-    cols.values["aa_lift"][rows] = float(w_aa @ lifts.value)
-
-
-def _cuped(cols: Columns, a: ArmLog, b: ArmLog, alpha: float) -> bool:
-    """CUPED lift on the A/B days, the A/A days' per-user totals being the covariate."""
-    design = cols.design
-    ab, aa = design.defined_mask("ab"), design.defined_mask("aa")
-    cols.empty(*wald_names("cuped", "cuped_lift"))
-    if not aa.any():
-        return False
-    panels = []
-    for log in (a, b):
-        mask = log.present[ab]
-        pre_c, pre_m = log.clicks[aa].sum(axis=0), log.impressions[aa].sum(axis=0)
-        try:
-            pre = ratio_panel(mask * pre_c, mask * pre_m, mask)
-        except ValueError:  # an A/B day whose users had no A/A impressions: no covariate
-            return False
-        panels.append((log.panel(ab), pre))
-    arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
-    k = int(ab.sum())
-    lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
-    names = wald_names("cuped", "cuped_lift")
-    cols.put_wald(lifts, alpha, _ab_rows(cols, ab), names, floor=True)
-    return True
-
-
 def _shared_control(
     cols: Columns,
     logs: Mapping[str, ArmLog],
@@ -243,19 +209,6 @@ def _shared_control(
     cols.values["aa_control"] = np.full(cols.n_rows, aa_control, dtype=object)
 
 
-def _cumulative(
-    cols: Columns, a: ArmLog, b: ArmLog, alpha: float, rho: float | None
-) -> pl.DataFrame:
-    """The pooled lift so far on each A/B day row (interval and confidence sequence)."""
-    cumulative = cumulative_lift(a, b, cols.design, alpha, rho)
-    rows = np.flatnonzero(cols.design.mask("ab"))
-    sources = ("lift", "ci_low", "ci_high", "cs_low", "cs_high")
-    for name, source in zip(CUMULATIVE_COLUMNS, sources, strict=True):
-        cols.empty(name)
-        cols.values[name][rows] = cumulative[source].to_numpy().astype(np.float64)
-    return cumulative
-
-
 @dataclass(frozen=True)
 class DailyTable:
     """daily.csv (all pairs), the treatment pair's rows, and the inputs behind them."""
@@ -264,7 +217,6 @@ class DailyTable:
     main: pl.DataFrame
     logs: dict[str, ArmLog]
     design: Design
-    has_cuped: bool
     shares: np.ndarray | None
     undefined_days: dict[str, str]  # day label -> why its lift is undefined
     cumulative: pl.DataFrame  # the treatment pair's cumulative.csv (series.cumulative_lift)
@@ -273,6 +225,18 @@ class DailyTable:
     def ab_average(self) -> dict[str, Any]:
         """The treatment pair's A/B Average row."""
         return self.main.row(self.main.height - 1, named=True)
+
+    @property
+    def aa_average(self) -> dict[str, Any] | None:
+        """The treatment pair's A/A Average row (None without a pre-period)."""
+        rows = self.main.filter((pl.col("day") == AVERAGE) & (pl.col("phase") == "aa"))
+        return rows.row(0, named=True) if rows.height else None
+
+    @property
+    def ab_rows(self) -> AbRows:
+        """What the estimators read their A/B lifts from."""
+        pooled = self.cumulative.row(self.cumulative.height - 1, named=True)
+        return AbRows(ab=self.ab_average, aa=self.aa_average, pooled=pooled)
 
 
 def daily_table(
@@ -310,16 +274,23 @@ def daily_table(
         logs = _with_launch_truth(logs, design, launch_truth)
     elif paired:
         logs = {name: replace(log, launch_totals=served_totals(log)) for name, log in logs.items()}
-    kwargs = {"alpha": alpha, "shares": share_vector, "cs_rho": cs_rho}
-    main, has_cuped, cumulative = analyse_pair(
-        logs, design, (arms[0], arms[1]), aa_control=arms[2] if aa_control else None, **kwargs
+    main, cumulative = analyse_pair(
+        logs,
+        design,
+        (arms[0], arms[1]),
+        aa_control=arms[2] if aa_control else None,
+        alpha=alpha,
+        shares=share_vector,
+        cs_rho=cs_rho,
     )
     frames = [main]
     if aa_control is not None:
-        frames.append(analyse_pair(logs, design, (arms[0], arms[2]), aa_control=None, **kwargs)[0])
-    return DailyTable(
-        pl.concat(frames), main, logs, design, has_cuped, share_vector, undefined, cumulative
-    )
+        second = analyse_pair(
+            logs, design, (arms[0], arms[2]), aa_control=None, alpha=alpha, shares=share_vector,
+            cs_rho=cs_rho,
+        )  # fmt: skip
+        frames.append(second[0])
+    return DailyTable(pl.concat(frames), main, logs, design, share_vector, undefined, cumulative)
 
 
 def _with_launch_truth(
@@ -364,23 +335,23 @@ def analyse_pair(
     alpha: float,
     shares: np.ndarray | None,
     cs_rho: float | None = None,
-) -> tuple[pl.DataFrame, bool, pl.DataFrame]:
-    """daily.csv rows of one (control, treatment) pair, whether CUPED could be computed, and the
-    pair's cumulative lift (cumulative.csv)."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """daily.csv rows of one (control, treatment) pair and the pair's cumulative lift
+    (cumulative.csv)."""
     a, b = logs[pair[0]], logs[pair[1]]
     cols = Columns(design)
     _basic(cols, a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
-    lifts = lifts.without(design.undefined)
-    _lift(cols, lifts, alpha)
+    cumulative = cumulative_lift(a, b, design, alpha, cs_rho)
+    data = PairData(a, b, design, lifts.without(design.undefined), alpha, cumulative)
+    for estimator in estimators():  # the day's lift (mean_daily) before the checks that read it
+        estimator.fill(cols, data)
+    _adjusted(cols)
     _truth(cols, a, b)
     _naive(cols, a, b)
     _other_intervals(cols, a, b, alpha)
     _srm(cols, list(logs.values()), shares)
-    _ab_minus_aa(cols, lifts, alpha)
-    has_cuped = _cuped(cols, a, b, alpha)
     _shared_control(cols, logs, pair, aa_control, alpha)
-    cumulative = _cumulative(cols, a, b, alpha, cs_rho)
-    cols.blank_undefined_days()
-    return frame(cols.values), has_cuped, cumulative
+    cols.blank_undefined_days(keep=kept_on_undefined_days())
+    return frame(cols.values, daily_column_names()), cumulative

@@ -70,9 +70,7 @@ def _se_by_days(table: pl.DataFrame, max_days: int) -> tuple[np.ndarray, np.ndar
             f"day {day} of the A/A split: {why}; the planner needs both halves, with a click, "
             "on every day"
         )
-    lifts = daily_lifts(
-        a.clicks, a.impressions, b.clicks, b.impressions, present_a=a.present, present_b=b.present
-    )
+    lifts = daily_lifts(a.panel(), b.panel())
     se = np.array([lifts.average_lift(np.arange(d)).se for d in range(1, max_days + 1)])
     seen = [np.logical_or.accumulate(arm_logs[h].present, axis=0).sum(axis=1) for h in HALVES]
     return se, np.mean(seen, axis=0)[:max_days]

@@ -13,33 +13,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abtest_sim.analysis.daily_columns import AVERAGE
+from abtest_sim.analysis.daily_columns import AVERAGE, LIFT_COLUMNS, SHARED_CONTROL_COLUMNS
 from abtest_sim.analysis.daily_table import DailyTable
-from abtest_sim.analysis.estimates import Estimate, ReportOptions, headline_estimator, with_lineage
-from abtest_sim.analysis.warnings import data_warnings, diverged_warning, headline_warnings
+from abtest_sim.analysis.estimator_base import AbRows, Estimate
+from abtest_sim.analysis.estimators import estimator, estimators
+from abtest_sim.analysis.options import ReportOptions, headline_estimator
+from abtest_sim.analysis.warnings import (
+    ReportWarning,
+    data_warnings,
+    diverged_warning,
+    headline_warnings,
+)
 from abtest_sim.stats import LiftResult, minimum_detectable_lift_from_se, srm_test
 
 __all__ = ["ReportSummary", "json_ready", "summarise", "with_diverged"]
-
-
-_RESULT_COLUMNS = {
-    "average": ("lift", "se", "ci_low", "ci_high", "p_value"),
-    "ab_minus_aa": (
-        "ab_minus_aa",
-        "ab_minus_aa_se",
-        "ab_minus_aa_ci_low",
-        "ab_minus_aa_ci_high",
-        "ab_minus_aa_p_value",
-    ),
-    "cuped": ("cuped_lift", "cuped_se", "cuped_ci_low", "cuped_ci_high", "cuped_p_value"),
-    "shared_control": (
-        "shared_control_lift",
-        "shared_control_se",
-        "shared_control_ci_low",
-        "shared_control_ci_high",
-        "shared_control_p_value",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ class ReportSummary:
     aa_lift: LiftResult | None  # the pre-period's own Average lift (an A/A test)
     estimates: dict[str, Estimate]  # every A/B estimator the log allows, with its truths
     headline: str  # the key of ``estimates`` the report leads with
-    warnings: list[str]
+    alerts: list[ReportWarning]  # the warnings, most serious first (summary.json: "warnings")
     truth: dict[str, Any] | None  # launch effect, test target and their gap (simulations)
     daily_coverage: dict[str, float | None] | None  # share of A/B days whose interval covers
     mde_80: float
@@ -78,6 +65,11 @@ class ReportSummary:
     @property
     def lead(self) -> Estimate:
         return self.estimates[self.headline]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings' texts, most serious first."""
+        return [alert.text for alert in self.alerts]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (NaN and infinities become None); ``daily`` is left out."""
@@ -93,6 +85,8 @@ class ReportSummary:
                 }
             if name == "estimates":
                 value = {key: estimate.to_dict() for key, estimate in value.items()}
+            if name == "alerts":
+                name, value = "warnings", [alert.text for alert in value]
             out[name] = str(value) if isinstance(value, Path) else value
         return json_ready(out)
 
@@ -109,27 +103,29 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _row_result(row: Mapping[str, Any], kind: str, alpha: float) -> LiftResult | None:
-    value, se, low, high, p = (row[n] for n in _RESULT_COLUMNS[kind])
-    if value is None:
+def _row_result(
+    row: Mapping[str, Any] | None, names: tuple[str, ...], alpha: float
+) -> LiftResult | None:
+    """The delta-method result in the columns ``names`` (value, se, low, high, p) of ``row``."""
+    if row is None:
         return None
-    method = "delta" if kind != "cuped" else "cuped"
-    return LiftResult(value, low, high, p, se, method=method, alpha=alpha)
+    value, se, low, high, p = (row[n] for n in names)
+    return (
+        None if value is None else LiftResult(value, low, high, p, se, method="delta", alpha=alpha)
+    )
 
 
 def summarise(
     table: DailyTable,
-    cumulative: pl.DataFrame,
     unit_days: pl.DataFrame,
     *,
     options: ReportOptions,
     report_dir: Path,
 ) -> ReportSummary:
-    """The headline numbers of a computed daily table (and its cumulative lift)."""
+    """The headline numbers of a computed daily table (with its cumulative lift)."""
     alpha = options.alpha
-    row = table.ab_average
-    aa_row = _average_row(table.main, "aa")
-    whole = cumulative.row(cumulative.height - 1, named=True)  # all A/B days pooled
+    rows = table.ab_rows
+    row, aa_row = rows.ab, rows.aa
     ab_days = table.main.filter((pl.col("day") != AVERAGE) & (pl.col("phase") == "ab"))
     gaps = [
         (ab_days[f"{method}_{bound}"] - ab_days[bound]).abs().max()
@@ -139,10 +135,10 @@ def summarise(
     everyone = np.ones(table.design.n_days, dtype=bool)
     users = {name: log.users(everyone) for name, log in table.logs.items()}
     arms = list(table.logs)
-    estimates = _estimates(row, aa_row, whole, options)
+    estimates = _estimates(rows, options)
     headline = headline_estimator(options.headline, estimates)
     srm_p = srm_test(list(users.values()), table.shares).p_value
-    aa_lift = _row_result(aa_row, "average", alpha) if aa_row else None
+    aa_lift = _row_result(aa_row, LIFT_COLUMNS, alpha)
     undefined, data = table.undefined_days, data_warnings(table, estimates, alpha)
     return ReportSummary(
         report_dir=report_dir,
@@ -154,18 +150,18 @@ def summarise(
         aa_days=int(table.design.mask("aa").sum()),
         ab_days=int(table.design.mask("ab").sum()),
         users=users,
-        average=_row_result(row, "average", alpha),
-        pooled=_row_result(whole, "average", alpha),
+        average=_defined(estimator("mean_daily").lift_result(rows, alpha)),
+        pooled=_defined(estimator("pooled").lift_result(rows, alpha)),
         naive_p_value=row["naive_p_value"],
         design_effect=row["design_effect"],
-        ab_minus_aa=_row_result(row, "ab_minus_aa", alpha),
-        cuped=_row_result(row, "cuped", alpha),
-        shared_control=_row_result(row, "shared_control", alpha),
+        ab_minus_aa=estimator("ab_minus_aa").lift_result(rows, alpha),
+        cuped=estimator("cuped").lift_result(rows, alpha),
+        shared_control=_row_result(row, SHARED_CONTROL_COLUMNS[2:], alpha),
         srm_p_value=srm_p,
         aa_lift=aa_lift,
         estimates=estimates,
         headline=headline,
-        warnings=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
+        alerts=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
         truth=_truth_summary(row, aa_row),
         daily_coverage=_daily_coverage(ab_days),
         mde_80=minimum_detectable_lift_from_se(
@@ -177,9 +173,10 @@ def summarise(
     )
 
 
-def _average_row(frame: pl.DataFrame, phase: str) -> dict[str, Any] | None:
-    rows = frame.filter((pl.col("day") == AVERAGE) & (pl.col("phase") == phase))
-    return rows.row(0, named=True) if rows.height else None
+def _defined(result: LiftResult | None) -> LiftResult:
+    """The A/B phase's mean daily and pooled lifts: a report needs a defined A/B day."""
+    assert result is not None, "the A/B phase has a defined day (unit_days refuses others)"
+    return result
 
 
 def _pooled_truth(row: Mapping[str, Any], truth: str) -> float | None:
@@ -193,54 +190,20 @@ def _difference(ab: float | None, aa: float | None) -> float | None:
     return None if ab is None or aa is None else ab - aa
 
 
-def _estimates(
-    row: Mapping[str, Any],
-    aa_row: Mapping[str, Any] | None,
-    whole: Mapping[str, Any],
-    options: ReportOptions,
-) -> dict[str, Estimate]:
-    """Every estimator the log allows, with its truths: the mean daily lift, CUPED and their
-    truths are means of daily lifts; the pooled lift's truths are pooled; A/B - A/A's subtract
-    the pre-period's truths."""
-    sources: dict[str, tuple[float | None, float | None, dict[str, float | None]]] = {
-        "pooled": (
-            whole["lift"],
-            whole["se"],
-            {t: _pooled_truth(row, t) for t in ("target", "launch")},
-        ),
-        "mean_daily": (row["lift"], row["se"], {t: row[f"{t}_lift"] for t in ("target", "launch")}),
-        "ab_minus_aa": (
-            row["ab_minus_aa"],
-            row["ab_minus_aa_se"],
-            {
-                t: _difference(row[f"{t}_lift"], aa_row and aa_row[f"{t}_lift"])
-                for t in ("target", "launch")
-            },
-        ),
-        "cuped": (
-            row["cuped_lift"],
-            row["cuped_se"],
-            {t: row[f"{t}_lift"] for t in ("target", "launch")},
-        ),
-    }
+def _estimates(rows: AbRows, options: ReportOptions) -> dict[str, Estimate]:
+    """Every registered estimator the log allows, with its truths and lineage component."""
     out = {}
-    for name, (lift, se, truths) in sources.items():
-        if lift is None or se is None:
-            continue
-        out[name] = with_lineage(
-            name,
-            float(lift),
-            float(se),
-            alpha=options.alpha,
-            lineage_sd=options.lineage_sd.get(name),
-            **truths,
-        )
+    for kind in estimators():
+        lineage_sd = options.lineage_sd.get(kind.key)
+        estimate = kind.estimate(rows, alpha=options.alpha, lineage_sd=lineage_sd)
+        if estimate is not None:
+            out[kind.key] = estimate
     return out
 
 
 def with_diverged(summary: ReportSummary, diverged: Mapping[str, str]) -> ReportSummary:
-    warnings = [diverged_warning(diverged), *summary.warnings]
-    return replace(summary, diverged=dict(diverged), warnings=warnings)
+    alerts = [diverged_warning(diverged), *summary.alerts]
+    return replace(summary, diverged=dict(diverged), alerts=alerts)
 
 
 def _truth_summary(row: Mapping[str, Any], aa_row: Mapping[str, Any] | None) -> dict | None:

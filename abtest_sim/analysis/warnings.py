@@ -1,17 +1,21 @@
 """The plain-words warnings that lead a report: a broken split, a significant A/A, too few clicks
 for the intervals, intervals that had to leave the delta method, noise the interval does not hold,
-days without a lift, a model that diverged."""
+days without a lift, a model that diverged. Each with its severity: ``stop`` (nothing in the
+report can be acted on), ``caution`` (read the estimate with care), ``note`` (what the interval
+does or does not hold)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 
 from abtest_sim.analysis.daily_columns import AVERAGE
-from abtest_sim.analysis.estimates import ESTIMATORS, Estimate
+from abtest_sim.analysis.estimator_base import Estimate
+from abtest_sim.analysis.estimators import estimators
 from abtest_sim.analysis.unit_days import PHASE_NAMES
 from abtest_sim.stats import LiftResult
 from abtest_sim.stats.lift_floor import CLIPPED, DELTA, floor_interval
@@ -23,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "MIN_CLICKS",
     "SRM_ALARM",
+    "ReportWarning",
+    "Severity",
     "data_warnings",
     "diverged_warning",
     "headline_warnings",
@@ -36,6 +42,16 @@ SRM_ALARM = 1e-3  # an SRM p-value below this means the split itself is broken
 # arm), so that the warning stays quiet only where the stated level holds.
 MIN_CLICKS = 30
 
+Severity = Literal["stop", "caution", "note"]
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    """One warning of a report, in plain words, and how much it weighs."""
+
+    text: str
+    severity: Severity
+
 
 def headline_warnings(
     lead: Estimate,
@@ -43,48 +59,58 @@ def headline_warnings(
     srm_p: float,
     alpha: float,
     undefined_days: Mapping[str, str],
-    data: Sequence[str] = (),
-) -> list[str]:
+    data: Sequence[ReportWarning] = (),
+) -> list[ReportWarning]:
     """Warnings that belong in the headline, most serious first; ``data``: ``data_warnings``."""
     out = []
     if srm_p < SRM_ALARM:
-        out.append(
+        text = (
             f"Sample ratio mismatch (p = {srm_p:.2g}): the arms' user counts are not the designed "
             "split, so the assignment or the logging is broken; do not trust any lift."
         )
+        out.append(ReportWarning(text, "stop"))
     if aa_lift is not None and aa_lift.p_value < alpha:
-        out.append(
+        text = (
             f"The A/A pre-period is itself significant ({100 * aa_lift.lift:+.2f}%, p = "
             f"{aa_lift.p_value:.2g}): the buckets differed before the treatment (chance, or "
             "model-lineage divergence). Read the A/B - A/A or CUPED estimate, not the raw lift."
         )
+        out.append(ReportWarning(text, "caution"))
     out += data
     if lead.lineage_sd is None:
-        out.append(
+        text = (
             "The interval holds the noise of which users landed where and of their clicks, not "
             "model-lineage variance (models trained on different users diverge); set "
             "stats.lineage_sd from an A/A sweep (abtest-sim-aggregate) to include it."
         )
+        out.append(ReportWarning(text, "note"))
     if undefined_days:
         days = "; ".join(f"day {day}: {why}" for day, why in undefined_days.items())
-        out.append(
+        text = (
             f"The lift is undefined on {len(undefined_days)} day(s) ({days}); those days are "
             "blank in daily.csv and left out of the daily means (pooled lifts keep their data)."
         )
+        out.append(ReportWarning(text, "caution"))
     return out
 
 
-def diverged_warning(diverged: Mapping[str, str]) -> str:
+def diverged_warning(diverged: Mapping[str, str]) -> ReportWarning:
     arms = "; ".join(f"{arm}: {why}" for arm, why in diverged.items())
-    return (
+    text = (
         f"A model diverged ({arms}): its predictions are not a ranking, and no lift of this run "
         "means anything about the recipe; lower the learning rate or check the training data."
     )
+    return ReportWarning(text, "stop")
 
 
-def data_warnings(table: DailyTable, estimates: Mapping[str, Estimate], alpha: float) -> list[str]:
-    """What the data allow the intervals: too few clicks, intervals moved off the delta method."""
-    return [w for w in (_few_clicks(table), _floored(table, estimates, alpha)) if w]
+def data_warnings(
+    table: DailyTable, estimates: Mapping[str, Estimate], alpha: float
+) -> list[ReportWarning]:
+    """What the data allow the intervals: too few clicks (caution), intervals moved off the delta
+    method (note)."""
+    few, floored = _few_clicks(table), _floored(table, estimates, alpha)
+    out = [ReportWarning(few, "caution")] if few else []
+    return out + ([ReportWarning(floored, "note")] if floored else [])
 
 
 def _few_clicks(table: DailyTable) -> str | None:
@@ -116,14 +142,18 @@ def _floored(table: DailyTable, estimates: Mapping[str, Estimate], alpha: float)
     rows = [f"day {d}" if d != AVERAGE else f"the {PHASE_NAMES[p]} Average"
             for d, p in zip(main["day"], main["phase"], strict=True)]  # fmt: skip
     moved, clipped = [], []
-    for lift, se, label in (("lift", "se", ""), ("cuped_lift", "cuped_se", "CUPED ")):
+    for estimator in estimators():  # the estimators whose daily rows are relative lifts
+        if estimator.row_label is None or not estimator.bounded:
+            continue
+        lift, se = estimator.result_columns[:2]
         kind = _kind(main[lift], main[se], z)
-        moved += [label + rows[i] for i in np.flatnonzero(kind != DELTA)]
-        clipped += [label + rows[i] for i in np.flatnonzero(kind == CLIPPED)]
+        named = [f"{estimator.row_label} {row}".lstrip() for row in rows]
+        moved += [named[i] for i in np.flatnonzero(kind != DELTA)]
+        clipped += [named[i] for i in np.flatnonzero(kind == CLIPPED)]
     cumulative = _kind(table.cumulative["lift"], table.cumulative["se"], z)
     if (cumulative != DELTA).any():
         moved.append(f"{int((cumulative != DELTA).sum())} day(s) of the cumulative lift")
-    moved += [f"the {ESTIMATORS[n]}" for n, e in estimates.items() if e.interval != "delta"]
+    moved += [f"the {e.label}" for e in estimates.values() if e.interval != "delta"]
     if not moved:
         return None
     text = (

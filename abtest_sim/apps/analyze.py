@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from abtest_sim.analysis.real_log import FORMATS, AnalyzeError, LogSpec, read_unit_days
+from abtest_sim.report.format import interval
 from reloop.hydra_app import CONF_PACKAGE, one_line_errors, precheck
 from reloop.schema import SchemaError, build, plain
 
@@ -41,7 +42,7 @@ class AnalyzeSettings(LogSpec):
     aa_control: str | None = None
     alpha: float = 0.05
     shares: dict[str, float] | None = None
-    headline: str = "auto"  # the estimator the report leads with (abtest_sim.analysis.estimates)
+    headline: str = "auto"  # the estimator the report leads with (abtest_sim.analysis.options)
     lineage_sd: dict[str, Any] | None = None  # model-lineage SD per estimator, if measured
     cs_rho: Any = None  # tuning of the confidence sequence (checked by ReportOptions)
 
@@ -85,8 +86,15 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
     table, shape = read_unit_days(settings)
     # The report pulls in scipy, statsmodels and matplotlib: only once the file itself is known
     # good, so that most bad input is answered in well under a second.
-    from abtest_sim.analysis.estimates import ReportOptionsError
-    from abtest_sim.report.writer import ReportInputError, ReportOptions, write_report
+    from abtest_sim.analysis.options import ReportOptionsError
+    from abtest_sim.report.writer import (
+        Arms,
+        ReportContext,
+        ReportInput,
+        ReportInputError,
+        ReportOptions,
+        write_report,
+    )
 
     try:
         options = ReportOptions.from_mapping(
@@ -107,17 +115,12 @@ def analyze(settings: AnalyzeSettings) -> ReportSummary:
         "phase": settings.phase,
         "aa_days": settings.aa_days,
     }
+    arms = Arms(
+        settings.control, settings.treatment, aa_control=settings.aa_control, shares=settings.shares
+    )
+    report = ReportInput(table, arms, options, ReportContext(owner=PROG, metadata=metadata))
     try:
-        return write_report(
-            table,
-            settings.out,
-            control=settings.control,
-            treatment=settings.treatment,
-            aa_control=settings.aa_control,
-            options=options,
-            shares=settings.shares,
-            metadata=metadata,
-        )
+        return write_report(report, settings.out)
     except ReportInputError as error:  # the table is unusable: arms, counts, phases
         raise AnalyzeError(str(error)) from None
 
@@ -129,11 +132,10 @@ def load_unit_days(settings: AnalyzeSettings) -> pl.DataFrame:
 
 def _headline(summary: ReportSummary) -> str:
     lead = summary.lead
+    shown = interval(lead.lift, lead.total_ci_low, lead.total_ci_high)
     return (
-        f"{PROG}: {summary.treatment} vs {summary.control}: {lead.label} "
-        f"{100 * lead.lift:+.2f}% [{100 * lead.total_ci_low:+.2f}%, "
-        f"{100 * lead.total_ci_high:+.2f}%], p = {lead.total_p_value:.4g}; "
-        f"report: {summary.report_dir / 'report.md'}"
+        f"{PROG}: {summary.treatment} vs {summary.control}: {lead.label} {shown}, "
+        f"p = {lead.total_p_value:.4g}; report: {summary.report_dir / 'report.md'}"
     )
 
 

@@ -109,7 +109,7 @@ def calibrate(settings: CalibrateSettings) -> dict[str, Any]:
     """Fit and write ``world/<name>.yaml``, ``fit.json`` and ``calibration.md`` (and
     ``fidelity.png``) into ``out``, all at once; return fit.json. ``out`` must be new, empty or
     this app's earlier output (``reloop.owned``)."""
-    from abtest_sim.world.fit.report import render_markdown, time_line, world_yaml
+    from abtest_sim.report.world_fit import render_markdown, time_line, world_yaml
     from abtest_sim.world.fit.world import fit_world
 
     check_writable(settings.out, PROG, legacy=_earlier_output, what="out folder")

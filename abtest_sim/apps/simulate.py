@@ -19,9 +19,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from abtest_sim.analysis.estimates import ReportOptions, ReportOptionsError
-from abtest_sim.report.writer import write_report
-from abtest_sim.sim.config import ConfigError, SimulationConfig
+from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
+from abtest_sim.report.writer import Arms, ReportContext, ReportInput, write_report
+from abtest_sim.sim.config import ArmSpec, ConfigError, SimulationConfig
 from abtest_sim.sim.diagnostics import calibration_table
 from abtest_sim.sim.health import diverged_arms
 from abtest_sim.sim.loop import run_experiment
@@ -138,19 +138,8 @@ def write_simulation_report(
     diverged = diverged_arms(run_dir / "logs", config.arm_names, test_days)
     for arm, why in diverged.items():
         log.warning("the model of arm %s diverged: %s", arm, why)
-    summary = write_report(
-        unit_days,
-        run_dir,
-        control=spec.control,
-        treatment=spec.treatments[0],
-        aa_control=spec.aa_control,
-        options=options,
-        shares=shares,
-        launch_truth=launch_truth_table(run_dir, config),
-        paired=spec.paired,
-        plots=plots,
-        diverged=diverged,
-        calibration=calibration_table(run_dir, config),
+    arms = Arms(spec.control, spec.treatments[0], aa_control=spec.aa_control, shares=shares)
+    context = ReportContext(
         owner=PROG,
         metadata={
             "source": "abtest-sim",
@@ -160,8 +149,30 @@ def write_simulation_report(
             "paired": spec.paired,
             "launch_truth": spec.launch_truth or spec.paired,
         },
+        recipes={arm.name: recipe_in_words(arm) for arm in config.arms},
+        launch_truth=launch_truth_table(run_dir, config),
+        paired=spec.paired,
+        diverged=diverged,
+        calibration=calibration_table(run_dir, config),
     )
+    summary = write_report(ReportInput(unit_days, arms, options, context), run_dir, plots=plots)
     return summary.to_dict()
+
+
+def recipe_in_words(arm: ArmSpec) -> str:
+    """How an arm retrains in the A/B phase, for the report's title: ``BCE baseline``,
+    ``reloop, alpha 0.5, y_last logged``, ``kd, alpha 0.5``, or a plugged-in loss's target with its
+    options."""
+    recipe = arm.recipe
+    if isinstance(recipe, dict):
+        options = ", ".join(f"{k} {v}" for k, v in recipe.items() if k != "_target_")
+        name = str(recipe.get("_target_"))
+        return f"{name} ({options}), alpha {arm.alpha}" if options else f"{name}, alpha {arm.alpha}"
+    if recipe == "baseline":
+        return "BCE baseline"
+    if recipe == "reloop":
+        return f"reloop, alpha {arm.alpha}, y_last {arm.y_last}"
+    return f"{recipe}, alpha {arm.alpha}"
 
 
 def _report_options(node: Any) -> ReportOptions:

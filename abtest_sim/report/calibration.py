@@ -1,13 +1,39 @@
-"""The report's section on model calibration (a simulator's ``calibration.csv``, computed by
-``abtest_sim.sim.diagnostics``): per arm and phase, the mean of the daily diagnostics."""
+"""The report's blocks on the models' calibration: a simulator's ``calibration.csv`` (computed by
+``abtest_sim.sim.diagnostics``) summarised per arm and phase, and any per-(arm, day) table that
+carries the diagnostic shown day by day."""
 
 from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["calibration_section", "calibration_summary"]
+from abtest_sim.analysis.unit_days import PHASE_NAMES
+from abtest_sim.report.blocks import Block, Paragraphs, Table
+from abtest_sim.report.format import number, pct
 
+__all__ = ["CALIBRATION_COLUMNS", "calibration_blocks", "calibration_frame", "calibration_summary"]
+
+# The calibration diagnostic per arm and day (mean pCTR, over CTR and over the true CTR, and the
+# share of predictions that rose against the previous version); a per-(arm, day) table carrying
+# any of these columns (``ReportContext.calibration``, or arms.csv) is shown.
+CALIBRATION_COLUMNS = ("mean_pctr", "pctr_over_ctr", "pctr_over_true", "share_rose")
+RATIO_COLUMNS = ("pctr_over_ctr", "pctr_over_true")
+LABELS = {
+    "mean_pctr": "mean pCTR",
+    "pctr_over_ctr": "mean pCTR / CTR",
+    "pctr_over_true": "mean pCTR / true CTR",
+    "share_rose": "share of pCTRs that rose",
+}
 SUMMARY_COLUMNS = {"arm", "phase", "pctr_over_ctr", "pctr_over_true", "share_rose"}
+SUMMARY_NOTE = (
+    "Mean over the phase's days (`calibration.csv` has every day). pCTR / true CTR below 1: the "
+    "serving model under-predicts. Share rose: impressions whose pCTR is above the previous "
+    "version's prediction of them (ReLoop's loss makes raising a prediction costly, so a braked "
+    "lineage shows a low share)."
+)
+MISSING_NOTE = (
+    "Not in this report's tables (mean pCTR over CTR per arm and day, and the share of "
+    "predictions that rose against the previous version, appear here when they are)."
+)
 
 
 def calibration_summary(table: pl.DataFrame) -> pl.DataFrame:
@@ -19,23 +45,40 @@ def calibration_summary(table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def calibration_section(table: pl.DataFrame | None) -> str:
-    """Markdown: the per-arm summary with how to read it; empty without the simulator's table
-    (report.html shows any per arm-day calibration table, also a partial one)."""
-    if table is None or table.height == 0 or not SUMMARY_COLUMNS <= set(table.columns):
-        return ""
-    lines = [
-        "", "## Model calibration", "",
-        "Mean over the phase's days (`calibration.csv` has every day). pCTR / true CTR below 1: "
-        "the serving model under-predicts. Share rose: impressions whose pCTR is above the "
-        "previous version's prediction of them (ReLoop's loss makes raising a prediction "
-        "costly, so a braked lineage shows a low share).", "",
-        "| arm | phase | pCTR / CTR | pCTR / true CTR | share rose |", "|---|---|---|---|---|",
-    ]  # fmt: skip
-    for arm, phase, over_ctr, over_true, rose in calibration_summary(table).iter_rows():
-        lines.append(f"| {arm} | {phase} | {_ratio(over_ctr)} | {_ratio(over_true)} | "
-                     f"{'n/a' if rose is None else f'{rose:.0%}'} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
+def calibration_frame(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The calibration diagnostic per arm and day, if any table carries it (else None)."""
+    for source in (given, per_arm):
+        if source is None:
+            continue
+        present = [c for c in CALIBRATION_COLUMNS if c in source.columns]
+        if present and {"arm", "day"} <= set(source.columns):
+            return source.select("arm", pl.col("day").cast(pl.String), *present)
+    return None
+
+
+def calibration_blocks(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> tuple[Block, ...]:
+    """The summary per arm and phase (the simulator's whole table only), then every day."""
+    frame = calibration_frame(per_arm, given)
+    if frame is None:
+        return (Paragraphs((MISSING_NOTE,), muted=True),)
+    blocks: list[Block] = []
+    if given is not None and given.height and SUMMARY_COLUMNS <= set(given.columns):
+        rows = tuple(
+            (str(arm), PHASE_NAMES.get(phase, str(phase)), _ratio(over_ctr), _ratio(over_true),
+             "n/a" if rose is None else pct(rose, False, digits=0))
+            for arm, phase, over_ctr, over_true, rose in calibration_summary(given).iter_rows()
+        )  # fmt: skip
+        summary_header = ("Arm", "Phase", "pCTR / CTR", "pCTR / true CTR", "Share rose")
+        blocks.append(Table("calibration-summary", summary_header, rows, caption=SUMMARY_NOTE))
+    columns = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
+    days = tuple(
+        (str(r["arm"]), str(r["day"]),
+         *(number(r[c]) if c in RATIO_COLUMNS else pct(r[c], False) for c in columns))
+        for r in frame.iter_rows(named=True)
+    )  # fmt: skip
+    header = ("Arm", "Day", *(LABELS[c] for c in columns))
+    blocks.append(Table("calibration", header, days, caption="Every day of the test:"))
+    return tuple(blocks)
 
 
 def _ratio(value: float | None) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -38,7 +39,7 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
-def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, object]:
+def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, Axes]:
     """A figure on its own Agg canvas with one axes."""
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)

@@ -1,14 +1,16 @@
 """The A/B test report, for simulated and real logs alike: one entry point, ``write_report``.
 
-Input: one row per (unit, arm, day) with ``clicks`` and ``impressions``, an optional ``phase`` ("aa"
-for the pre-period A/A days on the same users, "ab" for the treatment days) and optional
-``true_clicks`` (the sum of the simulator's p_true). Output under ``<out_dir>/report/``:
+Input (``abtest_sim.report.inputs.ReportInput``): one row per (unit, arm, day) with ``clicks`` and
+``impressions``, an optional ``phase`` ("aa" for the pre-period A/A days on the same users, "ab" for
+the treatment days) and optional ``true_clicks`` (the sum of the simulator's p_true); the compared
+``Arms``; the ``ReportOptions``; the ``ReportContext``. Output under ``<out_dir>/report/``:
 
-- ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``report.md``
-  (rendered by ``abtest_sim.report.markdown``),
-  ``arms.csv`` (CTR per arm and day), ``cumulative.csv`` (lift of the pooled CTR so far, with its
-  always-valid confidence sequence);
-- ``report.html`` (``abtest_sim.report.html``): one self-contained page with the figures inline;
+- ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``arms.csv`` (CTR per
+  arm and day), ``cumulative.csv`` (lift of the pooled CTR so far, with its always-valid confidence
+  sequence), ``calibration.csv`` (when the context carries it);
+- ``report.md`` and ``report.html``: one document (``abtest_sim.report.document``) laid out by
+  ``abtest_sim.report.markdown`` and ``abtest_sim.report.html`` (one self-contained page with the
+  figures inline);
 - ``daily_lift.png``, ``cumulative_lift.png``, ``ctr_per_arm.png``.
 
 Everything is computed before anything is written; the folder is written beside its final place and
@@ -18,105 +20,61 @@ renamed into it, so a failed run leaves no half-written report. The same input g
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from abtest_sim.analysis.daily_columns import DAILY_COLUMNS
 from abtest_sim.analysis.daily_table import DailyTable, daily_table
-from abtest_sim.analysis.estimates import (
-    ReportOptions,
-    ReportOptionsError,
-)
+from abtest_sim.analysis.estimators import DAILY_COLUMNS
+from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.analysis.series import arm_days
 from abtest_sim.analysis.summary import ReportSummary, json_ready, summarise, with_diverged
 from abtest_sim.analysis.unit_days import ReportInputError
-from abtest_sim.report.calibration import calibration_section
+from abtest_sim.report.document import METHOD_NOTE, report_document
 from abtest_sim.report.html import render_html
+from abtest_sim.report.inputs import Arms, ReportContext, ReportInput
 from abtest_sim.report.markdown import render_markdown
 from reloop.owned import check_writable, replace_owned_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["DAILY_COLUMNS", "ReportInputError", "ReportOptions", "ReportSummary", "write_report"]
+__all__ = [
+    "DAILY_COLUMNS",
+    "Arms",
+    "ReportContext",
+    "ReportInput",
+    "ReportInputError",
+    "ReportOptions",
+    "ReportSummary",
+    "write_report",
+]
+
+Writer = Callable[[Path], Any]
 
 
-METHOD_NOTE = (
-    "Intervals and p-values: delta method on the relative lift R_B / R_A - 1, with the log's units "
-    "(users) as the independent observations (per-unit clicks and impressions) and a normal "
-    "approximation. Users, not impressions, are randomised and one user's impressions are "
-    "correlated, so the naive binomial test is shown "
-    "only as a diagnostic, beside its design effect (variance ratio of the right test to the "
-    "naive one). The delta interval is shown rather than the log-ratio or Fieller interval because "
-    "the Average and A/B - A/A rows are linear combinations of daily lifts, whose joint covariance "
-    "the delta method gives exactly from per-user influence functions. A CTR cannot fall by more "
-    "than 100%: where the delta interval of a lift would reach -100%, the log-ratio interval "
-    "exp(log(1 + lift) +- z se / (1 + lift)) - 1 and its p-value are shown instead (clipped at "
-    "-100% if the treatment has no click), and the warnings name those rows."
-)
+def write_report(report: ReportInput, out_dir: Path | str, *, plots: bool = True) -> ReportSummary:
+    """Analyse ``report.unit_days`` and write ``<out_dir>/report/``.
 
-
-def write_report(
-    unit_days: pl.DataFrame,
-    out_dir: Path | str,
-    *,
-    control: str,
-    treatment: str,
-    aa_control: str | None = None,
-    options: ReportOptions | None = None,
-    shares: Mapping[str, float] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    launch_truth: pl.DataFrame | None = None,
-    paired: bool = False,
-    plots: bool = True,
-    diverged: Mapping[str, str] | None = None,
-    calibration: pl.DataFrame | None = None,
-    owner: str = "abtest-analyze",
-) -> ReportSummary:
-    """Analyse a per-(unit, arm, day) table and write ``<out_dir>/report/``.
-
-    ``unit_days``: columns unit, arm, day, clicks, impressions; optional phase ("aa" / "ab") and
-    true_clicks. ``aa_control``: a concurrent second control (A/A'), giving the shared-control
-    A/B minus A/A. ``shares``: the designed share of users per arm for the SRM test (default:
-    equal). ``metadata`` goes into summary.json (e.g. where the log came from). Raises
-    ``ReportInputError`` (a ``ValueError``) with a one-line message when the table is unusable.
-    ``options``: level, headline estimator, lineage components and the confidence sequence's
-    tuning (``conf/stats``). ``launch_truth`` (day, arm, true_clicks, impressions): a simulator's
-    launch lineages (each arm's recipe serving and trained on every user); ``paired``: every unit
-    in every arm. ``plots``: draw the figures (PNGs, and inline in report.html; large sweeps skip
-    them: the aggregate has its own). ``diverged``: arms whose model diverged
-    (``abtest_sim.sim.health``), the first warning. ``calibration``: a per-(arm, day) table with any
-    of ``report_html_parts.CALIBRATION_COLUMNS`` (a simulator's ``abtest_sim.sim.diagnostics``),
-    written as calibration.csv, summarised in report.md and shown in report.html's diagnostics.
-    ``owner``: the app writing; an existing ``report/`` is replaced only if that app wrote it
-    (``reloop.owned``: files it did not write are kept, another app's or a user's folder is
-    refused with ``NotOwned`` before any work).
+    Raises ``ReportInputError`` (a ``ValueError``) with a one-line message when the table is
+    unusable, and ``NotOwned`` before any work when ``report/`` is another app's or a user's.
+    ``plots``: draw the figures (PNGs, and inline in report.html; large sweeps skip them: the
+    aggregate has its own).
     """
     report_dir = Path(out_dir) / "report"
+    owner = report.context.owner
     check_writable(report_dir, owner, legacy=_unmarked_report, what="report folder")
-    options = options or ReportOptions()
-    table = daily_table(
-        unit_days,
-        control=control,
-        treatment=treatment,
-        aa_control=aa_control,
-        alpha=options.alpha,
-        shares=shares,
-        launch_truth=launch_truth,
-        paired=paired,
-        cs_rho=options.cs_rho,
-    )
-    summary = _summary(table, unit_days, options, report_dir, diverged)
+    table = _table(report)
+    summary = _summary(table, report, report_dir)
     per_arm = arm_days(table.logs, table.design)
-    svgs, pngs = _figures(table, per_arm, options.alpha) if plots else (None, {})
-    source = _source_line(metadata or {})
-    html = render_html(summary, table, per_arm, method_note=METHOD_NOTE, figures=svgs,
-                       source=source, calibration=calibration)  # fmt: skip
-    writers = _writers(summary, table, per_arm, metadata, html, calibration) | pngs
+    document = report_document(summary, table, per_arm, report.context, figures=plots)
+    svgs, pngs = _figures(table, per_arm, report.options.alpha) if plots else (None, {})
+    writers = _writers(summary, table, per_arm, report.context) | pngs
+    writers["report.md"] = _text(render_markdown(document))
+    writers["report.html"] = _text(render_html(document, svgs))
     with replace_owned_dir(
         report_dir, owner, legacy=_unmarked_report, what="report folder"
     ) as staging:
@@ -125,30 +83,38 @@ def write_report(
     return summary
 
 
+def _table(report: ReportInput) -> DailyTable:
+    arms, context = report.arms, report.context
+    return daily_table(
+        report.unit_days,
+        control=arms.control,
+        treatment=arms.treatment,
+        aa_control=arms.aa_control,
+        alpha=report.options.alpha,
+        shares=arms.shares,
+        launch_truth=context.launch_truth,
+        paired=context.paired,
+        cs_rho=report.options.cs_rho,
+    )
+
+
 def _unmarked_report(folder: Path) -> bool:
     """A report folder of an earlier version (no marker): its summary.json is a report's."""
     return (folder / "summary.json").is_file() and (folder / "daily.csv").is_file()
 
 
-def _summary(
-    table: DailyTable,
-    unit_days: pl.DataFrame,
-    options: ReportOptions,
-    report_dir: Path,
-    diverged: Mapping[str, str] | None,
-) -> ReportSummary:
+def _summary(table: DailyTable, report: ReportInput, report_dir: Path) -> ReportSummary:
     try:
-        summary = summarise(
-            table, table.cumulative, unit_days, options=options, report_dir=report_dir
-        )
+        summary = summarise(table, report.unit_days, options=report.options, report_dir=report_dir)
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
+    diverged = report.context.diverged
     return with_diverged(summary, diverged) if diverged else summary
 
 
 def _figures(
     table: DailyTable, per_arm: pl.DataFrame, alpha: float
-) -> tuple[dict[str, str], dict[str, Callable[[Path], Any]]]:
+) -> tuple[dict[str, str], dict[str, Writer]]:
     """The figures as inline SVGs for report.html and as writers of their PNGs."""
     from abtest_sim.report import plots  # matplotlib loads only when a report is drawn
 
@@ -158,45 +124,31 @@ def _figures(
         "ctr_per_arm": plots.ctr_per_arm_figure(per_arm),
     }
     svgs = {name: plots.svg_text(figure, name) for name, figure in drawn.items()}
-    pngs = {f"{name}.png": partial(plots.save_png, figure) for name, figure in drawn.items()}
+    pngs: dict[str, Writer] = {
+        f"{name}.png": partial(plots.save_png, figure) for name, figure in drawn.items()
+    }
     return svgs, pngs
 
 
+def _text(text: str) -> Writer:
+    return lambda path: path.write_text(text, encoding="utf-8")
+
+
 def _writers(
-    summary: ReportSummary,
-    table: DailyTable,
-    per_arm: pl.DataFrame,
-    metadata: Mapping[str, Any] | None,
-    html: str,
-    calibration: pl.DataFrame | None,
-) -> dict[str, Callable[[Path], Any]]:
+    summary: ReportSummary, table: DailyTable, per_arm: pl.DataFrame, context: ReportContext
+) -> dict[str, Writer]:
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.
         "summary": {k: v for k, v in summary.to_dict().items() if k != "report_dir"},
         "method": METHOD_NOTE,
-        "input": json_ready(dict(metadata or {})),
+        "input": json_ready(dict(context.metadata)),
     }
-    markdown = render_markdown(summary, table, METHOD_NOTE) + calibration_section(calibration)
-    writers: dict[str, Callable[[Path], Any]] = {
+    writers: dict[str, Writer] = {
         "daily.csv": table.frame.write_csv,
         "arms.csv": per_arm.write_csv,
         "cumulative.csv": table.cumulative.write_csv,
-        "summary.json": lambda p: p.write_text(json.dumps(summary_json, indent=2) + "\n"),
-        "report.md": lambda p: p.write_text(markdown),
-        "report.html": lambda p: p.write_text(html, encoding="utf-8"),
+        "summary.json": _text(json.dumps(summary_json, indent=2) + "\n"),
     }
-    if calibration is not None:
-        writers["calibration.csv"] = calibration.write_csv
+    if context.calibration is not None:
+        writers["calibration.csv"] = context.calibration.write_csv
     return writers
-
-
-def _source_line(metadata: Mapping[str, Any]) -> str:
-    """Where the data came from, in a few words (no absolute path: the page can travel)."""
-    if metadata.get("source") == "abtest-sim":
-        return (
-            f"a simulated test (abtest-sim, experiment {metadata.get('experiment')}, seed "
-            f"{metadata.get('seed')})"
-        )
-    if metadata.get("input"):
-        return f"the log {Path(str(metadata['input'])).name} (abtest-analyze)"
-    return "a per-user log"

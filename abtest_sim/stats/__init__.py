@@ -1,6 +1,8 @@
 """Statistics for A/B tests of ratio metrics (CTR) with users as the unit of randomisation.
 
-Inputs are per-user numpy arrays (num = clicks, den = impressions); results are small frozen
+Inputs are typed per-user sums: ``UnitTotals`` (one arm, one period: num = clicks, den =
+impressions), ``PrePost`` (the same users over a test period and its pre-period) and
+``RatioPanel`` (one arm over several days, from ``ratio_panel``); results are small frozen
 dataclasses. Only numpy, scipy and statsmodels: no torch, nothing from the simulator.
 """
 
@@ -46,6 +48,7 @@ from abtest_sim.stats.ratio import (
     relative_lift,
 )
 from abtest_sim.stats.synthetic import SyntheticCtr
+from abtest_sim.stats.units import PrePost, UnitTotals
 
 __all__ = [
     "ArmEstimate",
@@ -55,10 +58,12 @@ __all__ = [
     "LiftResult",
     "Linearized",
     "PerUserVariance",
+    "PrePost",
     "RatioPanel",
     "RatioStats",
     "SrmResult",
     "SyntheticCtr",
+    "UnitTotals",
     "WaldColumns",
     "ab_minus_aa_lift",
     "absolute_difference",

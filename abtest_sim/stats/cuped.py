@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from abtest_sim.stats.influence import (
     Linearized,
@@ -25,7 +24,8 @@ from abtest_sim.stats.influence import (
     ratio_panel,
     relative_lift_of,
 )
-from abtest_sim.stats.ratio import LiftResult, normal_lift, unit_arrays
+from abtest_sim.stats.ratio import LiftResult, normal_lift
+from abtest_sim.stats.units import PrePost
 
 
 @dataclass(frozen=True)
@@ -77,46 +77,18 @@ def cuped_panels(
     )
 
 
-def cuped_arms(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    pre_num_a: ArrayLike,
-    pre_den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
-    pre_num_b: ArrayLike,
-    pre_den_b: ArrayLike,
-) -> CupedArms:
-    """CUPED-adjusted ratios of two arms from per-user arrays (one period, aligned by user)."""
-    panels = []
-    for num, den, pre_num, pre_den in (
-        (num_a, den_a, pre_num_a, pre_den_a),
-        (num_b, den_b, pre_num_b, pre_den_b),
-    ):
-        c, m = unit_arrays(num, den)
-        pc, pm = unit_arrays(pre_num, pre_den)
-        if pc.size != c.size:
-            raise ValueError("pre-period arrays must be aligned with the post-period users")
-        present = np.ones((1, c.size), dtype=bool)
-        panels.append((ratio_panel(c, m, present), ratio_panel(pc, pm, present)))
-    (post_a, pre_a), (post_b, pre_b) = panels
+def cuped_arms(control: PrePost, treatment: PrePost) -> CupedArms:
+    """CUPED-adjusted ratios of two arms, each given over one test period and its pre-period."""
+    post_a, pre_a, post_b, pre_b = (
+        ratio_panel(*totals.as_panel_rows())
+        for totals in (control.post, control.pre, treatment.post, treatment.pre)
+    )
     return cuped_panels(post_a, pre_a, post_b, pre_b)
 
 
-def cuped_relative_lift(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    pre_num_a: ArrayLike,
-    pre_den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
-    pre_num_b: ArrayLike,
-    pre_den_b: ArrayLike,
-    *,
-    alpha: float = 0.05,
-) -> LiftResult:
+def cuped_relative_lift(control: PrePost, treatment: PrePost, *, alpha: float = 0.05) -> LiftResult:
     """CUPED-adjusted relative lift R_adj_B / R_adj_A - 1 with a delta-method Wald interval."""
-    arms = cuped_arms(num_a, den_a, pre_num_a, pre_den_a, num_b, den_b, pre_num_b, pre_den_b)
+    arms = cuped_arms(control, treatment)
     lift = arms.relative_lift()
     return normal_lift(
         float(lift.value[0]),

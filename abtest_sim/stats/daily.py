@@ -15,8 +15,15 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from abtest_sim.stats.influence import Linearized, chain, ratio_panel, relative_lift_of
-from abtest_sim.stats.ratio import LiftResult, normal_lift, unit_arrays
+from abtest_sim.stats.influence import (
+    Linearized,
+    RatioPanel,
+    chain,
+    ratio_panel,
+    relative_lift_of,
+)
+from abtest_sim.stats.ratio import LiftResult, normal_lift
+from abtest_sim.stats.units import PrePost, UnitTotals
 
 
 def _to_result(lin: Linearized, *, alpha: float, method: str) -> LiftResult:
@@ -70,67 +77,33 @@ class DailyLifts:
         return _to_result(self.lifts.combine(weights), alpha=alpha, method="delta A/B minus A/A")
 
 
-def daily_lifts(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
-    *,
-    present_a: ArrayLike | None = None,
-    present_b: ArrayLike | None = None,
-) -> DailyLifts:
-    """Daily lifts from (days, users) matrices of each arm (users aligned across days)."""
-    panel_a = ratio_panel(num_a, den_a, present_a)
-    panel_b = ratio_panel(num_b, den_b, present_b)
-    if panel_a.ratio.size != panel_b.ratio.size:
+def daily_lifts(control: RatioPanel, treatment: RatioPanel) -> DailyLifts:
+    """Daily lifts of the treatment over the control from each arm's (days, users) panel
+    (``abtest_sim.stats.influence.ratio_panel``; users aligned across days, arms independent)."""
+    if control.ratio.size != treatment.ratio.size:
         raise ValueError("both arms need the same number of days")
-    lifts = relative_lift_of(panel_a.linearized("control"), panel_b.linearized("treatment"))
-    return DailyLifts(lifts)
+    return DailyLifts(
+        relative_lift_of(control.linearized("control"), treatment.linearized("treatment"))
+    )
 
 
 def average_lift(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
+    control: RatioPanel,
+    treatment: RatioPanel,
     *,
-    present_a: ArrayLike | None = None,
-    present_b: ArrayLike | None = None,
+    days: ArrayLike | None = None,
     alpha: float = 0.05,
 ) -> LiftResult:
-    """Mean of the daily lifts with the cross-day covariance, from (days, users) matrices."""
-    lifts = daily_lifts(num_a, den_a, num_b, den_b, present_a=present_a, present_b=present_b)
-    return lifts.average_lift(alpha=alpha)
+    """Mean of the daily lifts over ``days`` (None: all) with the cross-day covariance."""
+    return daily_lifts(control, treatment).average_lift(days, alpha=alpha)
 
 
-def _two_periods(num: ArrayLike, den: ArrayLike, pre_num: ArrayLike, pre_den: ArrayLike):
-    c, m = unit_arrays(num, den)
-    pc, pm = unit_arrays(pre_num, pre_den)
-    if pc.size != c.size:
-        raise ValueError("pre-period arrays must be aligned with the post-period users")
-    # Row 0: the A/A pre-period, row 1: the A/B period; every user belongs to both samples.
-    return np.vstack([pc, c]), np.vstack([pm, m]), np.ones((2, c.size), dtype=bool)
-
-
-def ab_minus_aa_lift(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    pre_num_a: ArrayLike,
-    pre_den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
-    pre_num_b: ArrayLike,
-    pre_den_b: ArrayLike,
-    *,
-    alpha: float = 0.05,
-) -> LiftResult:
+def ab_minus_aa_lift(control: PrePost, treatment: PrePost, *, alpha: float = 0.05) -> LiftResult:
     """A/B lift minus the A/A lift of a pre-period on the same users (per-user period totals).
 
     Var = Var(L_ab) + Var(L_aa) - 2 Cov(L_ab, L_aa); the covariance comes from the same users.
     """
-    c_a, m_a, p_a = _two_periods(num_a, den_a, pre_num_a, pre_den_a)
-    c_b, m_b, p_b = _two_periods(num_b, den_b, pre_num_b, pre_den_b)
-    lifts = daily_lifts(c_a, m_a, c_b, m_b, present_a=p_a, present_b=p_b)
+    lifts = daily_lifts(ratio_panel(*control.periods()), ratio_panel(*treatment.periods()))
     return lifts.difference_of_averages([1], [0], alpha=alpha)
 
 
@@ -149,20 +122,17 @@ def shared_control_of(
 
 
 def shared_control_lift(
-    num_a1: ArrayLike,
-    den_a1: ArrayLike,
-    num_a2: ArrayLike,
-    den_a2: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
+    control: UnitTotals,
+    aa_control: UnitTotals,
+    treatment: UnitTotals,
     *,
     alpha: float = 0.05,
 ) -> LiftResult:
     """A/B minus A/A with a shared control: D = (R_B - R_A2) / R_A1 with its delta interval."""
-    arms = []
-    for name, num, den in (("A1", num_a1, den_a1), ("A2", num_a2, den_a2), ("B", num_b, den_b)):
-        c, m = unit_arrays(num, den)
-        arms.append(ratio_panel(c, m, np.ones((1, c.size), dtype=bool)).linearized(name))
+    arms = [
+        ratio_panel(*totals.as_panel_rows()).linearized(name)
+        for name, totals in (("A1", control), ("A2", aa_control), ("B", treatment))
+    ]
     return _to_result(shared_control_of(*arms), alpha=alpha, method="delta shared control")
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
+from abtest_sim.stats.units import UnitTotals, unit_arrays
+
 RelativeMethod = Literal["delta", "log", "fieller", "naive"]
 AbsoluteMethod = Literal["delta", "naive"]
 
@@ -36,25 +38,6 @@ def z_critical(alpha: float) -> float:
 def two_sided_p(z: np.ndarray | float) -> np.ndarray | float:
     """Two-sided normal p-value of a z statistic (NaN stays NaN)."""
     return 2.0 * ndtr(-np.abs(z))
-
-
-def unit_arrays(num: ArrayLike, den: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validated float arrays of per-unit numerators and denominators."""
-    num_arr = np.asarray(num, dtype=np.float64)
-    den_arr = np.asarray(den, dtype=np.float64)
-    if num_arr.ndim != 1 or num_arr.shape != den_arr.shape:
-        raise ValueError(
-            f"num and den must be 1-D arrays of one length, got {num_arr.shape} and {den_arr.shape}"
-        )
-    if num_arr.size < 2:
-        raise ValueError(f"need at least 2 units per arm, got {num_arr.size}")
-    if not (np.isfinite(num_arr).all() and np.isfinite(den_arr).all()):
-        raise ValueError("num and den must be finite")
-    if (den_arr < 0).any() or (num_arr < 0).any():
-        raise ValueError("num and den must be non-negative")
-    if den_arr.sum() <= 0:
-        raise ValueError("the denominator sums to 0: the ratio is undefined")
-    return num_arr, den_arr
 
 
 @dataclass(frozen=True)
@@ -94,6 +77,10 @@ class RatioStats:
             sum_den_sq=float(m @ m),
             sum_num_den=float(c @ m),
         )
+
+    @classmethod
+    def from_totals(cls, totals: UnitTotals) -> RatioStats:
+        return cls.from_arrays(totals.num, totals.den)
 
     def __add__(self, other: RatioStats) -> RatioStats:
         return RatioStats(
@@ -305,22 +292,19 @@ def _fieller_lift(a: ArmEstimate, b: ArmEstimate, alpha: float) -> LiftResult:
 
 
 def relative_lift(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
+    control: UnitTotals,
+    treatment: UnitTotals,
     *,
     alpha: float = 0.05,
     method: RelativeMethod = "delta",
 ) -> LiftResult:
-    """Relative lift R_B / R_A - 1 of arm B over arm A from per-user numerators and denominators.
+    """Relative lift R_B / R_A - 1 of the treatment over the control from per-unit sums.
 
     Methods: ``delta`` (Wald on the lift), ``log`` (Wald on log R_B - log R_A), ``fieller`` (exact
     ratio set under normality), ``naive`` (delta form with binomial variances, i.e. impressions as
     independent: a diagnostic only, far too many false positives when users see many impressions).
     """
-    stats_a = RatioStats.from_arrays(num_a, den_a)
-    stats_b = RatioStats.from_arrays(num_b, den_b)
+    stats_a, stats_b = RatioStats.from_totals(control), RatioStats.from_totals(treatment)
     if method == "naive":
         return compare_relative(
             stats_a.naive_estimate(), stats_b.naive_estimate(), alpha=alpha, label="naive"
@@ -329,10 +313,8 @@ def relative_lift(
 
 
 def absolute_difference(
-    num_a: ArrayLike,
-    den_a: ArrayLike,
-    num_b: ArrayLike,
-    den_b: ArrayLike,
+    control: UnitTotals,
+    treatment: UnitTotals,
     *,
     alpha: float = 0.05,
     method: AbsoluteMethod = "delta",
@@ -340,8 +322,7 @@ def absolute_difference(
     """Absolute difference R_B - R_A with a Wald interval (``delta``, or ``naive`` binomial)."""
     if method not in ("delta", "naive"):
         raise ValueError(f"unknown method {method!r} for a difference: use delta or naive")
-    stats_a = RatioStats.from_arrays(num_a, den_a)
-    stats_b = RatioStats.from_arrays(num_b, den_b)
+    stats_a, stats_b = RatioStats.from_totals(control), RatioStats.from_totals(treatment)
     var_a, var_b = (
         (stats_a.variance, stats_b.variance)
         if method == "delta"

@@ -22,12 +22,14 @@ import numpy as np
 import polars as pl
 from scipy import stats as scipy_stats
 
-from abtest_sim.analysis.estimates import ESTIMATORS
+from abtest_sim.analysis.estimators import estimator_keys
+from abtest_sim.report.html import render_html
+from abtest_sim.report.markdown import render_markdown
 from abtest_sim.report.plots import svg_text
 from abtest_sim.sim.config import ArmSpec
 from abtest_sim.sim.launch import training_key
-from abtest_sim.sweep.html import render_html
-from abtest_sim.sweep.markdown import figures, render, write_plots
+from abtest_sim.sweep.document import SweepReport, sweep_document
+from abtest_sim.sweep.plots import figures, write_plots
 from abtest_sim.sweep.validity import LineageVariance, group_row, lineage_from_aa_runs, rate
 from reloop.owned import NotOwned, check_writable, replace_owned_dir
 from reloop.schema import SchemaError, build
@@ -43,7 +45,7 @@ NUMERIC_FIELDS = (
     "aa_se",
     "aa_p_value",
     "users_per_arm",
-    *(f"{name}_{field}" for name in ESTIMATORS for field in ESTIMATE_FIELDS),
+    *(f"{name}_{field}" for name in estimator_keys() for field in ESTIMATE_FIELDS),
 )
 
 
@@ -163,7 +165,7 @@ def _run_row(
         "diverged": bool(summary.get("diverged")),
         "users_per_arm": float(np.mean([users[a] for a in compared if a in users] or [np.nan])),
     }
-    for name in ESTIMATORS:
+    for name in estimator_keys():
         values = _mapping(estimates.get(name) or {}, f"summary.json: estimates.{name}")
         for field in ESTIMATE_FIELDS:
             row[f"{name}_{field}"] = values.get(field)
@@ -207,7 +209,7 @@ def distinct_aa_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """A/A runs, each distinct replicate once (identical recipes give identical runs whatever the
     recipe's unused settings, e.g. alpha under BCE)."""
     aa = runs.filter(pl.col("is_aa"))
-    lifts = [f"{name}_lift" for name in ESTIMATORS if f"{name}_lift" in aa.columns]
+    lifts = [f"{name}_lift" for name in estimator_keys() if f"{name}_lift" in aa.columns]
     return aa.unique(["aa_week_id", *lifts], keep="first", maintain_order=True)
 
 
@@ -292,30 +294,21 @@ def aggregate(
     for run_dir, why in skipped.items():
         print(f"{PROG}: skipped {run_dir}: {why}", file=sys.stderr)
     summary, keys, lineage = summarise_runs(runs, alpha=alpha)
-    ks = aa_week_ks(runs)
+    found = SweepReport(summary, runs, keys, lineage, aa_week_ks(runs), alpha, paper_users, skipped)
     drawn = figures(runs, summary, keys, alpha, paper_users)
     svgs = {name: svg_text(figure, name) for name, figure in drawn.items()}
-    html = render_html(summary, runs, keys, lineage, ks, alpha, skipped, svgs)
+    document = sweep_document(found)
     # every file appears at once, or none
     with replace_owned_dir(out, PROG, legacy=_earlier_aggregate, what="out folder") as staging:
         runs.write_csv(staging / "runs.csv")
         summary.write_csv(staging / "summary.csv")
         lineage_frame(lineage).write_csv(staging / "lineage.csv")
         write_plots(drawn, staging)
-        text = render(summary, runs, keys, lineage, ks, alpha, paper_users)
-        (staging / "report.md").write_text(text + skipped_section(skipped))
-        (staging / "report.html").write_text(html, encoding="utf-8")
+        (staging / "report.md").write_text(render_markdown(document), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(document, svgs), encoding="utf-8")
     return summary
 
 
 def _earlier_aggregate(folder: Path) -> bool:
     """An aggregate folder of an earlier version (no marker)."""
     return all((folder / name).is_file() for name in ("summary.csv", "runs.csv", "lineage.csv"))
-
-
-def skipped_section(skipped: Mapping[str, str]) -> str:
-    if not skipped:
-        return ""
-    lines = ["", f"## Runs skipped ({len(skipped)})", "", "| run | why |", "|---|---|"]
-    lines += [f"| `{run}` | {why} |" for run, why in skipped.items()]
-    return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """What many simulated tests say together: lineage variance, false positives, coverage, power.
 
 Input: one row per run (``abtest_sim.sweep.aggregate.read_run``) with, per estimator ``e`` of
-``abtest_sim.analysis.estimates.ESTIMATORS``, columns ``e_lift``, ``e_se``, ``e_launch`` and
+``abtest_sim.analysis.estimators``, columns ``e_lift``, ``e_se``, ``e_launch`` and
 ``e_target``, plus the A/A week's ``aa_p_value`` and ``aa_week_id`` and ``is_aa`` (the treatment
 trains exactly as the control, so the launch effect is zero).
 
@@ -29,7 +29,7 @@ import polars as pl
 from scipy.special import ndtr, ndtri
 from statsmodels.stats.proportion import proportion_confint
 
-from abtest_sim.analysis.estimates import ESTIMATORS
+from abtest_sim.analysis.estimators import estimator_keys
 
 __all__ = ["LineageVariance", "Rate", "group_row", "lineage_variance", "rate", "wilson"]
 
@@ -190,7 +190,7 @@ def group_row(
     """All figures of one configuration."""
     row: dict[str, Any] = {"runs": runs.height}
     row |= aa_week_columns(runs, alpha)
-    for name in ESTIMATORS:
+    for name in estimator_keys():
         row |= estimator_columns(runs, name, alpha, lineage.get(name))
     return row
 
@@ -202,6 +202,6 @@ def lineage_from_aa_runs(runs: pl.DataFrame) -> dict[str, LineageVariance]:
         return {}
     return {
         name: lineage_variance(_column(aa, f"{name}_lift"), _column(aa, f"{name}_se"))
-        for name in ESTIMATORS
+        for name in estimator_keys()
         if f"{name}_lift" in aa.columns
     }

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from abtest_sim.analysis.unit_days import ReportInputError
-from abtest_sim.report.writer import write_report
+from abtest_sim.report.writer import Arms, ReportInput, write_report
 from abtest_sim.stats import SyntheticCtr
 from abtest_sim.stats.synthetic import synthetic_unit_days
 
@@ -28,7 +28,7 @@ def log(seed: int = 3) -> pl.DataFrame:
 
 
 def report(table: pl.DataFrame, folder) -> tuple[pl.DataFrame, dict]:
-    write_report(table, folder, control="A", treatment="B", plots=False)
+    write_report(ReportInput(table, Arms("A", "B")), folder, plots=False)
     daily = pl.read_csv(folder / "report" / "daily.csv")
     return daily, json.loads((folder / "report" / "summary.json").read_text())["summary"]
 
@@ -103,7 +103,7 @@ def test_counts_that_are_not_numbers_are_refused(value, message, tmp_path):
         pl.when(pl.col("unit") == 5).then(value).otherwise("impressions").alias("impressions")
     )
     with pytest.raises(ReportInputError, match=message):
-        write_report(table, tmp_path, control="A", treatment="B", plots=False)
+        write_report(ReportInput(table, Arms("A", "B")), tmp_path, plots=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,4 +113,4 @@ def test_no_defined_day_in_a_phase_is_refused_in_one_line(tmp_path):
         .alias("clicks")
     )  # fmt: skip
     with pytest.raises(ReportInputError, match="no A/B day has a defined lift"):
-        write_report(table, tmp_path, control="A", treatment="B", plots=False)
+        write_report(ReportInput(table, Arms("A", "B")), tmp_path, plots=False)

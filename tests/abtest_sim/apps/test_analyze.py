@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize, initialize_config_dir
 
 from abtest_sim.apps.analyze import CONFIG_NAME, AnalyzeError, AnalyzeSettings, analyze
-from abtest_sim.report.writer import write_report
+from abtest_sim.report.writer import Arms, ReportInput, write_report
 from abtest_sim.stats import SyntheticCtr
 from abtest_sim.stats.synthetic import synthetic_unit_days
 from reloop.hydra_app import CONF_DIR
@@ -88,7 +88,7 @@ def test_unit_day_csv_gives_the_report_of_the_same_table(good_runs, tmp_path) ->
     assert {"daily.csv", "summary.json", "report.md", "daily_lift.png"} <= names
     # Nothing but the report in out: no Hydra folder, no log file.
     assert {p.parent for p in files_under(out)} == {out / "report"}
-    write_report(unit_day_log(), tmp_path, control="A", treatment="B", aa_control="A2")
+    write_report(ReportInput(unit_day_log(), Arms("A", "B", aa_control="A2")), tmp_path)
     expected = (tmp_path / "report" / "daily.csv").read_bytes()
     assert (out / "report" / "daily.csv").read_bytes() == expected
 

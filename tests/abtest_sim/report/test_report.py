@@ -7,12 +7,23 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abtest_sim.analysis.estimates import AUTO_WITH_PRE_PERIOD
-from abtest_sim.report.writer import DAILY_COLUMNS, ReportInputError, ReportOptions, write_report
+from abtest_sim.analysis.options import AUTO_WITH_PRE_PERIOD
+from abtest_sim.report.writer import (
+    DAILY_COLUMNS,
+    Arms,
+    ReportContext,
+    ReportInput,
+    ReportInputError,
+    ReportOptions,
+    write_report,
+)
 from abtest_sim.stats import (
+    PrePost,
     SyntheticCtr,
+    UnitTotals,
     cuped_relative_lift,
     daily_lifts,
+    ratio_panel,
     relative_lift,
     shared_control_lift,
     srm_test,
@@ -44,16 +55,16 @@ def unit_days(seed: int = 0, users: int = 500, *, truth: bool = True) -> pl.Data
     return table if truth else table.drop("true_clicks")
 
 
-def day_arrays(table: pl.DataFrame, arm: str, day: int) -> tuple[np.ndarray, np.ndarray]:
+def day_arrays(table: pl.DataFrame, arm: str, day: int) -> UnitTotals:
     rows = table.filter((pl.col("arm") == arm) & (pl.col("day") == day)).sort("unit")
-    return rows["clicks"].to_numpy(), rows["impressions"].to_numpy()
+    return UnitTotals(rows["clicks"].to_numpy(), rows["impressions"].to_numpy())
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
     table = unit_days()
     out = tmp_path_factory.mktemp("report")
-    summary = write_report(table, out, control="A", treatment="B", aa_control="A2")
+    summary = write_report(ReportInput(table, Arms("A", "B", aa_control="A2")), out)
     daily = pl.read_csv(out / "report" / "daily.csv", schema_overrides={"day": pl.String})
     assert summary.report_dir == out / "report"
     return table, daily, out
@@ -76,24 +87,24 @@ def test_daily_rows_equal_the_stats_functions_on_the_same_users(report) -> None:
     for day in range(1, DAYS + 1):
         row = main.row(day - 1, named=True)
         a, b = day_arrays(table, "A", day), day_arrays(table, "B", day)
-        delta = relative_lift(*a, *b)
+        delta = relative_lift(a, b)
         assert (row["lift"], row["se"], row["ci_low"], row["ci_high"], row["p_value"]) == (
             pytest.approx(
                 (delta.lift, delta.se, delta.ci_low, delta.ci_high, delta.p_value), rel=1e-9
             )
         )
-        assert row["naive_p_value"] == pytest.approx(relative_lift(*a, *b, method="naive").p_value)
+        assert row["naive_p_value"] == pytest.approx(relative_lift(a, b, method="naive").p_value)
         assert row["design_effect"] == pytest.approx(
-            delta.se**2 / relative_lift(*a, *b, method="naive").se ** 2
+            delta.se**2 / relative_lift(a, b, method="naive").se ** 2
         )
         for method in ("log", "fieller"):
-            other = relative_lift(*a, *b, method=method)
+            other = relative_lift(a, b, method=method)
             assert row[f"{method}_ci_low"] == pytest.approx(other.ci_low, rel=1e-9)
             assert row[f"{method}_p_value"] == pytest.approx(other.p_value, rel=1e-9)
-        users = [a[0].size, b[0].size, day_arrays(table, "A2", day)[0].size]
+        users = [a.units, b.units, day_arrays(table, "A2", day).units]
         assert row["users_control"] == users[0]
         assert row["srm_p_value"] == pytest.approx(srm_test(users).p_value)
-        d = shared_control_lift(*a, *day_arrays(table, "A2", day), *b)
+        d = shared_control_lift(a, day_arrays(table, "A2", day), b)
         assert row["shared_control_lift"] == pytest.approx(d.lift, rel=1e-9)
         assert row["shared_control_se"] == pytest.approx(d.se, rel=1e-9)
 
@@ -107,7 +118,7 @@ def test_average_and_ab_minus_aa_rows_use_the_cross_day_covariance(report) -> No
     table, daily, _ = report
     a = [matrices(table, "A", c) for c in ("clicks", "impressions")]
     b = [matrices(table, "B", c) for c in ("clicks", "impressions")]
-    lifts = daily_lifts(*a, *b, present_a=a[1] > 0, present_b=b[1] > 0)
+    lifts = daily_lifts(ratio_panel(*a, a[1] > 0), ratio_panel(*b, b[1] > 0))
     aa_days, ab_days = np.arange(AA_DAYS), np.arange(AA_DAYS, DAYS)
     average = lifts.average_lift(ab_days)
     diff = lifts.difference_of_averages(ab_days, aa_days)
@@ -135,7 +146,7 @@ def test_cuped_rows_use_each_users_pre_period_totals(report) -> None:
         )
     )
     day = AA_DAYS + 1
-    arrays = []
+    arms = []
     for arm in ("A", "B"):
         rows = (
             table.filter((pl.col("arm") == arm) & (pl.col("day") == day))
@@ -143,8 +154,9 @@ def test_cuped_rows_use_each_users_pre_period_totals(report) -> None:
             .fill_null(0)
             .sort("unit")
         )
-        arrays += [rows[c].to_numpy() for c in ("clicks", "impressions", "pre_clicks", "pre_imps")]
-    expected = cuped_relative_lift(*arrays)
+        columns = [rows[c].to_numpy() for c in ("clicks", "impressions", "pre_clicks", "pre_imps")]
+        arms.append(PrePost(post=UnitTotals(*columns[:2]), pre=UnitTotals(*columns[2:])))
+    expected = cuped_relative_lift(*arms)
     row = daily.filter((pl.col("treatment") == "B") & (pl.col("day") == str(day))).row(
         0, named=True
     )
@@ -166,7 +178,7 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
     # no launch lineages in this log: the launch truth is missing, never "not covered"
     assert main["covers_launch"].null_count() == main.height
 
-    write_report(unit_days(truth=False), tmp_path, control="A", treatment="B")
+    write_report(ReportInput(unit_days(truth=False), Arms("A", "B")), tmp_path)
     plain = pl.read_csv(tmp_path / "report" / "daily.csv")
     for column in (
         "target_ctr_control",
@@ -190,7 +202,7 @@ def test_truth_columns_cover_and_disappear_without_truth(report, tmp_path) -> No
 def test_without_phase_every_day_is_ab_and_no_aa_columns(tmp_path) -> None:
     table = unit_days(truth=False).drop("phase")
     summary = write_report(
-        table, tmp_path, control="A", treatment="B", options=ReportOptions(alpha=0.1)
+        ReportInput(table, Arms("A", "B"), options=ReportOptions(alpha=0.1)), tmp_path
     )
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     assert daily.height == DAYS + 1 and set(daily["phase"]) == {"ab"}
@@ -208,7 +220,7 @@ def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
     _, daily, out = report
     text = (out / "report" / "report.md").read_text()
     assert "## Daily lift (Table 3)" in text
-    assert "| Average | ab |" in text and "| 1 | aa |" in text
+    assert "| Average | A/B |" in text and "| 1 | A/A |" in text  # phases named as in the page
     assert "A/B - A/A [95% CI]" in text and "A/B - A/A shared control [95% CI]" in text
     assert "delta method" in text and "design effect" in text and "Sample ratio mismatch" in text
     assert "Truths (simulation only)" in text and "## Estimators" in text
@@ -219,7 +231,7 @@ def test_report_markdown_shows_table3_method_and_diagnostics(report) -> None:
 def test_same_input_gives_byte_identical_files(report, tmp_path) -> None:
     table, _, out = report
     shuffled = table.sample(fraction=1.0, shuffle=True, seed=3)
-    write_report(shuffled, tmp_path, control="A", treatment="B", aa_control="A2")
+    write_report(ReportInput(shuffled, Arms("A", "B", aa_control="A2")), tmp_path)
     for name in FILES:
         assert (tmp_path / "report" / name).read_bytes() == (out / "report" / name).read_bytes(), (
             name
@@ -228,8 +240,8 @@ def test_same_input_gives_byte_identical_files(report, tmp_path) -> None:
 
 def test_rewriting_replaces_the_report_and_leaves_no_temp_folders(tmp_path) -> None:
     table = unit_days(users=200, truth=False)
-    write_report(table, tmp_path, control="A", treatment="B")
-    write_report(table, tmp_path, control="A", treatment="A2")
+    write_report(ReportInput(table, Arms("A", "B")), tmp_path)
+    write_report(ReportInput(table, Arms("A", "A2")), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
     assert pl.read_csv(tmp_path / "report" / "daily.csv")["treatment"][0] == "A2"
 
@@ -283,16 +295,16 @@ def broken(kind: str) -> pl.DataFrame:
 )
 def test_bad_tables_raise_one_line_and_write_nothing(kind, message, tmp_path) -> None:
     with pytest.raises(ReportInputError, match=message) as error:
-        write_report(broken(kind), tmp_path, control="A", treatment="B")
+        write_report(ReportInput(broken(kind), Arms("A", "B")), tmp_path)
     assert "\n" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_arm_names_the_arms_in_the_log(tmp_path) -> None:
     with pytest.raises(ReportInputError, match=r"arm 'C' not in the data \(arms: A, A2, B\)"):
-        write_report(unit_days(users=50), tmp_path, control="A", treatment="C")
+        write_report(ReportInput(unit_days(users=50), Arms("A", "C")), tmp_path)
     with pytest.raises(ReportInputError, match="must differ"):
-        write_report(unit_days(users=50), tmp_path, control="A", treatment="A")
+        write_report(ReportInput(unit_days(users=50), Arms("A", "A")), tmp_path)
 
 
 def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> None:
@@ -304,12 +316,13 @@ def test_pooled_lift_is_the_lift_of_per_user_totals_over_the_ab_days(report) -> 
         .agg(pl.col("clicks").sum(), pl.col("impressions").sum())
         .sort("unit")
     )
-    arrays = [
-        totals.filter(pl.col("arm") == arm)[c].to_numpy()
+    arms = [
+        UnitTotals(
+            *(totals.filter(pl.col("arm") == arm)[c].to_numpy() for c in ("clicks", "impressions"))
+        )
         for arm in ("A", "B")
-        for c in ("clicks", "impressions")
     ]
-    expected = relative_lift(*arrays)
+    expected = relative_lift(*arms)
     assert summary["pooled"]["lift"] == pytest.approx(expected.lift, rel=1e-9)
     assert summary["pooled"]["se"] == pytest.approx(expected.se, rel=1e-9)
     units = table.group_by("arm").agg(pl.col("unit").n_unique()).sort("arm")
@@ -326,7 +339,9 @@ def test_launch_truth_sets_the_launch_columns(tmp_path) -> None:
             "impressions": [2000 for _ in range(DAYS) for _ in ARMS],
         }
     )
-    write_report(table, tmp_path, control="A", treatment="B", launch_truth=truth)
+    write_report(
+        ReportInput(table, Arms("A", "B"), context=ReportContext(launch_truth=truth)), tmp_path
+    )
     daily = pl.read_csv(tmp_path / "report" / "daily.csv", schema_overrides={"day": pl.String})
     days = daily.filter((pl.col("day") != "Average") & (pl.col("treatment") == "B"))
     assert days["launch_lift"].to_numpy() == pytest.approx(np.full(DAYS, 0.06))
@@ -340,25 +355,26 @@ def test_launch_truth_sets_the_launch_columns(tmp_path) -> None:
     assert summary["truth"]["launch"]["pooled"] == pytest.approx(0.06)
     with pytest.raises(ReportInputError, match="no row for arm 'B'"):
         write_report(
-            table,
+            ReportInput(
+                table,
+                Arms("A", "B"),
+                context=ReportContext(launch_truth=truth.filter(pl.col("arm") != "B")),
+            ),
             tmp_path,
-            control="A",
-            treatment="B",
-            launch_truth=truth.filter(pl.col("arm") != "B"),
         )
 
 
 def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> None:
     table = unit_days(truth=False)
-    summary = write_report(table, tmp_path, control="A", treatment="B")
+    summary = write_report(ReportInput(table, Arms("A", "B")), tmp_path)
     assert summary.headline == AUTO_WITH_PRE_PERIOD
     text = (tmp_path / "report" / "report.md").read_text()
     lead = summary.estimates[summary.headline]
-    assert f"**{lead.label[0].upper()}{lead.label[1:]} of `B` over `A`" in text
+    assert f"\n{lead.label[0].upper()}{lead.label[1:]} of `B` over `A`: " in text
     assert "not model-lineage variance" in text  # no lineage_sd configured: said plainly
     # A configured lineage component widens the interval and the warning goes.
     options = ReportOptions(lineage_sd={AUTO_WITH_PRE_PERIOD: 0.02})
-    widened = write_report(table, tmp_path / "w", control="A", treatment="B", options=options)
+    widened = write_report(ReportInput(table, Arms("A", "B"), options=options), tmp_path / "w")
     lead_w = widened.estimates[widened.headline]
     assert lead_w.se_total == pytest.approx(float(np.hypot(lead.se, 0.02)))
     assert lead_w.total_ci_high - lead_w.total_ci_low > lead.ci_high - lead.ci_low
@@ -370,7 +386,7 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
         .otherwise(pl.col("clicks"))
         .alias("clicks"),
     )
-    warned = write_report(shifted, tmp_path / "s", control="A", treatment="B")
+    warned = write_report(ReportInput(shifted, Arms("A", "B")), tmp_path / "s")
     assert warned.aa_lift is not None and warned.aa_lift.p_value < 0.05
     assert any("A/A pre-period is itself significant" in w for w in warned.warnings)
     assert (
@@ -380,14 +396,14 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
 
 def test_identical_aa_weeks_share_an_id_and_others_do_not(tmp_path) -> None:
     table = unit_days(truth=False)
-    first = write_report(table, tmp_path / "a", control="A", treatment="B")
+    first = write_report(ReportInput(table, Arms("A", "B")), tmp_path / "a")
     later = table.with_columns(
         pl.when(pl.col("phase") == "ab").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
     )
-    second = write_report(later, tmp_path / "b", control="A", treatment="B")
+    second = write_report(ReportInput(later, Arms("A", "B")), tmp_path / "b")
     assert first.aa_week_id is not None and first.aa_week_id == second.aa_week_id
     other = table.with_columns(
         pl.when(pl.col("phase") == "aa").then(pl.col("clicks") // 2).otherwise(pl.col("clicks"))
     )
-    third = write_report(other, tmp_path / "c", control="A", treatment="B")
+    third = write_report(ReportInput(other, Arms("A", "B")), tmp_path / "c")
     assert third.aa_week_id != first.aa_week_id

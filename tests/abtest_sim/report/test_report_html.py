@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abtest_sim.analysis.estimates import with_lineage
-from abtest_sim.report.html import verdict
-from abtest_sim.report.writer import ReportOptions, write_report
+from abtest_sim.analysis.estimator_base import with_lineage
+from abtest_sim.report.document import verdict
+from abtest_sim.report.writer import Arms, ReportContext, ReportInput, ReportOptions, write_report
 from abtest_sim.stats import SyntheticCtr
 from abtest_sim.stats.sequential import confidence_sequence
 from abtest_sim.stats.synthetic import synthetic_unit_days
@@ -33,7 +33,7 @@ def unit_days(seed: int = 0, users: int = 400, lift: float = 0.08) -> pl.DataFra
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
-    summary = write_report(unit_days(), out, control="A", treatment="B")
+    summary = write_report(ReportInput(unit_days(), Arms("A", "B")), out)
     return summary, out / "report"
 
 
@@ -126,8 +126,8 @@ def test_cumulative_columns_and_the_confidence_sequence(written):
 
 
 def test_cs_rho_tunes_the_sequence_and_bad_values_are_refused(tmp_path):
-    write_report(unit_days(), tmp_path, control="A", treatment="B",
-                 options=ReportOptions(cs_rho=0.5))  # fmt: skip
+    options = ReportOptions(cs_rho=0.5)
+    write_report(ReportInput(unit_days(), Arms("A", "B"), options=options), tmp_path)
     tuned = pl.read_csv(tmp_path / "report" / "cumulative.csv")
     low, _ = confidence_sequence(tuned["lift"], tuned["se"], tuned["units"], alpha=0.05, rho=0.5)
     assert tuned["cs_low"].to_numpy() == pytest.approx(low, rel=1e-12)
@@ -139,7 +139,7 @@ def test_cs_rho_tunes_the_sequence_and_bad_values_are_refused(tmp_path):
 
 
 def test_without_plots_the_page_is_still_written(tmp_path):
-    write_report(unit_days(users=150), tmp_path, control="A", treatment="B", plots=False)
+    write_report(ReportInput(unit_days(users=150), Arms("A", "B")), tmp_path, plots=False)
     names = sorted(p.name for p in (tmp_path / "report").iterdir())
     assert "report.html" in names and not [n for n in names if n.endswith(".png")]
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
@@ -150,8 +150,9 @@ def test_a_calibration_table_is_shown_when_present(tmp_path):
     calibration = pl.DataFrame(
         {"arm": ["A", "B"], "day": [4, 4], "mean_pctr": [0.05, 0.052], "share_rose": [0.4, 0.6]}
     )
-    write_report(unit_days(users=150), tmp_path, control="A", treatment="B",
-                 calibration=calibration, plots=False)  # fmt: skip
+    context = ReportContext(calibration=calibration)
+    report = ReportInput(unit_days(users=150), Arms("A", "B"), context=context)
+    write_report(report, tmp_path, plots=False)
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'class="calibration"' in html and "share of pCTRs that rose" in html
     assert "60.000%" in html and "Not in this report" not in html

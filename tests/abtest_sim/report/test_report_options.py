@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from abtest_sim.analysis.estimates import ReportOptions
+from abtest_sim.analysis.options import ReportOptions
 
 
 def test_unknown_stats_options_are_errors() -> None:

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from abtest_sim.stats import SyntheticCtr, cuped_arms, cuped_relative_lift, relative_lift
+from abtest_sim.stats import (
+    PrePost,
+    SyntheticCtr,
+    UnitTotals,
+    cuped_arms,
+    cuped_relative_lift,
+    relative_lift,
+)
 
 
 def pre_and_post(seed: int, users: int = 600):
@@ -15,6 +22,10 @@ def pre_and_post(seed: int, users: int = 600):
         c, m = SyntheticCtr(lift=lift).draw(rng, replicates=1, days=2, users=users)
         arms.append((c[0, 1], m[0, 1], c[0, 0], m[0, 0]))
     return arms
+
+
+def arm(c: np.ndarray, m: np.ndarray, pre_c: np.ndarray, pre_m: np.ndarray) -> PrePost:
+    return PrePost(post=UnitTotals(c, m), pre=UnitTotals(pre_c, pre_m))
 
 
 def linearise(c: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -30,7 +41,7 @@ def test_cuped_difference_is_the_arm_coefficient_of_the_ancova_regression() -> N
     dummy = np.concatenate([np.zeros(arm_a[0].size), np.ones(arm_b[0].size)])
     fit = sm.OLS(u, sm.add_constant(np.column_stack([dummy, v]))).fit(cov_type="HC0")
 
-    arms = cuped_arms(*arm_a, *arm_b)
+    arms = cuped_arms(arm(*arm_a), arm(*arm_b))
     difference = arms.treatment.value[0] - arms.control.value[0]
     assert arms.theta[0] == pytest.approx(fit.params[2], rel=1e-9)
     assert difference == pytest.approx(fit.params[1], rel=1e-9)
@@ -52,11 +63,11 @@ def test_cuped_relative_lift_matches_a_hand_computation() -> None:
     lift = adjusted[1] / adjusted[0] - 1
     se = np.sqrt(var[1] / adjusted[0] ** 2 + adjusted[1] ** 2 * var[0] / adjusted[0] ** 4)
 
-    result = cuped_relative_lift(*arm_a, *arm_b)
+    result = cuped_relative_lift(arm(*arm_a), arm(*arm_b))
     assert result.lift == pytest.approx(lift, rel=1e-10)
     assert result.se == pytest.approx(se, rel=1e-10)
     assert (result.ratio_control, result.ratio_treatment) == pytest.approx(adjusted, rel=1e-12)
-    plain = relative_lift(*arm_a[:2], *arm_b[:2])
+    plain = relative_lift(UnitTotals(*arm_a[:2]), UnitTotals(*arm_b[:2]))
     assert result.se < 0.9 * plain.se  # users' CTRs persist, so the pre-period explains variance
 
 
@@ -67,8 +78,8 @@ def test_an_unrelated_pre_period_changes_almost_nothing() -> None:
     perm_a, perm_b = rng.permutation(arm_a[0].size), rng.permutation(arm_b[0].size)
     unrelated_a = (arm_a[0], arm_a[1], arm_a[2][perm_a], arm_a[3][perm_a])
     unrelated_b = (arm_b[0], arm_b[1], arm_b[2][perm_b], arm_b[3][perm_b])
-    result = cuped_relative_lift(*unrelated_a, *unrelated_b)
-    plain = relative_lift(*arm_a[:2], *arm_b[:2])
+    result = cuped_relative_lift(arm(*unrelated_a), arm(*unrelated_b))
+    plain = relative_lift(UnitTotals(*arm_a[:2]), UnitTotals(*arm_b[:2]))
     assert result.se == pytest.approx(plain.se, rel=0.05)
     assert result.lift == pytest.approx(plain.lift, abs=0.3 * plain.se)
 
@@ -76,4 +87,4 @@ def test_an_unrelated_pre_period_changes_almost_nothing() -> None:
 def test_pre_period_arrays_must_align_with_the_users() -> None:
     arm_a, arm_b = pre_and_post(4)
     with pytest.raises(ValueError, match="aligned"):
-        cuped_relative_lift(arm_a[0], arm_a[1], arm_a[2][:-1], arm_a[3][:-1], *arm_b)
+        cuped_relative_lift(arm(arm_a[0], arm_a[1], arm_a[2][:-1], arm_a[3][:-1]), arm(*arm_b))

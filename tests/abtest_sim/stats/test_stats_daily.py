@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 
 from abtest_sim.stats import (
+    PrePost,
     RatioStats,
     SyntheticCtr,
+    UnitTotals,
     ab_minus_aa_lift,
     adjust_p_values,
     average_lift,
     daily_lifts,
+    ratio_panel,
     relative_lift,
     shared_control_lift,
 )
@@ -40,7 +43,7 @@ def brute_force_average_variance(c_a, m_a, c_b, m_b) -> float:
 def test_average_se_equals_the_brute_force_per_user_sum_over_days() -> None:
     c_a, m_a, c_b, m_b = panel(0)
     everyone_a, everyone_b = np.ones_like(m_a, dtype=bool), np.ones_like(m_b, dtype=bool)
-    result = average_lift(c_a, m_a, c_b, m_b, present_a=everyone_a, present_b=everyone_b)
+    result = average_lift(ratio_panel(c_a, m_a, everyone_a), ratio_panel(c_b, m_b, everyone_b))
     daily = [c_b[d].sum() / m_b[d].sum() / (c_a[d].sum() / m_a[d].sum()) - 1 for d in range(5)]
     assert result.lift == pytest.approx(np.mean(daily), rel=1e-12)
     assert result.se**2 == pytest.approx(
@@ -50,12 +53,13 @@ def test_average_se_equals_the_brute_force_per_user_sum_over_days() -> None:
 
 def test_daily_standard_errors_equal_the_single_day_comparison_of_active_users() -> None:
     c_a, m_a, c_b, m_b = panel(1)  # users with no impression on a day are absent that day
-    lifts = daily_lifts(c_a, m_a, c_b, m_b)
+    lifts = daily_lifts(ratio_panel(c_a, m_a), ratio_panel(c_b, m_b))
     for d in range(5):
         active_a, active_b = m_a[d] > 0, m_b[d] > 0
         assert active_a.sum() < m_a.shape[1]
         one_day = relative_lift(
-            c_a[d, active_a], m_a[d, active_a], c_b[d, active_b], m_b[d, active_b]
+            UnitTotals(c_a[d, active_a], m_a[d, active_a]),
+            UnitTotals(c_b[d, active_b], m_b[d, active_b]),
         )
         assert lifts.on_day(d).lift == pytest.approx(one_day.lift, rel=1e-12)
         assert lifts.on_day(d).se == pytest.approx(one_day.se, rel=1e-10)
@@ -63,7 +67,7 @@ def test_daily_standard_errors_equal_the_single_day_comparison_of_active_users()
 
 def test_cross_day_covariance_is_positive_and_needed() -> None:
     c_a, m_a, c_b, m_b = panel(2)
-    lifts = daily_lifts(c_a, m_a, c_b, m_b)
+    lifts = daily_lifts(ratio_panel(c_a, m_a), ratio_panel(c_b, m_b))
     cov = lifts.lifts.covariance()
     off_diagonal = cov[~np.eye(5, dtype=bool)]
     assert (off_diagonal > 0).all()  # persistent per-user CTRs tie the days together
@@ -76,13 +80,22 @@ def test_average_se_matches_the_spread_over_simulated_experiments() -> None:
     population = SyntheticCtr(mean_impressions=8)
     c_a, m_a = population.draw(rng, replicates=300, days=5, users=400)
     c_b, m_b = population.draw(rng, replicates=300, days=5, users=400)
-    results = [average_lift(c_a[r], m_a[r], c_b[r], m_b[r]) for r in range(300)]
+    results = [
+        average_lift(ratio_panel(c_a[r], m_a[r]), ratio_panel(c_b[r], m_b[r])) for r in range(300)
+    ]
     lifts = np.array([r.lift for r in results])
     mean_se = np.mean([r.se for r in results])
     assert mean_se == pytest.approx(lifts.std(ddof=1), rel=0.12)
     # The SE that treats the days as independent is far too small.
     independent = [
-        np.sqrt(np.sum(daily_lifts(c_a[r], m_a[r], c_b[r], m_b[r]).lifts.variance())) / 5
+        np.sqrt(
+            np.sum(
+                daily_lifts(
+                    ratio_panel(c_a[r], m_a[r]), ratio_panel(c_b[r], m_b[r])
+                ).lifts.variance()
+            )
+        )
+        / 5
         for r in range(50)
     ]
     assert np.mean(independent) < 0.8 * lifts.std(ddof=1)
@@ -90,9 +103,11 @@ def test_average_se_matches_the_spread_over_simulated_experiments() -> None:
 
 def test_ab_minus_aa_on_the_same_users_uses_the_covariance_of_the_two_periods() -> None:
     c_a, m_a, c_b, m_b = panel(4, days=2, lift=0.1)
-    result = ab_minus_aa_lift(c_a[1], m_a[1], c_a[0], m_a[0], c_b[1], m_b[1], c_b[0], m_b[0])
-    post = relative_lift(c_a[1], m_a[1], c_b[1], m_b[1])
-    pre = relative_lift(c_a[0], m_a[0], c_b[0], m_b[0])
+    a = PrePost(post=UnitTotals(c_a[1], m_a[1]), pre=UnitTotals(c_a[0], m_a[0]))
+    b = PrePost(post=UnitTotals(c_b[1], m_b[1]), pre=UnitTotals(c_b[0], m_b[0]))
+    result = ab_minus_aa_lift(a, b)
+    post = relative_lift(a.post, b.post)
+    pre = relative_lift(a.pre, b.pre)
     assert result.lift == pytest.approx(post.lift - pre.lift, rel=1e-12)
 
     def influence(c, m, r_a, r_b, sign):  # per-user influence on a lift, arm by arm
@@ -120,13 +135,18 @@ def test_shared_control_difference_matches_the_design_formula() -> None:
     var = (b.variance + a2.variance) / a1.ratio**2 + (
         b.ratio - a2.ratio
     ) ** 2 * a1.variance / a1.ratio**4
-    result = shared_control_lift(c_1[0], m_1[0], c_2[0], m_2[0], c_b[0], m_b[0])
+    one, two, treated = (
+        UnitTotals(c_1[0], m_1[0]),
+        UnitTotals(c_2[0], m_2[0]),
+        UnitTotals(c_b[0], m_b[0]),
+    )
+    result = shared_control_lift(one, two, treated)
     assert result.lift == pytest.approx(d, rel=1e-12)
     assert result.se == pytest.approx(np.sqrt(var), rel=1e-10)
     # D is the A/B lift minus the A/A lift, both against A1; sharing A1 makes it tighter than the
     # two lifts' SEs added as if independent.
-    ab = relative_lift(c_1[0], m_1[0], c_b[0], m_b[0])
-    aa = relative_lift(c_1[0], m_1[0], c_2[0], m_2[0])
+    ab = relative_lift(one, treated)
+    aa = relative_lift(one, two)
     assert result.lift == pytest.approx(ab.lift - aa.lift, rel=1e-12)
     assert result.se < np.sqrt(ab.se**2 + aa.se**2)
 

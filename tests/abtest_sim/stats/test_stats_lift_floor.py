@@ -8,8 +8,8 @@ import pytest
 import statsmodels.api as sm
 from scipy.stats import norm
 
-from abtest_sim.report.writer import write_report
-from abtest_sim.stats import SyntheticCtr, relative_lift
+from abtest_sim.report.writer import Arms, ReportInput, write_report
+from abtest_sim.stats import SyntheticCtr, UnitTotals, relative_lift
 from abtest_sim.stats.influence import ratio_panel, relative_lift_of
 from abtest_sim.stats.lift_floor import CLIPPED, DELTA, LOG, floor_interval, floor_p_value
 from abtest_sim.stats.synthetic import synthetic_unit_days
@@ -52,7 +52,7 @@ def glm_log_ratio(c_a, m_a, c_b, m_b) -> tuple[float, float]:
 @pytest.mark.parametrize("seed", range(8))
 def test_a_broken_delta_interval_becomes_the_glm_log_ratio_interval(seed):
     c_a, m_a, c_b, m_b = few_clicks(seed)
-    delta = relative_lift(c_a, m_a, c_b, m_b, method="delta")
+    delta = relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="delta")
     low, high, kind = floor_interval(delta.lift, Z * delta.se, delta.ci_low, delta.ci_high)
     p = floor_p_value(delta.lift, delta.se, delta.p_value, kind)
     if delta.ci_low > -1:  # this draw's delta interval holds
@@ -62,7 +62,9 @@ def test_a_broken_delta_interval_becomes_the_glm_log_ratio_interval(seed):
     assert kind == LOG and low > -1
     assert (low, high) == pytest.approx(np.expm1([log_ratio - Z * se, log_ratio + Z * se]))
     assert p == pytest.approx(2 * norm.sf(abs(log_ratio) / se))
-    log = relative_lift(c_a, m_a, c_b, m_b, method="log")  # ratio.py's own log-ratio method
+    log = relative_lift(
+        UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="log"
+    )  # ratio.py's own log-ratio method
     assert (low, high, p) == pytest.approx((log.ci_low, log.ci_high, log.p_value))
 
 
@@ -98,7 +100,7 @@ def test_a_treatment_without_a_click_is_clipped_everywhere_and_said(tmp_path):
     table = table.with_columns(
         pl.when(pl.col("arm") == "B").then(0).otherwise("clicks").alias("clicks")
     )
-    summary = write_report(table, tmp_path, control="A", treatment="B", plots=False)
+    summary = write_report(ReportInput(table, Arms("A", "B")), tmp_path, plots=False)
     daily = pl.read_csv(tmp_path / "report" / "daily.csv")
     cumulative = pl.read_csv(tmp_path / "report" / "cumulative.csv")
     assert daily["lift"].to_list() == [-1.0] * 3

@@ -7,6 +7,7 @@ from statsmodels.stats.power import NormalIndPower
 from abtest_sim.stats import (
     RatioStats,
     SyntheticCtr,
+    UnitTotals,
     minimum_detectable_lift,
     per_user_variance,
     power_of_lift,
@@ -55,7 +56,9 @@ def test_predicted_power_matches_simulated_experiments(pilot) -> None:
     c_a, m_a = POPULATION.draw(rng, replicates=600, days=1, users=users)
     c_b, m_b = SyntheticCtr(lift=lift).draw(rng, replicates=600, days=1, users=users)
     rejected = [
-        relative_lift(c_a[r, 0], m_a[r, 0], c_b[r, 0], m_b[r, 0]).p_value < 0.05 for r in range(600)
+        relative_lift(UnitTotals(c_a[r, 0], m_a[r, 0]), UnitTotals(c_b[r, 0], m_b[r, 0])).p_value
+        < 0.05
+        for r in range(600)
     ]
     assert np.mean(rejected) == pytest.approx(0.6, abs=0.06)
 

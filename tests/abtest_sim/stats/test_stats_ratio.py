@@ -11,6 +11,7 @@ from abtest_sim.stats import (
     ArmEstimate,
     RatioStats,
     SyntheticCtr,
+    UnitTotals,
     absolute_difference,
     compare_relative,
     relative_lift,
@@ -71,7 +72,7 @@ def test_delta_se_of_the_difference_equals_wls_hc0_up_to_the_ddof_factor() -> No
     dummy = np.concatenate([np.zeros(c_a.size), np.ones(c_b.size)])
     fit = sm.WLS(y, sm.add_constant(dummy), weights=np.concatenate([m_a, m_b])).fit(cov_type="HC0")
     _, cells = hc0_cell_means(c_a, m_a, c_b, m_b)
-    result = absolute_difference(c_a, m_a, c_b, m_b)
+    result = absolute_difference(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b))
 
     assert result.difference == pytest.approx(fit.params[1], rel=1e-10)
     assert fit.cov_params()[1, 1] == pytest.approx(cells[0, 0] + cells[1, 1], rel=1e-10)
@@ -88,7 +89,7 @@ def test_delta_se_of_the_relative_lift_equals_the_gradient_through_wls_hc0() -> 
     cov = cells * np.sqrt(np.outer(factors, factors))  # cells is diagonal: independent arms
     r_a, r_b = params
     grad = np.array([-r_b / r_a**2, 1 / r_a])
-    result = relative_lift(c_a, m_a, c_b, m_b, method="delta")
+    result = relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="delta")
     assert result.lift == pytest.approx(r_b / r_a - 1, rel=1e-10)
     assert result.se == pytest.approx(np.sqrt(grad @ cov @ grad), rel=1e-10)
     z = norm.ppf(0.975)
@@ -98,12 +99,15 @@ def test_delta_se_of_the_relative_lift_equals_the_gradient_through_wls_hc0() -> 
 
 def test_zero_impression_users_only_change_the_ddof_factor() -> None:
     c_a, m_a, c_b, m_b = two_arms(4)
-    with_idle = relative_lift(np.append(c_a, [0, 0, 0]), np.append(m_a, [0, 0, 0]), c_b, m_b)
+    idle = UnitTotals(np.append(c_a, [0, 0, 0]), np.append(m_a, [0, 0, 0]))
+    with_idle = relative_lift(idle, UnitTotals(c_b, m_b))
     plain = RatioStats.from_arrays(c_a, m_a)
     idle = RatioStats.from_arrays(np.append(c_a, [0, 0, 0]), np.append(m_a, [0, 0, 0]))
     assert idle.ratio == plain.ratio
     assert idle.variance_hc0 == pytest.approx(plain.variance_hc0, rel=1e-12)
-    assert with_idle.lift == pytest.approx(relative_lift(c_a, m_a, c_b, m_b).lift, rel=1e-14)
+    assert with_idle.lift == pytest.approx(
+        relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b)).lift, rel=1e-14
+    )
 
 
 def test_log_ratio_interval_equals_poisson_glm_with_offset_and_hc0() -> None:
@@ -115,7 +119,7 @@ def test_log_ratio_interval_equals_poisson_glm_with_offset_and_hc0() -> None:
         cov_type="HC0"
     )
     log_params, log_cells = hc0_cell_means(c_a, m_a, c_b, m_b, family=sm.families.Poisson())
-    result = relative_lift(c_a, m_a, c_b, m_b, method="log")
+    result = relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="log")
 
     assert np.log1p(result.lift) == pytest.approx(fit.params[1], rel=1e-8)
     assert fit.bse[1] ** 2 == pytest.approx(log_cells[0, 0] + log_cells[1, 1], rel=1e-8)
@@ -136,7 +140,7 @@ def test_log_ratio_interval_equals_poisson_glm_with_offset_and_hc0() -> None:
 def test_naive_difference_equals_the_statsmodels_two_proportion_wald_test() -> None:
     c_a, m_a, c_b, m_b = two_arms(6)
     counts = (int(c_b.sum()), int(m_b.sum()), int(c_a.sum()), int(m_a.sum()))
-    result = absolute_difference(c_a, m_a, c_b, m_b, method="naive")
+    result = absolute_difference(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="naive")
     test = proportion.test_proportions_2indep(*counts, method="wald", compare="diff")
     low, high = proportion.confint_proportions_2indep(*counts, method="wald", compare="diff")
     assert result.p_value == pytest.approx(test.pvalue, rel=1e-10)
@@ -156,10 +160,10 @@ def test_naive_lift_uses_the_binomial_variance_of_each_arm() -> None:
         assert RatioStats.from_arrays(c, m).naive_variance == pytest.approx(var[-1], rel=1e-10)
     r_a, r_b = c_a.sum() / m_a.sum(), c_b.sum() / m_b.sum()
     expected_se = np.sqrt(var[1] / r_a**2 + r_b**2 * var[0] / r_a**4)
-    naive = relative_lift(c_a, m_a, c_b, m_b, method="naive")
+    naive = relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="naive")
     assert naive.se == pytest.approx(expected_se, rel=1e-10)
     # Users see many impressions and differ in CTR: the naive SE is far too small.
-    assert naive.se < 0.8 * relative_lift(c_a, m_a, c_b, m_b).se
+    assert naive.se < 0.8 * relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b)).se
 
 
 def test_fieller_interval_solves_its_defining_equation() -> None:
@@ -173,12 +177,14 @@ def test_fieller_interval_solves_its_defining_equation() -> None:
     t_hat = b.ratio / a.ratio
     low = brentq(excess, t_hat - 5, t_hat, xtol=1e-14)
     high = brentq(excess, t_hat, t_hat + 5, xtol=1e-14)
-    result = relative_lift(c_a, m_a, c_b, m_b, method="fieller")
+    result = relative_lift(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b), method="fieller")
     assert result.se is None
     assert result.ci_low == pytest.approx(low - 1, abs=1e-10)
     assert result.ci_high == pytest.approx(high - 1, abs=1e-10)
     # The p-value is the same statistic at t = 1: the absolute-difference Wald test.
-    assert result.p_value == pytest.approx(absolute_difference(c_a, m_a, c_b, m_b).p_value)
+    assert result.p_value == pytest.approx(
+        absolute_difference(UnitTotals(c_a, m_a), UnitTotals(c_b, m_b)).p_value
+    )
 
 
 def test_fieller_is_unbounded_when_the_control_ratio_is_not_significant() -> None:
@@ -199,7 +205,8 @@ def test_each_p_value_matches_its_own_interval(method: str) -> None:
         c_a, m_a = pop_a.draw(rng, replicates=1, days=1, users=users)
         c_b, m_b = pop_b.draw(rng, replicates=1, days=1, users=users)
         alpha = float(rng.choice([0.01, 0.05, 0.1, 0.2]))
-        r = relative_lift(c_a[0, 0], m_a[0, 0], c_b[0, 0], m_b[0, 0], alpha=alpha, method=method)
+        a, b = UnitTotals(c_a[0, 0], m_a[0, 0]), UnitTotals(c_b[0, 0], m_b[0, 0])
+        r = relative_lift(a, b, alpha=alpha, method=method)
         assert np.isfinite(r.ci_low) and np.isfinite(r.ci_high)
         assert r.ci_low <= r.lift <= r.ci_high
         excludes_zero = r.ci_low > 0 or r.ci_high < 0
@@ -210,15 +217,19 @@ def test_each_p_value_matches_its_own_interval(method: str) -> None:
 
 
 def test_bad_inputs_raise_value_errors() -> None:
+    def units(num: list[int], den: list[int]) -> UnitTotals:
+        return UnitTotals(np.array(num), np.array(den))
+
     with pytest.raises(ValueError, match="one length"):
-        relative_lift([1, 2], [3, 4, 5], [1, 2], [3, 4])
+        units([1, 2], [3, 4, 5])
     with pytest.raises(ValueError, match="non-negative"):
-        relative_lift([1, -2], [3, 4], [1, 2], [3, 4])
+        units([1, -2], [3, 4])
     with pytest.raises(ValueError, match="sums to 0"):
-        relative_lift([0, 0], [0, 0], [1, 2], [3, 4])
+        units([0, 0], [0, 0])
+    good = units([1, 2], [3, 4])
     with pytest.raises(ValueError, match="unknown method"):
-        relative_lift([1, 2], [3, 4], [1, 2], [3, 4], method="bootstrap")  # type: ignore[arg-type]
+        relative_lift(good, good, method="bootstrap")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown method"):
-        absolute_difference([1, 2], [3, 4], [1, 2], [3, 4], method="log")  # type: ignore[arg-type]
+        absolute_difference(good, good, method="log")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="alpha"):
-        relative_lift([1, 2], [3, 4], [1, 2], [3, 4], alpha=1.5)
+        relative_lift(good, good, alpha=1.5)

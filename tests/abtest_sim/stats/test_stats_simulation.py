@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-from abtest_sim.stats import SyntheticCtr, cuped_relative_lift, relative_lift
+from abtest_sim.stats import PrePost, SyntheticCtr, UnitTotals, cuped_relative_lift, relative_lift
 
 DATA_SETS = 2000
 USERS = 1000
@@ -24,7 +24,8 @@ def run_tests(control: SyntheticCtr, treatment: SyntheticCtr, seed: int) -> dict
         c_b, m_b = treatment.draw(rng, replicates=DATA_SETS // 4, days=1, users=USERS)
         for r in range(DATA_SETS // 4):
             for method in METHODS:
-                result = relative_lift(c_a[r, 0], m_a[r, 0], c_b[r, 0], m_b[r, 0], method=method)
+                a, b = UnitTotals(c_a[r, 0], m_a[r, 0]), UnitTotals(c_b[r, 0], m_b[r, 0])
+                result = relative_lift(a, b, method=method)
                 results[method].append(result)
     return results
 
@@ -72,12 +73,14 @@ def test_cuped_holds_its_level_and_shrinks_the_interval() -> None:
         c_a, m_a = population.draw(rng, replicates=DATA_SETS // 4, days=2, users=USERS)
         c_b, m_b = population.draw(rng, replicates=DATA_SETS // 4, days=2, users=USERS)
         for r in range(DATA_SETS // 4):
-            a, b = (
-                (c_a[r, 1], m_a[r, 1], c_a[r, 0], m_a[r, 0]),
-                (c_b[r, 1], m_b[r, 1], c_b[r, 0], m_b[r, 0]),
+            arm_a = PrePost(
+                post=UnitTotals(c_a[r, 1], m_a[r, 1]), pre=UnitTotals(c_a[r, 0], m_a[r, 0])
             )
-            cuped = cuped_relative_lift(*a, *b)
-            plain = relative_lift(a[0], a[1], b[0], b[1])
+            arm_b = PrePost(
+                post=UnitTotals(c_b[r, 1], m_b[r, 1]), pre=UnitTotals(c_b[r, 0], m_b[r, 0])
+            )
+            cuped = cuped_relative_lift(arm_a, arm_b)
+            plain = relative_lift(arm_a.post, arm_b.post)
             p_values.append(cuped.p_value)
             width_ratio.append((cuped.ci_high - cuped.ci_low) / (plain.ci_high - plain.ci_low))
     p = np.array(p_values)

@@ -1,5 +1,6 @@
-"""What a world fit says, in words: ``calibration.md`` (the fit, what was not fitted and why, the
-fidelity of a log simulated from the fitted world) and the world's Hydra config."""
+"""What a world fit says, in words (``abtest-sim-calibrate``): ``calibration.md`` (the fit, what
+was not fitted and why, the fidelity of a log simulated from the fitted world) and the world's
+Hydra config."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from abtest_sim.report.format import markdown_table
 from abtest_sim.world.fit.times import UNIT_NAMES
 
 __all__ = ["fidelity_lines", "render_markdown", "time_line", "world_yaml"]
@@ -48,8 +50,9 @@ def render_markdown(report: dict[str, Any], name: str) -> str:
             f"windows of {drift['window_days']} days; persistent share of taste variance "
             f"{drift['persistent_share']:.2f}.", "",
         ]  # fmt: skip
-    lines += ["| parameter | fitted |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in report["world"].items()]
+    lines += markdown_table(
+        ("parameter", "fitted"), [(k, str(v)) for k, v in report["world"].items()]
+    )
     lines += ["", f"Position curve: {measured['position_curve']}."]
     reasons: dict[str, list[str]] = {}  # the fields each reason keeps at the default
     for key, why in measured["defaults_kept"].items():
@@ -66,27 +69,28 @@ def fidelity_lines(result: dict[str, Any]) -> list[str]:
     """The real log and the one simulated from the fitted world, side by side (markdown)."""
     real, sim, auc = result["real"], result["simulated"], result["auc"]
 
-    def row(label: str, get: Any) -> str:
-        return f"| {label} | {get(real)} | {get(sim)} |"
+    def row(label: str, get: Any) -> tuple[str, str, str]:
+        return label, get(real), get(sim)
 
-    lines = ["", "## Fidelity: the real log against one simulated from the fitted world", "",
-             "![fidelity](fidelity.png)", "", "| statistic | real | simulated |", "|---|---|---|",
-             row("impressions", lambda s: f"{s['impressions']:,}"),
-             row("users", lambda s: f"{s['users']:,}"),
-             row("CTR", lambda s: f"{s['ctr']:.2%}")]  # fmt: skip
+    rows = [row("impressions", lambda s: f"{s['impressions']:,}"),
+            row("users", lambda s: f"{s['users']:,}"),
+            row("CTR", lambda s: f"{s['ctr']:.2%}")]  # fmt: skip
     for q in real["impressions_per_user"]:
-        lines.append(
+        rows.append(
             row(f"impressions per user, q{q}", lambda s, q=q: f"{s['impressions_per_user'][q]:.0f}")
         )
     for t in real["top_items_share"]:
-        lines.append(
+        rows.append(
             row(
                 f"share of impressions, top {float(t):.0%} items",
                 lambda s, t=t: f"{s['top_items_share'][t]:.1%}",
             )
         )
     deciles = "CTR by user-activity decile (least active first)"
-    lines.append(row(deciles, lambda s: " ".join(f"{c:.1%}" for c in s["ctr_by_activity_decile"])))
+    rows.append(row(deciles, lambda s: " ".join(f"{c:.1%}" for c in s["ctr_by_activity_decile"])))
+    lines = ["", "## Fidelity: the real log against one simulated from the fitted world", "",
+             "![fidelity](fidelity.png)", "",
+             *markdown_table(("statistic", "real", "simulated"), rows)]  # fmt: skip
     lines += ["", f"DeepFM held-out AUC (last 20% of days): trained on real, tested on real "
               f"{auc['real_on_real']:.3f}; simulated on simulated {auc['sim_on_sim']:.3f}; "
               f"simulated on real {auc['sim_on_real']:.3f} (ids do not correspond: what "
