@@ -22,6 +22,7 @@ from abtest_sim.analysis.estimates import ReportOptions, ReportOptionsError
 from abtest_sim.report.writer import write_report
 from abtest_sim.sim.config import ConfigError, SimulationConfig
 from abtest_sim.sim.diagnostics import calibration_table
+from abtest_sim.sim.errors import RunFailure
 from abtest_sim.sim.health import diverged_arms
 from abtest_sim.sim.loop import run_experiment
 from abtest_sim.sim.run_tables import launch_truth_table
@@ -175,7 +176,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         simulate(cfg, run_dir)
     except (RunDirBusy, NotOwned) as error:
         fail(PROG, str(error))  # the dir is another process's or a user's: touch nothing in it
-    except WorldPartError as error:  # a plugged-in world part failed mid-run: say so, keep the dir
+    except (WorldPartError, RunFailure) as error:  # failed mid-run: say so, keep the dir
         fail(PROG, str(error))
     except ConfigError as error:
         _remove_leftovers_if_ours(run_dir)

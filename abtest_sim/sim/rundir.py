@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from abtest_sim.sim.config import ConfigError, SimulationConfig
+from abtest_sim.sim.errors import RunFailure
 from reloop.atomic import write_json
 from reloop.owned import MARKER, check_writable, claim_dir
 
@@ -70,7 +71,7 @@ TOP_TEMPORARIES = (*(f".{name}.*.tmp" for name in TOP_FILES), ".report-*.tmp")
 _HELD: dict[Path, int] = {}  # run dirs this process owns -> lock file descriptor
 
 
-class RunDirBusy(ConfigError):
+class RunDirBusy(RunFailure):
     """Another live process owns the run dir."""
 
 
