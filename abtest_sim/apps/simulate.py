@@ -27,6 +27,7 @@ from abtest_sim.sim.health import diverged_arms
 from abtest_sim.sim.loop import run_experiment
 from abtest_sim.sim.run_tables import launch_truth_table
 from abtest_sim.sim.rundir import (
+    RunDir,
     RunDirBusy,
     check_resumable,
     check_run_dir,
@@ -84,7 +85,7 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
             save_hydra_record(run_dir, cfg)
         unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
-        write_parquet(unit_days, run_dir / "unit_days.parquet")
+        write_parquet(unit_days, RunDir(run_dir).unit_days)
         record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
         return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
@@ -100,8 +101,7 @@ def write_simulation_report(
     """The Table-3 report of a simulated run, with the launch effect and the test's target."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
-    test_days = range(spec.first_test_day, spec.first_test_day + spec.test_days)
-    diverged = diverged_arms(run_dir / "logs", config.arm_names, test_days)
+    diverged = diverged_arms(RunDir(run_dir).logs, config.arm_names, spec.test_day_range)
     for arm, why in diverged.items():
         log.warning("the model of arm %s diverged: %s", arm, why)
     summary = write_report(
@@ -183,7 +183,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         fail(PROG, str(error))
     except OSError as error:  # a full or read-only disk: atomic writes left nothing half-written
         fail(PROG, disk_error(error))
-    log.info("report: %s", run_dir / "report" / "report.md")
+    log.info("report: %s", RunDir(run_dir).report / "report.md")
 
 
 def _remove_leftovers_if_ours(run_dir: Path) -> None:

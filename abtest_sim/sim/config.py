@@ -87,13 +87,28 @@ class ExperimentSpec:
         """The simulated day on which the split (and the A/A phase) starts."""
         return self.warmup_days + self.burnin_days
 
+    @property
+    def test_day_range(self) -> range:
+        """The simulated days of the test (A/A and A/B), in order."""
+        return range(self.first_test_day, self.first_test_day + self.test_days)
+
+    @property
+    def last_day(self) -> int:
+        """The last simulated day."""
+        return self.first_test_day + self.test_days - 1
+
     def phase_of(self, day: int) -> str:
-        """``warmup``, ``burnin``, ``aa`` or ``ab`` of a simulated day (day 0: first warm-up)."""
+        """``warmup``, ``burnin``, ``aa`` or ``ab`` of a simulated day (day 0: first warm-up):
+        the one definition of a day's phase."""
         if day < self.warmup_days:
             return "warmup"
         if day < self.first_test_day:
             return "burnin"
         return "aa" if day < self.first_test_day + self.aa_days else "ab"
+
+    def test_day_phases(self) -> dict[int, str]:
+        """Test day (numbered from 1, as in the report) -> its phase, ``aa`` or ``ab``."""
+        return {day - self.first_test_day + 1: self.phase_of(day) for day in self.test_day_range}
 
 
 @dataclass(frozen=True)

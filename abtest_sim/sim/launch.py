@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from abtest_sim.sim.config import ArmSpec
-from abtest_sim.sim.lineage import Arm
+from abtest_sim.sim.lineage import Lineage
 
 __all__ = ["LaunchLineages", "training_key"]
 
@@ -40,20 +40,20 @@ def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
 @dataclass
 class LaunchLineages:
     """Arm name -> the launch lineage of its recipe; arms whose lineages share a history map to
-    the same ``Arm`` object (its ``spec`` is the first sharing arm's)."""
+    the same ``Lineage`` object (its ``spec`` is the first sharing arm's)."""
 
-    by_arm: dict[str, Arm]
+    by_arm: dict[str, Lineage]
 
     @classmethod
-    def start(cls, specs: Sequence[ArmSpec], first: Arm) -> LaunchLineages:
-        """Every arm on one lineage, starting from ``first``'s model and version."""
-        shared = Arm(specs[0], first.model, first.version, first.warmup)
+    def start(cls, specs: Sequence[ArmSpec], first: Lineage) -> LaunchLineages:
+        """Every arm on one lineage, from ``first``'s model and version."""
+        shared = first.fork(specs[0])
         return cls({spec.name: shared for spec in specs})
 
-    def groups(self) -> Iterator[tuple[Arm, list[str]]]:
+    def groups(self) -> Iterator[tuple[Lineage, list[str]]]:
         """Each distinct lineage with the arms it serves, in arm order."""
         seen: dict[int, list[str]] = {}
-        lineages: dict[int, Arm] = {}
+        lineages: dict[int, Lineage] = {}
         for name, lineage in self.by_arm.items():
             seen.setdefault(id(lineage), []).append(name)
             lineages[id(lineage)] = lineage
@@ -68,17 +68,9 @@ class LaunchLineages:
             for name in names:
                 spec = spec_of[name]
                 by_key.setdefault(training_key(spec, spec.loss_on(phase)), []).append(name)
-            for index, members in enumerate(by_key.values()):
-                owner = lineage
-                if index > 0:  # the first group keeps the object; the others copy its state
-                    owner = Arm(
-                        spec_of[members[0]],
-                        lineage.model,
-                        lineage.version,
-                        lineage.warmup,
-                        lineage.model_file,
-                    )
-                elif lineage.spec.name != members[0]:
-                    owner.spec = spec_of[members[0]]
+            # the first group (it holds the lineage's own arm, the first name) keeps the object;
+            # the others continue its history as lineages of their own
+            for members in list(by_key.values())[1:]:
+                owner = lineage.fork(spec_of[members[0]])
                 for name in members:
                     self.by_arm[name] = owner
