@@ -23,6 +23,7 @@ KNOWN = dict(
 )  # fmt: skip
 TRUE = WorldConfig.from_dict(KNOWN).validate()
 SEED, DAYS = 3, 30
+pytestmark = pytest.mark.slow  # the fit of a 30-day log takes about a minute, the app several
 
 
 @pytest.fixture(scope="module")
