@@ -74,24 +74,26 @@ class Checkpointer:
         day = int(state["last_day"])
         config = self.config
         world = World.load(self.directory / state["world"], config.world, config.seed)
+        phase = config.experiment.phase_of(day + 1)  # of the day a restored lineage serves next
         if state["burnin"] is not None:  # only a run that simulated its warm-up gets here
             origin = self._origin(self.run_dir.warmup_model)
             return Restored(
                 day,
                 world,
-                burnin=self._lineage(burnin_spec(config), state["burnin"], origin, {}),
+                burnin=self._lineage(burnin_spec(config), state["burnin"], origin, {}, phase),
             )
         if not state["arms"]:  # still warming up
             return Restored(day, world)
         start = self._origin(self.run_dir.start_model)
-        arms = [self._lineage(a, state["arms"][a.name], start, {}) for a in config.arms]
+        arms = [self._lineage(a, state["arms"][a.name], start, {}, phase) for a in config.arms]
         launch = None
         if state["launch"] is not None:
-            # launch lineages sharing a model file share a history
+            # launch lineages sharing a model file share a history, unless they serve apart on
+            # the next day (at the split of a test that starts with its A/B phase)
             shared: dict[Any, Lineage] = {}
             launch = LaunchLineages(
                 {
-                    a.name: self._lineage(a, state["launch"][a.name], start, shared)
+                    a.name: self._lineage(a, state["launch"][a.name], start, shared, phase)
                     for a in config.arms
                 }
             )
@@ -107,15 +109,17 @@ class Checkpointer:
         saved: dict[str, Any],
         origin: tuple[Model, str],
         loaded: dict[Any, Lineage],
+        phase: str,
     ) -> Lineage:
         """A lineage from its checkpoint entry; entries of ``loaded`` with the same model file
-        become one object."""
+        and serving policy in ``phase`` become one object."""
         key = saved["model"]
-        if key in loaded:
-            return loaded[key]
+        shared_by = (key, json.dumps(spec.policy_on(phase), sort_keys=True))
+        if shared_by in loaded:
+            return loaded[shared_by]
         model = origin[0] if key is None else self.load_model(self.run_dir.resolve(key))
         lineage = Lineage(spec, model, origin[0], origin[1], int(saved["version"]), key)
-        loaded[key] = lineage
+        loaded[shared_by] = lineage
         return lineage
 
 

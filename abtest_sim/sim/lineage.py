@@ -9,8 +9,8 @@ impression (``logged``) or the previous version's prediction recomputed on the w
 holds one lineage per test arm (its own users), the burn-in lineage before the split (every
 user), and the launch lineages (``abtest_sim.sim.launch``: every user).
 
-A lineage serves with its model and applies the versions the retrainer returns (``advance``):
-nothing else changes its model or version.
+A lineage serves with its arm's policy (``abtest_sim.sim.policies``) and applies the versions the
+retrainer returns (``advance``): nothing else changes its model or version.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import numpy as np
 
 import reloop
 from abtest_sim.sim.config import ArmSpec, SimulationConfig
+from abtest_sim.sim.policies import ModelRanking, PluggedPolicy, resolve_policy
 from abtest_sim.sim.retraining import Model, TrainTask, Version
 from abtest_sim.sim.rundir import LineageArea, RunDir
-from abtest_sim.sim.serving import ModelScorer, Scorer
+from abtest_sim.sim.serving import Exploration, ModelScorer, Scorer
 from abtest_sim.world.rng import keyed_uniform
 
 __all__ = [
@@ -60,15 +61,15 @@ def assign_users(n_users: int, shares: Sequence[float], salt: str) -> np.ndarray
 
 
 def burnin_spec(config: SimulationConfig) -> ArmSpec:
-    """The burn-in lineage: the control's training settings, trained with BCE (production before
-    anyone thought of a test)."""
+    """The burn-in lineage: the control's training settings, trained with BCE and serving with
+    the built-in model ranking (production before anyone thought of a test)."""
     control = config.arm(config.experiment.control)
-    return replace(control, name=BURNIN_ARM, recipe="baseline")
+    return replace(control, name=BURNIN_ARM, recipe="baseline", policy=None)
 
 
 @dataclass
 class Lineage:
-    """A spec (recipe, training settings) and the version that serves now."""
+    """A spec (recipe, training settings, serving policy) and the version that serves now."""
 
     spec: ArmSpec
     model: Model  # the serving version
@@ -93,6 +94,11 @@ class Lineage:
             scorer: Scorer = self.model
             return scorer
         raise TypeError(f"lineage {self.name}: cannot serve a {type(self.model).__name__}")
+
+    def policy(self, phase: str, exploration: Exploration | None) -> ModelRanking | PluggedPolicy:
+        """How the lineage chooses its slates in ``phase`` (the experiment's exploration is the
+        built-in ranking's)."""
+        return resolve_policy(self.spec.policy_on(phase), exploration)
 
     def fork(self, spec: ArmSpec) -> Lineage:
         """A lineage of ``spec`` with this one's history (a launch lineage's fork)."""

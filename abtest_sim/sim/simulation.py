@@ -7,8 +7,8 @@ A run moves through three stages, each a set of lineages serving the day's reque
         --split-->       test     (each arm's lineage serves its users; launch lineages everyone)
 
 ``simulate_day(d)`` is one day in data-flow order: ``world.begin_day(d)`` (once), serve every
-lineage of the stage (its model ranks the day's ``Observation``'s candidates and logs its pCTR of
-each shown impression, the truth answers with clicks and keeps ``p_true`` apart), then the
+lineage of the stage (its policy chooses slates from the day's ``Observation``, its model logs its
+pCTR of each shown impression, the truth answers with clicks and keeps ``p_true`` apart), then the
 night: the transition the phases call for, or every lineage retraining (the retrainer returns the
 new versions; each lineage applies its own). Phases come from ``ExperimentSpec.phase_of`` alone.
 """
@@ -32,6 +32,7 @@ from abtest_sim.sim.checkpoint import Checkpointer
 from abtest_sim.sim.config import SimulationConfig
 from abtest_sim.sim.launch import LaunchLineages
 from abtest_sim.sim.lineage import WARMUP_ARM, Lineage, assign_users, burnin_spec
+from abtest_sim.sim.policies import ModelRanking, PluggedPolicy
 from abtest_sim.sim.retraining import Model, Retrainer, Trainer, TrainTask
 from abtest_sim.sim.rundir import LineageArea, RunDir, warmup_key
 from abtest_sim.sim.truth import Response, Truth
@@ -119,8 +120,9 @@ class Simulation:
         observation = self.world.observe(requests)
         everyone = np.arange(observation.n)
         if self.stage == "warmup":
+            random_slates = ModelRanking()
             scorer = serving.random_scorer(self.config.seed)
-            frame, response = self.serve(observation, everyone, scorer, 0, None)
+            frame, response = self.serve(observation, everyone, scorer, random_slates, 0)
             results = [self.log(self.run_dir.test, [WARMUP_ARM], day, frame, response)]
         elif self.stage == "burnin":
             assert self.burnin is not None
@@ -150,6 +152,9 @@ class Simulation:
             self.split(self.burnin.model)
 
     # ----------------------------------------------------------------- serving
+    def phase_of(self, observation: Observation) -> str:
+        return self.config.experiment.phase_of(observation.day)
+
     def rows_of(self, arm_index: int, observation: Observation) -> np.ndarray:
         if self.config.experiment.paired:
             return np.arange(observation.n)
@@ -161,13 +166,13 @@ class Simulation:
         observation: Observation,
         rows: np.ndarray,
         scorer: serving.Scorer,
+        policy: ModelRanking | PluggedPolicy,
         version: int,
-        exploration: serving.Exploration | None,
     ) -> tuple[pl.DataFrame, Response]:
-        """Rank, show and click one lineage's requests: its impression log and the response."""
+        """Choose, show and click one lineage's requests: its impression log and the response."""
         slate_size = self.config.experiment.slate_size
         with self.timed("serving: rank candidates"):
-            slates = serving.rank(scorer, observation, rows, slate_size, exploration=exploration)
+            slates = policy(observation, rows, scorer, slate_size)
         with self.timed("serving: score shown slates"):
             slates = serving.with_shown_pctr(scorer, observation, slates)
         with self.timed("world: clicks and logging"):
@@ -184,8 +189,8 @@ class Simulation:
         rows: np.ndarray,
         area: LineageArea | None = None,
     ) -> DayResult:
-        scorer, version = lineage.scorer(), lineage.version
-        frame, response = self.serve(observation, rows, scorer, version, self.exploration)
+        policy = lineage.policy(self.phase_of(observation), self.exploration)
+        frame, response = self.serve(observation, rows, lineage.scorer(), policy, lineage.version)
         area = area or self.run_dir.test
         return self.log(area, [lineage.name], observation.day, frame, response)
 
@@ -195,8 +200,9 @@ class Simulation:
         truth: list[dict[str, Any]] = []
         day, everyone = observation.day, np.arange(observation.n)
         for lineage, names in self.launch.groups():
-            scorer, version = lineage.scorer(), lineage.version
-            frame, response = self.serve(observation, everyone, scorer, version, self.exploration)
+            policy = lineage.policy(self.phase_of(observation), self.exploration)
+            scorer = lineage.scorer()
+            frame, response = self.serve(observation, everyone, scorer, policy, lineage.version)
             with self.timed("world: clicks and logging"):
                 true_clicks = self._write(self.run_dir.launch, names, day, frame, response)
             truth += [
@@ -257,7 +263,8 @@ class Simulation:
         self.arms = [Lineage(arm, start, start, origin) for arm in self.config.arms]
         self.burnin = None
         if self.needs_launch_lineages:
-            self.launch = LaunchLineages.start(self.config.arms, self.arms[0])
+            first = self.config.experiment.phase_of(self.config.experiment.first_test_day)
+            self.launch = LaunchLineages.start(self.config.arms, self.arms[0], first)
         if store and self.warmup_cache is not None:
             # world first: an entry is complete once its model is
             self.world.save(self.warmup_cache / "world.npz")
