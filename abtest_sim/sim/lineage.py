@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,7 @@ class Lineage:
     origin_file: str  # version 0's file, relative to the run dir
     version: int = 0  # +1 every night
     model_file: str | None = None  # the serving version's file, relative (None: version 0)
+    _plugged: PluggedPolicy | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -97,8 +98,16 @@ class Lineage:
 
     def policy(self, phase: str, exploration: Exploration | None) -> ModelRanking | PluggedPolicy:
         """How the lineage chooses its slates in ``phase`` (the experiment's exploration is the
-        built-in ranking's)."""
-        return resolve_policy(self.spec.policy_on(phase), exploration)
+        built-in ranking's). A plugged policy is built once per lineage: lineages never share
+        one (its state, if it keeps any, is not checkpointed)."""
+        spec = self.spec.policy_on(phase)
+        if spec is None:
+            return ModelRanking(exploration)
+        if self._plugged is None:
+            plugged = resolve_policy(spec)
+            assert isinstance(plugged, PluggedPolicy)
+            self._plugged = plugged
+        return self._plugged
 
     def fork(self, spec: ArmSpec) -> Lineage:
         """A lineage of ``spec`` with this one's history (a launch lineage's fork)."""

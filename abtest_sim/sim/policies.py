@@ -24,9 +24,7 @@ is the built-in ranking to start from.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -92,15 +90,9 @@ class PluggedPolicy:
 def resolve_policy(
     spec: dict[str, Any] | None, exploration: Exploration | None = None
 ) -> ModelRanking | PluggedPolicy:
-    """The policy an arm's ``policy`` field names (``ValueError`` if it cannot be built)."""
+    """The policy an arm's ``policy`` field names, built anew (``ValueError`` if it cannot be)."""
     if spec is None:
         return ModelRanking(exploration)
-    return _plugged(json.dumps(spec, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=64)
-def _plugged(key: str) -> PluggedPolicy:
-    spec = json.loads(key)
     target = target_path(spec, "policy")
     policy = build(spec, "policy")
     if not callable(policy):

@@ -119,14 +119,13 @@ class Simulation:
             requests = self.world.begin_day(day)
         observation = self.world.observe(requests)
         everyone = np.arange(observation.n)
-        if self.stage == "warmup":
-            random_slates = ModelRanking()
+        if self.stage == "warmup":  # the built-in ranking by a random score: random slates
             scorer = serving.random_scorer(self.config.seed)
-            frame, response = self.serve(observation, everyone, scorer, random_slates, 0)
+            frame, response = self.serve(observation, everyone, scorer, ModelRanking(), 0)
             results = [self.log(self.run_dir.test, [WARMUP_ARM], day, frame, response)]
         elif self.stage == "burnin":
             assert self.burnin is not None
-            results = [self.serve_lineage(self.burnin, observation, everyone, self.run_dir.test)]
+            results = [self.serve_lineage(self.burnin, observation, everyone)]
         else:
             results = [
                 self.serve_lineage(arm, observation, self.rows_of(index, observation))
@@ -177,22 +176,18 @@ class Simulation:
             slates = serving.with_shown_pctr(scorer, observation, slates)
         with self.timed("world: clicks and logging"):
             response = self.truth.respond(observation.requests, slates)
-            frame = logs.impression_log(
+            frame = logs.impression_log(  # named as it is written (under each sharing arm)
                 observation, slates, response.clicks, arm="unlogged", model_version=version
             )
         return frame, response
 
     def serve_lineage(
-        self,
-        lineage: Lineage,
-        observation: Observation,
-        rows: np.ndarray,
-        area: LineageArea | None = None,
+        self, lineage: Lineage, observation: Observation, rows: np.ndarray
     ) -> DayResult:
+        """A test arm's or the burn-in lineage's day, logged under its name."""
         policy = lineage.policy(self.phase_of(observation), self.exploration)
         frame, response = self.serve(observation, rows, lineage.scorer(), policy, lineage.version)
-        area = area or self.run_dir.test
-        return self.log(area, [lineage.name], observation.day, frame, response)
+        return self.log(self.run_dir.test, [lineage.name], observation.day, frame, response)
 
     def serve_launch(self, observation: Observation) -> None:
         """Every launch lineage serves every user; its expected clicks are the launch truth."""
