@@ -135,5 +135,8 @@ class Lineage:
     def advance(self, version: Version) -> None:
         """Serve the version the retrainer trained from tomorrow on."""
         if version.number != self.version + 1:
-            raise ValueError(f"lineage {self.name} is at version {self.version}, not {version}")
+            raise ValueError(
+                f"lineage {self.name} is at version {self.version}: it cannot serve version "
+                f"{version.number} next"
+            )
         self.model, self.model_file, self.version = version.model, version.file, version.number
