@@ -61,14 +61,17 @@ def simulate_days(
         start = time.perf_counter()
         requests = world.begin_day(day)
         start = timings.add("begin_day", start)
+        observation = world.observe(requests)
         rows = None if rows_of is None else rows_of(requests.user_id)
-        slates = serving.rank(scorer, world, requests, rows, slate, exploration=explore)
+        slates = serving.rank(scorer, observation, rows, slate, exploration=explore)
         start = timings.add("rank", start)
-        slates = serving.with_shown_pctr(scorer, world, requests, slates)  # what a log holds
+        slates = serving.with_shown_pctr(scorer, observation, slates)  # what a log holds
         start = timings.add("score shown slates", start)
-        outcome = world.click(requests, slates.items, slates.request_rows)
+        outcome = world.oracle.click(requests, slates.items, slates.request_rows)
         start = timings.add("click", start)
-        frame = logs.impression_log(world, requests, slates, outcome, arm="bench", model_version=0)
+        frame = logs.impression_log(
+            observation, slates, outcome.click, arm="bench", model_version=0
+        )
         start = timings.add("impression_log", start)
         logs.write_partition(root, "bench", day, frame)
         timings.add("write_partition", start)

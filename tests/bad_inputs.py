@@ -44,6 +44,8 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "arm.treatment.alpha=null", "arm.treatment.alpha=2", "arm.treatment.alpha=abc",
             "arm.treatment.recipe=nope", "arm.treatment.recipe={_target_:nope.nothing}",
             "arm.treatment.recipe={_target_:torch.nn.BCEWithLogitsLoss}",
+            "arm.treatment.policy=popular", "arm.treatment.policy={_target_:nope.nothing}",
+            "arm.treatment.policy={_target_:json.dumps}",
             "arm.treatment.share=0", "arm.treatment.train.lr=-1",
             "arm.treatment.train.lr=null", "arm.treatment.train.epochs=0",
             "arm.treatment.train.epochs=1.5",

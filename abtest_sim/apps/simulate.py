@@ -23,10 +23,12 @@ from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.report.writer import Arms, ReportContext, ReportInput, write_report
 from abtest_sim.sim.config import ArmSpec, ConfigError, SimulationConfig
 from abtest_sim.sim.diagnostics import calibration_table
+from abtest_sim.sim.errors import RunFailure
 from abtest_sim.sim.health import diverged_arms
 from abtest_sim.sim.loop import run_experiment
 from abtest_sim.sim.run_tables import launch_truth_table
 from abtest_sim.sim.rundir import (
+    RunDir,
     RunDirBusy,
     check_resumable,
     check_run_dir,
@@ -118,7 +120,7 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
             save_hydra_record(run_dir, cfg)
         unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
-        write_parquet(unit_days, run_dir / "unit_days.parquet")
+        write_parquet(unit_days, RunDir(run_dir).unit_days)
         record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
         return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
 
@@ -134,8 +136,7 @@ def write_simulation_report(
     """The Table-3 report of a simulated run, with the launch effect and the test's target."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
-    test_days = range(spec.first_test_day, spec.first_test_day + spec.test_days)
-    diverged = diverged_arms(run_dir / "logs", config.arm_names, test_days)
+    diverged = diverged_arms(RunDir(run_dir).logs, config.arm_names, spec.test_day_range)
     for arm, why in diverged.items():
         log.warning("the model of arm %s diverged: %s", arm, why)
     arms = Arms(spec.control, spec.treatments[0], aa_control=spec.aa_control, shares=shares)
@@ -189,14 +190,14 @@ def _hydra_main(cfg: DictConfig) -> None:
         simulate(cfg, run_dir)
     except (RunDirBusy, NotOwned) as error:
         fail(PROG, str(error))  # the dir is another process's or a user's: touch nothing in it
-    except WorldPartError as error:  # a plugged-in world part failed mid-run: say so, keep the dir
+    except (WorldPartError, RunFailure) as error:  # failed mid-run: say so, keep the dir
         fail(PROG, str(error))
     except ConfigError as error:
         _remove_leftovers_if_ours(run_dir)
         fail(PROG, str(error))
     except OSError as error:  # a full or read-only disk: atomic writes left nothing half-written
         fail(PROG, disk_error(error))
-    log.info("report: %s", run_dir / "report" / "report.md")
+    log.info("report: %s", RunDir(run_dir).report / "report.md")
 
 
 def _remove_leftovers_if_ours(run_dir: Path) -> None:

@@ -6,15 +6,16 @@ run gives exactly what an uninterrupted one gives."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import reloop
-from abtest_sim.sim.config import SimulationConfig
+from abtest_sim.sim.config import ArmSpec, SimulationConfig
 from abtest_sim.sim.launch import LaunchLineages
-from abtest_sim.sim.lineage import Arm
-from abtest_sim.sim.rundir import START_MODEL, STATE_FILE, WARMUP_MODEL
+from abtest_sim.sim.lineage import Lineage, burnin_spec
+from abtest_sim.sim.retraining import Model
+from abtest_sim.sim.rundir import RunDir
 from abtest_sim.world import World
 from reloop.atomic import write_json
 
@@ -23,28 +24,31 @@ __all__ = ["Checkpointer", "Restored"]
 
 @dataclass
 class Restored:
-    """What a checkpoint holds: lineages are None in the phases before they exist."""
+    """What a checkpoint holds: no lineage during the warm-up, the burn-in lineage during the
+    burn-in, the test arms (and launch lineages) from the split on."""
 
     last_day: int
     world: World
-    burnin: Arm | None = None
-    arms: list[Arm] | None = None
+    burnin: Lineage | None = None
+    arms: list[Lineage] = field(default_factory=list)
     launch: LaunchLineages | None = None
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path, config: SimulationConfig, burnin_arm: str) -> None:
-        self.directory = run_dir / "checkpoint"
+    def __init__(
+        self, run_dir: RunDir, config: SimulationConfig, load: Callable[[Path], Model]
+    ) -> None:
         self.run_dir = run_dir
+        self.directory = run_dir.checkpoint
         self.config = config
-        self.burnin_arm = burnin_arm
+        self.load_model = load
 
     def save(
         self,
         day: int,
         world: World,
-        arms: list[Arm],
-        burnin: Arm | None,
+        arms: list[Lineage],
+        burnin: Lineage | None,
         launch: LaunchLineages | None,
     ) -> None:
         """Everything needed to continue after ``day``."""
@@ -59,52 +63,65 @@ class Checkpointer:
         }
         if launch is not None:
             state["launch"] = {n: _lineage_state(a) for n, a in launch.by_arm.items()}
-        write_json(self.directory / STATE_FILE, state)
+        write_json(self.run_dir.checkpoint_state, state)
         for old in self.directory.glob("world-day=*.npz"):
             if old != world_file:
                 old.unlink(missing_ok=True)
 
     def load(self) -> Restored:
         """The last checkpoint's world and lineages."""
-        state = json.loads((self.directory / STATE_FILE).read_text())
+        state = json.loads(self.run_dir.checkpoint_state.read_text())
         day = int(state["last_day"])
-        config, spec = self.config, self.config.experiment
+        config = self.config
         world = World.load(self.directory / state["world"], config.world, config.seed)
-        if day < spec.warmup_days - 1:
-            return Restored(day, world)
+        phase = config.experiment.phase_of(day + 1)  # of the day a restored lineage serves next
         if state["burnin"] is not None:  # only a run that simulated its warm-up gets here
-            warmup = reloop.load(self.run_dir / WARMUP_MODEL)
-            control = config.arm(spec.control)
-            burnin_spec = replace(control, name=self.burnin_arm, recipe="baseline")
+            origin = self._origin(self.run_dir.warmup_model)
             return Restored(
-                day, world, burnin=self._lineage(burnin_spec, state["burnin"], warmup, {})
+                day,
+                world,
+                burnin=self._lineage(burnin_spec(config), state["burnin"], origin, {}, phase),
             )
-        start = reloop.load(self.run_dir / START_MODEL)
-        arms = [self._lineage(a, state["arms"][a.name], start, {}) for a in config.arms]
+        if not state["arms"]:  # still warming up
+            return Restored(day, world)
+        start = self._origin(self.run_dir.start_model)
+        arms = [self._lineage(a, state["arms"][a.name], start, {}, phase) for a in config.arms]
         launch = None
         if state["launch"] is not None:
-            loaded: dict[str | None, Arm] = {}
+            # launch lineages sharing a model file share a history, unless they serve apart on
+            # the next day (at the split of a test that starts with its A/B phase)
+            shared: dict[Any, Lineage] = {}
             launch = LaunchLineages(
                 {
-                    a.name: self._lineage(a, state["launch"][a.name], start, loaded)
+                    a.name: self._lineage(a, state["launch"][a.name], start, shared, phase)
                     for a in config.arms
                 }
             )
         return Restored(day, world, arms=arms, launch=launch)
 
+    def _origin(self, path: Path) -> tuple[Model, str]:
+        """Version 0 of the lineages and its file relative to the run dir."""
+        return self.load_model(path), self.run_dir.relative(path)
+
     def _lineage(
-        self, spec: Any, saved: dict[str, Any], start: reloop.FittedModel, loaded: dict
-    ) -> Arm:
-        """A lineage from its checkpoint entry; entries with the same model file (launch lineages
-        sharing a history) become one object."""
+        self,
+        spec: ArmSpec,
+        saved: dict[str, Any],
+        origin: tuple[Model, str],
+        loaded: dict[Any, Lineage],
+        phase: str,
+    ) -> Lineage:
+        """A lineage from its checkpoint entry; entries of ``loaded`` with the same model file
+        and serving policy in ``phase`` become one object."""
         key = saved["model"]
-        if key in loaded:
-            return loaded[key]
-        model = start if key is None else reloop.load(self.run_dir / key)
-        lineage = Arm(spec, model, int(saved["version"]), start, key)
-        loaded[key] = lineage
+        shared_by = (key, json.dumps(spec.policy_on(phase), sort_keys=True))
+        if shared_by in loaded:
+            return loaded[shared_by]
+        model = origin[0] if key is None else self.load_model(self.run_dir.resolve(key))
+        lineage = Lineage(spec, model, origin[0], origin[1], int(saved["version"]), key)
+        loaded[shared_by] = lineage
         return lineage
 
 
-def _lineage_state(lineage: Arm) -> dict[str, Any]:
+def _lineage_state(lineage: Lineage) -> dict[str, Any]:
     return {"version": lineage.version, "model": lineage.model_file}

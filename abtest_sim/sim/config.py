@@ -21,7 +21,7 @@ __all__ = ["RECIPES", "ArmSpec", "ConfigError", "ExperimentSpec", "ModelSpec", "
 RECIPES = ("baseline", "reloop", "kd")
 Y_LAST_SOURCES = ("logged", "rescore")
 # Fields that take a built-in name or a Hydra _target_ mapping (your own loss, your own backbone).
-PLUGGABLE = {"ArmSpec": ("recipe",), "ModelSpec": ("name",)}
+PLUGGABLE = {"ArmSpec": ("recipe", "policy"), "ModelSpec": ("name",)}
 MIN_ACTIVE_UNITS = 2  # units per arm and day the daily lift needs (stats.unit_days)
 
 
@@ -45,12 +45,21 @@ class ArmSpec:
     # How each nightly retraining trains (reloop.schema.TrainSpec, the schema reloop.fit and
     # reloop-offline share): epochs, batch size, learning rate, optimizer.
     train: TrainSpec = field(default_factory=TrainSpec)
+    # How the arm serves its users in the A/B phase: null ranks their candidates with the arm's
+    # model (with the experiment's exploration), as every arm does before; your own policy as a
+    # Hydra _target_ mapping (abtest_sim.sim.policies).
+    policy: dict[str, Any] | None = None
 
     def loss_on(self, phase: str) -> str | dict[str, Any]:
         """The training loss this arm uses in ``phase``: everyone trains BCE before the A/B."""
         if phase != "ab" or self.recipe == "baseline":
             return "bce"
         return self.recipe
+
+    def policy_on(self, phase: str) -> dict[str, Any] | None:
+        """The serving policy this arm uses in ``phase`` (None: the built-in model ranking):
+        everyone serves alike before the A/B."""
+        return self.policy if phase == "ab" else None
 
 
 @dataclass(frozen=True)
@@ -87,13 +96,28 @@ class ExperimentSpec:
         """The simulated day on which the split (and the A/A phase) starts."""
         return self.warmup_days + self.burnin_days
 
+    @property
+    def test_day_range(self) -> range:
+        """The simulated days of the test (A/A and A/B), in order."""
+        return range(self.first_test_day, self.first_test_day + self.test_days)
+
+    @property
+    def last_day(self) -> int:
+        """The last simulated day."""
+        return self.first_test_day + self.test_days - 1
+
     def phase_of(self, day: int) -> str:
-        """``warmup``, ``burnin``, ``aa`` or ``ab`` of a simulated day (day 0: first warm-up)."""
+        """``warmup``, ``burnin``, ``aa`` or ``ab`` of a simulated day (day 0: first warm-up):
+        the one definition of a day's phase."""
         if day < self.warmup_days:
             return "warmup"
         if day < self.first_test_day:
             return "burnin"
         return "aa" if day < self.first_test_day + self.aa_days else "ab"
+
+    def test_day_phases(self) -> dict[int, str]:
+        """Test day (numbered from 1, as in the report) -> its phase, ``aa`` or ``ab``."""
+        return {day - self.first_test_day + 1: self.phase_of(day) for day in self.test_day_range}
 
 
 @dataclass(frozen=True)
@@ -127,7 +151,7 @@ class SimulationConfig:
         return {
             "world": self.world.to_dict(),
             "model": asdict(self.model),
-            "arms": [asdict(arm) for arm in self.arms],
+            "arms": [_arm_dict(arm) for arm in self.arms],
             "experiment": asdict(self.experiment),
             "seed": self.seed,
         }
@@ -209,8 +233,19 @@ class SimulationConfig:
             )
 
 
+def _arm_dict(arm: ArmSpec) -> dict[str, Any]:
+    """An arm as recorded in config.json; without a plugged policy as before policies existed,
+    so that earlier runs resume and aggregate alike."""
+    fields = asdict(arm)
+    if fields["policy"] is None:
+        del fields["policy"]
+    return fields
+
+
 def _validate_arm(arm: ArmSpec) -> None:
     where = f"arm.{arm.name}"
+    if arm.policy is not None:
+        _check_policy(arm.policy, f"{where}.policy")
     if isinstance(arm.recipe, dict):
         _check_plugged_recipe(arm.recipe, arm.alpha, where)
     elif arm.recipe not in RECIPES:
@@ -250,6 +285,19 @@ def _check_plugged_recipe(recipe: dict[str, Any], alpha: float, where: str) -> N
         check_loss(resolve_loss(recipe), alpha)  # type: ignore[arg-type]
     except ValueError as error:
         raise ConfigError(f"{where}.recipe: {error}") from None
+
+
+def _check_policy(spec: Any, where: str) -> None:
+    """A serving policy given as a ``_target_`` mapping must import and take the policy's
+    arguments before any simulated day."""
+    from abtest_sim.sim.policies import check_policy, resolve_policy
+
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} must be null or a _target_ mapping, got {spec!r}")
+    try:
+        check_policy(resolve_policy(dict(spec)))
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def _validate_experiment(spec: ExperimentSpec, arm_names: tuple[str, ...]) -> None:

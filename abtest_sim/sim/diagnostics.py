@@ -15,6 +15,7 @@ the previous version over each arm-day's impressions), so a resumed run gives th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +24,29 @@ import polars as pl
 import reloop
 from abtest_sim.sim import logs
 from abtest_sim.sim.config import SimulationConfig
-from abtest_sim.sim.rundir import START_MODEL, model_path, served_truth_root
+from abtest_sim.sim.run_tables import phase_column
+from abtest_sim.sim.rundir import RunDir
 
 __all__ = ["calibration_table"]
 
 
-def calibration_table(run_dir: Path, config: SimulationConfig) -> pl.DataFrame:
+def calibration_table(
+    run_dir: RunDir | str | os.PathLike[str], config: SimulationConfig
+) -> pl.DataFrame:
     """One row per (test arm, test day), days numbered from 1 as in the report."""
+    run_dir = RunDir.of(run_dir)
     spec = config.experiment
     first = spec.first_test_day
     rows = []
     for arm in config.arm_names:  # a loop over arm-days, each one vectorised
         previous = None  # the version that served the day before (none before the split)
-        for day in range(first, first + spec.test_days):
+        for day in spec.test_day_range:
             serving = _serving_model(run_dir, arm, day, first)
             frame = _day_frame(run_dir, arm, day)
             rows.append(_row(arm, day - first + 1, frame, previous))
             previous = serving
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row").with_columns(
-        pl.when(pl.col("day") <= spec.aa_days).then(pl.lit("aa")).otherwise(pl.lit("ab"))
-        .alias("phase")
-    )  # fmt: skip
+    table = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return table.with_columns(phase_column(spec).alias("phase"))
 
 
 SCHEMA = {
@@ -53,14 +56,14 @@ SCHEMA = {
 }  # fmt: skip
 
 
-def _serving_model(run_dir: Path, arm: str, day: int, first: int) -> Path:
+def _serving_model(run_dir: RunDir, arm: str, day: int, first: int) -> Path:
     """The file of the version that served ``day``: trained on night day - 1, or the start."""
-    return run_dir / START_MODEL if day == first else model_path(run_dir, arm, day - 1)
+    return run_dir.start_model if day == first else run_dir.test.model(arm, day - 1)
 
 
-def _day_frame(run_dir: Path, arm: str, day: int) -> pl.DataFrame:
-    served = pl.read_parquet(logs.partition_path(run_dir / "logs", arm, day))
-    truth_file = logs.partition_path(served_truth_root(run_dir), arm, day)
+def _day_frame(run_dir: RunDir, arm: str, day: int) -> pl.DataFrame:
+    served = pl.read_parquet(logs.partition_path(run_dir.logs, arm, day))
+    truth_file = logs.partition_path(run_dir.served_truth, arm, day)
     truth = pl.read_parquet(truth_file).select(*logs.TRUTH_KEYS[2:], "p_true")
     keys = list(logs.TRUTH_KEYS[2:])  # user, request, position: the row's identity on the day
     return served.join(truth, on=keys, how="left", maintain_order="left")

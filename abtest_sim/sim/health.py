@@ -10,12 +10,12 @@ from pathlib import Path
 import polars as pl
 
 from abtest_sim.sim import logs
-from abtest_sim.sim.config import ConfigError
+from abtest_sim.sim.errors import RunFailure
 
 __all__ = ["SATURATED", "SATURATED_SHARE", "ModelDiverged", "diverged_arms"]
 
 
-class ModelDiverged(ConfigError):
+class ModelDiverged(RunFailure):
     """A nightly retraining produced non-finite weights: the lineage cannot serve again, so the run
     stops (with one line naming the arm and the night) instead of serving NaN."""
 

@@ -10,19 +10,22 @@ trainings first differ, the shared lineage forks.
 
 A launch lineage's day log is written under the name of every arm sharing it (in
 ``launch/logs/arm=<name>/``), so after a fork each arm's lineage trains on its full history.
+Lineages also part when their arms serve differently (``arm.<name>.policy``, in the A/B phase):
+the night before the first day they would serve apart (``history_key``), or at the split when the
+test starts with the A/B phase.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from abtest_sim.sim.config import ArmSpec
-from abtest_sim.sim.lineage import Arm
+from abtest_sim.sim.lineage import Lineage
 
-__all__ = ["LaunchLineages", "training_key"]
+__all__ = ["LaunchLineages", "history_key", "training_key"]
 
 
 def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
@@ -37,23 +40,37 @@ def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
     return (name, json.dumps(settings, sort_keys=True))
 
 
+def history_key(spec: ArmSpec, phase: str) -> tuple[Any, ...]:
+    """What makes a lineage's next day its own: its training tonight and its serving policy on
+    the next day, of ``phase``. Two lineages of one history with equal keys stay one lineage."""
+    serving = replace(spec, policy=spec.policy_on(phase))
+    return training_key(serving, spec.loss_on(phase))
+
+
 @dataclass
 class LaunchLineages:
     """Arm name -> the launch lineage of its recipe; arms whose lineages share a history map to
-    the same ``Arm`` object (its ``spec`` is the first sharing arm's)."""
+    the same ``Lineage`` object (its ``spec`` is the first sharing arm's)."""
 
-    by_arm: dict[str, Arm]
+    by_arm: dict[str, Lineage]
 
     @classmethod
-    def start(cls, specs: Sequence[ArmSpec], first: Arm) -> LaunchLineages:
-        """Every arm on one lineage, starting from ``first``'s model and version."""
-        shared = Arm(specs[0], first.model, first.version, first.warmup)
-        return cls({spec.name: shared for spec in specs})
+    def start(cls, specs: Sequence[ArmSpec], first: Lineage, phase: str) -> LaunchLineages:
+        """Every arm on one lineage per serving policy in ``phase`` (the first test day's), from
+        ``first``'s model and version."""
+        by_policy: dict[str, Lineage] = {}
+        by_arm = {}
+        for spec in specs:
+            key = json.dumps(spec.policy_on(phase), sort_keys=True)
+            if key not in by_policy:
+                by_policy[key] = first.fork(spec)
+            by_arm[spec.name] = by_policy[key]
+        return cls(by_arm)
 
-    def groups(self) -> Iterator[tuple[Arm, list[str]]]:
+    def groups(self) -> Iterator[tuple[Lineage, list[str]]]:
         """Each distinct lineage with the arms it serves, in arm order."""
         seen: dict[int, list[str]] = {}
-        lineages: dict[int, Arm] = {}
+        lineages: dict[int, Lineage] = {}
         for name, lineage in self.by_arm.items():
             seen.setdefault(id(lineage), []).append(name)
             lineages[id(lineage)] = lineage
@@ -61,24 +78,16 @@ class LaunchLineages:
             yield lineages[key], names
 
     def fork(self, specs: Sequence[ArmSpec], phase: str) -> None:
-        """Split every shared lineage whose arms train differently on ``phase``'s night."""
+        """Split every shared lineage whose arms train differently tonight or serve differently
+        tomorrow, a day of ``phase``."""
         spec_of = {spec.name: spec for spec in specs}
         for lineage, names in list(self.groups()):
             by_key: dict[tuple[Any, ...], list[str]] = {}
             for name in names:
-                spec = spec_of[name]
-                by_key.setdefault(training_key(spec, spec.loss_on(phase)), []).append(name)
-            for index, members in enumerate(by_key.values()):
-                owner = lineage
-                if index > 0:  # the first group keeps the object; the others copy its state
-                    owner = Arm(
-                        spec_of[members[0]],
-                        lineage.model,
-                        lineage.version,
-                        lineage.warmup,
-                        lineage.model_file,
-                    )
-                elif lineage.spec.name != members[0]:
-                    owner.spec = spec_of[members[0]]
+                by_key.setdefault(history_key(spec_of[name], phase), []).append(name)
+            # the first group (it holds the lineage's own arm, the first name) keeps the object;
+            # the others continue its history as lineages of their own
+            for members in list(by_key.values())[1:]:
+                owner = lineage.fork(spec_of[members[0]])
                 for name in members:
                     self.by_arm[name] = owner

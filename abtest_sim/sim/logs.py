@@ -5,10 +5,11 @@ columns, so a file read on its own is self-describing. A partition is written in
 directory beside its final place and renamed into it, so readers see the whole partition or none
 of it; ``scan`` lists only well-formed ``arm=*/day=*`` directories and never sees a temp one.
 
-``impression_log`` is the served record, the oracle's ``TRUTH_COLUMNS`` (p_true) included;
-``split_truth`` separates it into what a production log holds (written under ``logs/``) and the
-truth, keyed by ``TRUTH_KEYS`` (written apart, under ``truth/served/``), so no reader of the logs
-can see the oracle. ``observable_columns(frame)`` stays the guard of every training path.
+``impression_log`` is what a production log holds, built from what serving observed (an
+``Observation``), the served slates and their clicks: the oracle's ``TRUTH_COLUMNS`` (p_true) never
+enter it. The simulator's truth evaluation writes them apart, keyed by ``TRUTH_KEYS`` (under
+``truth/served/``), so no reader of the logs can see the oracle. ``observable_columns(frame)``
+stays the guard of every training path.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.sim.serving import Slates
-from abtest_sim.world import DayRequests, Impressions, World
+from abtest_sim.world import Observation
 from reloop.atomic import as_os_error
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "observable_columns",
     "partition_path",
     "scan",
-    "split_truth",
     "window",
     "write_partition",
 ]
@@ -68,16 +68,10 @@ def observable_columns(frame: pl.DataFrame | pl.LazyFrame | Iterable[str]) -> li
     return [name for name in names if name not in TRUTH_COLUMNS]
 
 
-def split_truth(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the log a production system would hold, the truth of each of its rows, same row order)."""
-    return frame.drop(TRUTH_COLUMNS), frame.select(*TRUTH_KEYS, *TRUTH_COLUMNS)
-
-
 def impression_log(
-    world: World,
-    requests: DayRequests,
+    observation: Observation,
     slates: Slates,
-    impressions: Impressions,
+    clicks: np.ndarray,
     *,
     arm: str,
     model_version: int,
@@ -86,14 +80,15 @@ def impression_log(
 
     ``day`` i16, ``arm`` str, ``user_id`` i32, ``request_id`` i32, ``request_index`` i16,
     ``position`` i16, ``item_id`` i32, ``item_category`` i16, ``weekday`` i16, ``hour`` i16,
-    ``user_attr_*`` i16, ``pctr`` f32, ``p_true`` f32 (truth), ``click`` i8,
-    ``model_version`` i32, ``explored`` i8.
+    ``user_attr_*`` i16, ``pctr`` f32, ``click`` i8, ``model_version`` i32, ``explored`` i8.
+    ``clicks``: int [n, K], aligned with the slates.
     """
     _check_arm(arm)
     n, k = slates.items.shape
-    if impressions.click.shape != (n, k):
-        raise ValueError(f"impressions {impressions.click.shape} do not match slates {(n, k)}")
-    features = world.slate_features(requests, slates.items, slates.request_rows)
+    if clicks.shape != (n, k):
+        raise ValueError(f"clicks {clicks.shape} do not match slates {(n, k)}")
+    requests = observation.requests
+    features = observation.slate_features(slates.request_rows, slates.items)
     rows = slates.request_rows
     head = pl.DataFrame(
         {
@@ -106,8 +101,7 @@ def impression_log(
     tail = pl.DataFrame(
         {
             "pctr": slates.pctr.reshape(-1).astype(np.float32, copy=False),
-            "p_true": impressions.p_true.reshape(-1).astype(np.float32, copy=False),
-            "click": impressions.click.reshape(-1).astype(np.int8, copy=False),
+            "click": clicks.reshape(-1).astype(np.int8, copy=False),
             "model_version": np.full(n * k, model_version, dtype=np.int32),
             "explored": np.repeat(slates.explored.astype(np.int8, copy=False), k),
         }

@@ -1,4 +1,5 @@
-"""The run dir of a simulation: where things live, atomic writes, and the config check on resume.
+"""The run dir of a simulation: where things live (``RunDir``, the one owner of the layout), who
+owns it, and the config check on resume.
 
 Layout (**contract**, relative to the run dir):
 
@@ -13,6 +14,7 @@ Layout (**contract**, relative to the run dir):
     truth/day=<d>.parquet                          the launch lineages' expected clicks per arm
     truth/served/arm=<name>/day=<d>/part-0.parquet p_true of every logged impression (the oracle,
                                                    kept out of logs/; keyed by logs.TRUTH_KEYS)
+    unit_days.parquet, report/                     the report's input; the report
     checkpoint/, config.json, timings.json         resume state, resolved config, wall time
     .lock                                          held by the one process that owns the run dir
 
@@ -30,30 +32,30 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from abtest_sim.sim.config import ConfigError, SimulationConfig
+from abtest_sim.sim.errors import RunFailure
 from reloop.atomic import write_json
 from reloop.owned import MARKER, check_writable, claim_dir
 
 __all__ = [
     "LOCK_FILE",
     "STATE_FILE",
+    "LineageArea",
+    "RunDir",
     "RunDirBusy",
     "check_resumable",
     "check_run_dir",
     "claim_run_dir",
-    "model_path",
     "owned_run_dir",
     "prepare_run_dir",
     "record_report_settings",
-    "served_truth_root",
     "sweep_temporaries",
-    "truth_path",
     "warmup_key",
 ]
 
@@ -70,27 +72,109 @@ TOP_TEMPORARIES = (*(f".{name}.*.tmp" for name in TOP_FILES), ".report-*.tmp")
 _HELD: dict[Path, int] = {}  # run dirs this process owns -> lock file descriptor
 
 
-class RunDirBusy(ConfigError):
+class RunDirBusy(RunFailure):
     """Another live process owns the run dir."""
 
 
-WARMUP_MODEL = "models/warmup.pt"
-START_MODEL = "models/start.pt"
+@dataclass(frozen=True)
+class LineageArea:
+    """Where one kind of lineage keeps its logs, the served truth of those logs (``p_true``, apart
+    from them) and its versions: the run dir itself for the test arms (and the warm-up and burn-in
+    days), ``launch/`` for the launch lineages."""
+
+    base: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "logs"
+
+    @property
+    def served_truth(self) -> Path:
+        return self.base / "truth" / "served"
+
+    def model(self, arm: str, day: int) -> Path:
+        """The version of ``arm``'s lineage trained on night ``day`` (it serves ``day + 1``)."""
+        return self.base / "models" / f"arm={arm}" / f"day={day}.pt"
 
 
-def model_path(run_dir: Path, arm: str, day: int, *, launch: bool = False) -> Path:
-    root = run_dir / "launch" if launch else run_dir
-    return root / "models" / f"arm={arm}" / f"day={day}.pt"
+@dataclass(frozen=True)
+class RunDir:
+    """A simulation's run dir: every path of the layout above comes from here."""
 
+    root: Path
 
-def served_truth_root(base: Path) -> Path:
-    """Where the oracle's p_true of every impression logged under ``base/logs`` lives, apart from
-    the logs (``base``: the run dir, or its ``launch`` folder)."""
-    return base / "truth" / "served"
+    @classmethod
+    def of(cls, path: RunDir | str | os.PathLike[str]) -> RunDir:
+        return path if isinstance(path, RunDir) else cls(Path(path))
 
+    @property
+    def test(self) -> LineageArea:
+        """The test arms' area (the warm-up and burn-in lineages log here too)."""
+        return LineageArea(self.root)
 
-def truth_path(run_dir: Path, day: int) -> Path:
-    return run_dir / "truth" / f"day={day}.parquet"
+    @property
+    def launch(self) -> LineageArea:
+        return LineageArea(self.root / "launch")
+
+    def area(self, *, launch: bool) -> LineageArea:
+        return self.launch if launch else self.test
+
+    @property
+    def logs(self) -> Path:
+        return self.test.logs
+
+    @property
+    def served_truth(self) -> Path:
+        return self.test.served_truth
+
+    @property
+    def start_model(self) -> Path:
+        """Every arm's version 0 (the model at the split)."""
+        return self.root / "models" / "start.pt"
+
+    @property
+    def warmup_model(self) -> Path:
+        """The model trained on the warm-up days (in runs that simulated them)."""
+        return self.root / "models" / "warmup.pt"
+
+    def truth(self, day: int) -> Path:
+        """The launch lineages' expected clicks per arm on ``day``."""
+        return self.root / "truth" / f"day={day}.parquet"
+
+    @property
+    def unit_days(self) -> Path:
+        return self.root / "unit_days.parquet"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint"
+
+    @property
+    def checkpoint_state(self) -> Path:
+        return self.checkpoint / STATE_FILE
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.root / "timings.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_FILE
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run dir, as checkpoints record model files."""
+        return str(path.relative_to(self.root))
+
+    def resolve(self, relative: str) -> Path:
+        return self.root / relative
 
 
 def warmup_key(config: SimulationConfig) -> str:
@@ -135,7 +219,7 @@ def owned_run_dir(run_dir: Path) -> Iterator[None]:
         yield
         return
     key.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(RunDir(key).lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -170,7 +254,7 @@ def sweep_temporaries(run_dir: Path) -> list[Path]:
 def _is_earlier_run(path: Path) -> bool:
     """A run dir written before run dirs were marked: its config.json is a simulation's."""
     try:
-        saved = json.loads((path / "config.json").read_text())
+        saved = json.loads(RunDir(path).config.read_text())
     except (OSError, ValueError):
         return False
     return isinstance(saved, dict) and {"world", "experiment", "arms"} <= set(saved)
@@ -190,7 +274,7 @@ def check_resumable(config: SimulationConfig, run_dir: Path, resume: bool) -> di
     """Refuse (``ConfigError``) a run dir holding a run of another config, a finished or killed
     run without ``resume``, or one run with other execution settings; writes nothing. Returns
     the saved run's recorded report settings (empty for a new run)."""
-    config_file = run_dir / "config.json"
+    config_file = RunDir(run_dir).config
     if not config_file.exists():
         return {}
     saved = json.loads(config_file.read_text())
@@ -218,19 +302,19 @@ def prepare_run_dir(config: SimulationConfig, run_dir: Path, resume: bool) -> bo
     or not), claim it and sweep earlier attempts' temporaries; True if a checkpoint exists to
     resume from."""
     report = check_resumable(config, run_dir, resume)
-    has_checkpoint = (run_dir / "checkpoint" / STATE_FILE).exists()
+    has_checkpoint = RunDir(run_dir).checkpoint_state.exists()
     claim_run_dir(run_dir)
     sweep_temporaries(run_dir)
     recorded = {**config.to_dict(), "execution": _execution(config)}
-    write_json(run_dir / "config.json", recorded | ({"report": report} if report else {}))
+    write_json(RunDir(run_dir).config, recorded | ({"report": report} if report else {}))
     return resume and has_checkpoint
 
 
 def record_report_settings(run_dir: Path, settings: Mapping[str, Any]) -> None:
     """Record in config.json how the report was read (a resumed run may change these), before
     the report is written."""
-    recorded = json.loads((run_dir / "config.json").read_text())
-    write_json(run_dir / "config.json", recorded | {"report": dict(settings)})
+    config_file = RunDir(run_dir).config
+    write_json(config_file, json.loads(config_file.read_text()) | {"report": dict(settings)})
 
 
 def _execution(config: SimulationConfig) -> dict[str, int]:

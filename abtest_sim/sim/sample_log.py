@@ -21,10 +21,10 @@ def simulate_log(config: WorldConfig, *, seed: int, days: int, slate_size: int) 
     frames = []
     for day in range(days):  # one vectorised step per simulated day
         requests = world.begin_day(day)
-        slates = serving.rank(serving.random_scorer(seed + day), world, requests, None, slate_size)
-        outcome = world.click(requests, slates.items, slates.request_rows)
-        frame = logs.impression_log(world, requests, slates, outcome, arm="sim", model_version=0)
-        frames.append(frame.drop(logs.TRUTH_COLUMNS))
+        observation = world.observe(requests)
+        slates = serving.rank(serving.random_scorer(seed + day), observation, None, slate_size)
+        clicks = world.oracle.click(requests, slates.items, slates.request_rows).click
+        frames.append(logs.impression_log(observation, slates, clicks, arm="sim", model_version=0))
     first_day = ORIGIN_DAY + config.start_weekday
     return pl.concat(frames).with_columns(
         timestamp=(pl.col("day").cast(pl.Int64) + first_day) * 86_400

@@ -1,6 +1,8 @@
 """Serving: score every candidate of a day's requests with an arm's model, keep the top K.
 
-A ``Scorer`` maps a ``World.candidate_features`` frame to one probability per row. A scorer that
+Serving sees a day as an ``Observation`` (``World.observe``: requests, candidates, observable
+features, the seed), never the world or its truth. A ``Scorer`` maps an
+``Observation.candidate_features`` frame to one probability per row. A scorer that
 also has ``score_slates`` (a ``SlateScorer``, such as ``ModelScorer``) is given the request-level
 features once per request and the per-slot features once per slot, so a model computes its
 request-level part once per request rather than once per candidate (1.6-1.8x faster for the
@@ -27,7 +29,7 @@ import numpy as np
 import polars as pl
 
 import reloop
-from abtest_sim.world import DayRequests, World
+from abtest_sim.world import DayRequests, Observation
 from abtest_sim.world.rng import Purpose, keyed_uniform, pack_counters, stream_key
 
 __all__ = [
@@ -111,8 +113,7 @@ class Slates:
 
 def rank(
     scorer: Scorer,
-    world: World,
-    requests: DayRequests,
+    observation: Observation,
     rows: np.ndarray | None,
     slate_size: int,
     *,
@@ -123,14 +124,15 @@ def rank(
     """Top-``slate_size`` slates of ``scorer`` for the requests ``rows`` (all if None). Their
     ``pctr`` is the ranking score (every candidate scored at position 0): not what a log holds;
     ``with_shown_pctr`` gives the slates to log."""
+    requests = observation.requests
     rows = np.arange(requests.n) if rows is None else np.asarray(rows, dtype=np.int64)
     if not 0 < slate_size <= requests.n_candidates:
         raise ValueError(f"slate_size {slate_size} not in 1..{requests.n_candidates}")
-    scores = score_candidates(scorer, world, requests, rows, chunk_rows)
+    scores = score_candidates(scorer, observation, rows, chunk_rows)
     chosen = top_k(scores, slate_size)
     explored = np.zeros(len(rows), dtype=np.int8)
     if exploration is not None:
-        chosen = _explore(chosen, exploration, world.seed, requests, rows, rng_key, explored)
+        chosen = _explore(chosen, exploration, observation.seed, requests, rows, rng_key, explored)
     items = np.take_along_axis(requests.candidates[rows], chosen, axis=1)
     pctr = np.take_along_axis(scores, chosen, axis=1)
     return Slates(items=items, pctr=pctr, request_rows=rows, explored=explored)
@@ -138,8 +140,7 @@ def rank(
 
 def with_shown_pctr(
     scorer: Scorer,
-    world: World,
-    requests: DayRequests,
+    observation: Observation,
     slates: Slates,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Slates:
@@ -147,29 +148,26 @@ def with_shown_pctr(
     position it is shown (ReLoop's y_last is the serving model's prediction of that impression)."""
     positions = np.arange(slates.slate_size, dtype=np.int16)
     pctr = score_slates(
-        scorer, world, requests, slates.request_rows, slates.items, positions, chunk_rows
+        scorer, observation, slates.request_rows, slates.items, positions, chunk_rows
     )
     return Slates(slates.items, pctr, slates.request_rows, slates.explored)
 
 
 def score_candidates(
     scorer: Scorer,
-    world: World,
-    requests: DayRequests,
+    observation: Observation,
     rows: np.ndarray,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> np.ndarray:
     """float32 [len(rows), C]: the scorer's probability for every candidate (at position 0)."""
-    positions = np.zeros(requests.n_candidates, dtype=np.int16)
-    return score_slates(
-        scorer, world, requests, rows, requests.candidates[rows], positions, chunk_rows
-    )
+    candidates = observation.candidates
+    positions = np.zeros(candidates.shape[1], dtype=np.int16)
+    return score_slates(scorer, observation, rows, candidates[rows], positions, chunk_rows)
 
 
 def score_slates(
     scorer: Scorer,
-    world: World,
-    requests: DayRequests,
+    observation: Observation,
     rows: np.ndarray,
     items: np.ndarray,
     positions: np.ndarray,
@@ -184,12 +182,10 @@ def score_slates(
         part = slice(start, start + step)
         n_part = len(rows[part])
         if isinstance(scorer, SlateScorer):
-            request_part, slot_part = world.split_features(
-                requests, items[part], rows[part], positions
-            )
+            request_part, slot_part = observation.split_features(rows[part], items[part], positions)
             out = np.asarray(scorer.score_slates(request_part, slot_part, n_slots))
         else:
-            frame = world.features_at(requests, rows[part], items[part], positions)
+            frame = observation.features_at(rows[part], items[part], positions)
             out = np.asarray(scorer(frame))
         out = out.astype(np.float32, copy=False).reshape(-1)
         if out.shape[0] != n_part * n_slots:

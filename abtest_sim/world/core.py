@@ -2,58 +2,35 @@
 
     world = World(WorldConfig(), seed=7)
     requests = world.begin_day(d)             # drift to day d, draw traffic and candidates
-    frame = world.candidate_features(requests, rows)   # what a model may see
-    outcome = world.click(requests, slate_items, rows)  # p_true and CRN clicks
+    observation = world.observe(requests)     # what a recommender may see (features)
+    outcome = world.oracle.click(requests, slate_items, rows)  # the truth: p_true and CRN clicks
 
 The world is a deterministic function of (config, seed, day): ``begin_day(d)`` gives the same
 requests whatever was served before, and a world restored from day ``d``'s ``state_dict`` continues
-exactly as an uninterrupted one.
+exactly as an uninterrupted one. What a model may see (``Observation``) and the truth (``Oracle``)
+are two objects: serving is handed the first, only the simulator's truth evaluation the second.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
-from abtest_sim.world.clicks import (
-    ClickContext,
-    draw_clicks,
-    hour_effect,
-    relevance_logits,
-    sigmoid,
-)
+from abtest_sim.world.clicks import ClickContext, hour_effect
 from abtest_sim.world.config import WorldConfig
 from abtest_sim.world.drift import item_bias, live_items
-from abtest_sim.world.features import (
-    feature_names,
-    observable_frame,
-    request_frame,
-    slot_frame,
-    user_attr_names,
-)
-from abtest_sim.world.parts import WorldParts, checked_click_probabilities
+from abtest_sim.world.features import feature_names, user_attr_names
+from abtest_sim.world.observation import Observation
+from abtest_sim.world.oracle import Oracle
+from abtest_sim.world.parts import WorldParts
 from abtest_sim.world.population import WorldState, init_state
 from abtest_sim.world.requests import DayRequests, draw_candidates, weekday_of
 from reloop.atomic import atomic_path
 
-__all__ = ["Impressions", "World"]
-
-
-@dataclass(frozen=True)
-class Impressions:
-    """The world's response to served slates: ``[n, K]`` arrays aligned with the slates."""
-
-    p_true: np.ndarray  # float32, truth: analysis only
-    click: np.ndarray  # int8
-
-    @property
-    def n_impressions(self) -> int:
-        return self.click.size
+__all__ = ["World"]
 
 
 class World:
@@ -63,7 +40,7 @@ class World:
         self.seed = int(seed)
         self._state = init_state(config, self.seed)
         self._requests: DayRequests | None = None
-        self._refresh()
+        self._oracle = Oracle(self.config, self.parts, self.seed, self.day, self._context_of_day())
 
     # ------------------------------------------------------------------ days
     @property
@@ -85,7 +62,7 @@ class World:
         )
         live = live_items(self.config, self._state, day)
         candidates = draw_candidates(
-            self.config, live, self._context.item_bias[live], len(user_id), self.seed, day
+            self.config, live, self._oracle.context.item_bias[live], len(user_id), self.seed, day
         )
         self._requests = DayRequests(
             day=day,
@@ -99,8 +76,12 @@ class World:
         return self._requests
 
     def _refresh(self) -> None:
+        self._oracle.move_to(self.day, self._context_of_day())
+        self._requests = None
+
+    def _context_of_day(self) -> ClickContext:
         day = self.day
-        self._context = ClickContext(
+        return ClickContext(
             user_pref=self._state.user_pref,
             user_bias=self._state.user_bias,
             item_vec=self._state.item_vec,
@@ -108,18 +89,17 @@ class World:
             weekday_effect=self.config.weekday_effect[weekday_of(self.config, day)],
             hour_effect=hour_effect(self.config),
         )
-        self._requests = None
 
     @property
-    def truth(self) -> ClickContext:
-        """The latent truth of the current day (preferences, item factors and biases): for analysis
-        and counterfactual checks only, never for a model."""
-        return self._context
+    def oracle(self) -> Oracle:
+        """The truth of the current day (latent state, relevance, p_true, click draws): for the
+        simulator's truth evaluation, analysis and counterfactual checks, never for a model."""
+        return self._oracle
 
     # -------------------------------------------------------------- features
     @property
     def feature_columns(self) -> list[str]:
-        """The observable feature columns of ``candidate_features`` and of the logs."""
+        """The observable feature columns of an ``Observation``'s frames and of the logs."""
         return feature_names(self.config.n_user_attrs)
 
     def feature_cardinalities(self, last_day: int) -> dict[str, int]:
@@ -136,98 +116,11 @@ class World:
         sizes.update({name: self.config.attr_levels for name in attrs})
         return sizes
 
-    def candidate_features(
-        self, requests: DayRequests, rows: np.ndarray | None = None
-    ) -> pl.DataFrame:
-        """Observable features of every (request, candidate) pair of ``rows`` (all requests if
-        None), row-major ``[len(rows) * C]``, with ``position = 0`` (scoring time)."""
-        rows = self._rows(requests, rows)
-        positions = np.zeros(requests.n_candidates, dtype=np.int16)
-        return self.features_at(requests, rows, requests.candidates[rows], positions)
-
-    def slate_features(
-        self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray
-    ) -> pl.DataFrame:
-        """Observable features of served impressions, ``position = 0..K-1``, row-major."""
-        self._check_day(requests)
-        positions = np.arange(slate_items.shape[1], dtype=np.int16)
-        return self.features_at(requests, np.asarray(request_rows), slate_items, positions)
-
-    def split_features(
-        self,
-        requests: DayRequests,
-        items: np.ndarray,
-        request_rows: np.ndarray,
-        positions: np.ndarray,
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The same features as ``slate_features`` (``items [n, S]`` at ``positions [S]``) in two
-        frames: one row per request for the request-level columns, one row per slot for
-        ``SLOT_FEATURES``. Scoring reads the request-level columns once per request."""
-        self._check_day(requests)
-        rows = np.asarray(request_rows)
-        return (
-            request_frame(requests, rows, self._state.user_attrs),
-            slot_frame(items, positions, self._state.item_category),
-        )
-
-    def features_at(
-        self, requests: DayRequests, rows: np.ndarray, items: np.ndarray, positions: np.ndarray
-    ) -> pl.DataFrame:
-        """Observable features of ``items [len(rows), S]`` shown to the requests ``rows`` at
-        ``positions [S]``, row-major (``candidate_features`` and ``slate_features`` in general)."""
-        self._check_day(requests)
-        return observable_frame(
-            requests, rows, items, positions, self._state.item_category, self._state.user_attrs
-        )
-
-    # ----------------------------------------------------------------- truth
-    def relevance(
-        self, requests: DayRequests, items: np.ndarray, request_rows: np.ndarray
-    ) -> np.ndarray:
-        """float32 [n, S]: the click probability at the top position (no examination decay) of
-        ``items [n, S]`` for the requests ``request_rows``. Truth: for analysis and oracles."""
-        self._check_day(requests)
-        rows = np.asarray(request_rows)
-        logits = relevance_logits(
-            self.config, self._context, requests.user_id[rows], requests.hour[rows], items
-        )
-        return sigmoid(logits)
-
-    def p_true(
-        self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray
-    ) -> np.ndarray:
-        """float32 [n, K]: true click probability of each impression, ``e_pos * relevance``."""
-        positions = np.arange(slate_items.shape[1])
-        relevance = self.relevance(requests, slate_items, request_rows)
-        p = self.parts.click_model(relevance, positions, self.config)
-        if self.config.click_model is None:
-            return p
-        return checked_click_probabilities(p, relevance.shape)
-
-    def click(
-        self, requests: DayRequests, slate_items: np.ndarray, request_rows: np.ndarray
-    ) -> Impressions:
-        """p_true and common-random-number clicks for slates served to ``request_rows``."""
-        rows = np.asarray(request_rows)
-        p = self.p_true(requests, slate_items, rows)
-        positions = np.arange(slate_items.shape[1])
-        clicks = draw_clicks(
-            p,
-            self.seed,
-            requests.day,
-            requests.user_id[rows],
-            requests.request_index[rows],
-            positions,
-        )
-        return Impressions(p_true=p, click=clicks)
-
-    def _check_day(self, requests: DayRequests) -> None:
+    def observe(self, requests: DayRequests) -> Observation:
+        """What a recommender sees of today's ``requests`` (valid for this day only)."""
         if requests.day != self.day:
             raise ValueError(f"requests are for day {requests.day}, the world is at day {self.day}")
-
-    def _rows(self, requests: DayRequests, rows: np.ndarray | None) -> np.ndarray:
-        self._check_day(requests)
-        return np.arange(requests.n) if rows is None else np.asarray(rows)
+        return Observation(requests, self._state.user_attrs, self._state.item_category, self.seed)
 
     # ----------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, np.ndarray]:

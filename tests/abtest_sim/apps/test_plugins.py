@@ -1,5 +1,6 @@
 """Your own retraining change, plugged in by Hydra ``_target_`` from a module outside the package:
-a loss rewritten by hand gives exactly the built-in's run, and a broken one is refused up front."""
+a loss rewritten by hand gives exactly the built-in's run, and a broken one is refused up front.
+The same for a serving-policy change."""
 
 from __future__ import annotations
 
@@ -71,12 +72,30 @@ MY_MODELS = textwrap.dedent(
             return self.linear(categorical, numeric) + self.scale * first
     '''
 )
+MY_POLICIES = textwrap.dedent(
+    '''
+    import numpy as np
+
+
+    def popular_first(observation, rows, model, slate_size):
+        """Not personalised: the candidates retrieval returns most often today, first."""
+        candidates = observation.candidates[rows]
+        counts = np.bincount(observation.candidates.ravel())
+        order = np.argsort(-counts[candidates], axis=1, kind="stable")[:, :slate_size]
+        return np.take_along_axis(candidates, order, axis=1)
+
+
+    def no_slate_size(observation, rows, model):
+        return None
+    '''
+)
 
 
 @pytest.fixture
 def recipes(tmp_path, monkeypatch):
     (tmp_path / "my_recipes.py").write_text(MY_RECIPES)
     (tmp_path / "my_models.py").write_text(MY_MODELS)
+    (tmp_path / "my_policies.py").write_text(MY_POLICIES)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -164,3 +183,42 @@ def test_a_backbone_from_outside_the_package_drives_the_simulator(recipes, tmp_p
     typo = subprocess.run([*command[:-1], "+model.options.scael=0.5"], capture_output=True,
                           text=True, timeout=600, env=env)  # fmt: skip
     assert typo.returncode == 2 and "has no option(s) ['scael']" in typo.stderr
+
+
+@pytest.mark.slow
+def test_a_serving_policy_from_outside_the_package_drives_the_simulator(
+    recipes, reference_run, tmp_path
+):
+    """The treatment serves with a user's policy in the A/B phase: the A/A days are the reference
+    run's, the A/B days' slates are the policy's; a policy with the wrong signature is refused
+    before any day."""
+    from abtest_sim.sim import logs
+
+    env = {**os.environ, "PYTHONPATH": f"{recipes}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    base = [sys.executable, "-m", "abtest_sim", "experiment=smoke", "warmup_cache=null"]
+    mine = "arm.treatment.policy={_target_:my_policies.popular_first}"
+    run = subprocess.run(
+        [*base, f"run_dir={tmp_path / 'run'}", mine],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    daily = pl.read_csv(tmp_path / "run" / "report" / "daily.csv", infer_schema_length=None)
+    reference = pl.read_csv(reference_run / "report" / "daily.csv", infer_schema_length=None)
+    aa = pl.col("phase") == "aa"
+    served_aa = ["clicks_control", "clicks_treatment", "lift", "target_lift", "launch_lift"]
+    assert daily.filter(aa).select(served_aa).equals(reference.filter(aa).select(served_aa))
+    ab = daily.filter(pl.col("phase") == "ab")
+    assert not ab.equals(reference.filter(pl.col("phase") == "ab"))
+    assert (ab["launch_lift"] != 0).all()  # the launch effect of shipping the policy
+    first_ab = 1 + 2  # experiment=smoke: day 0 warm-up, days 1-2 A/A
+    served = logs.scan(tmp_path / "run" / "logs", ["treatment"], [first_ab]).collect()
+    assert (served["explored"] == 0).all() and served["pctr"].is_between(0, 1).all()
+    bad = subprocess.run(
+        [*base, f"run_dir={tmp_path / 'bad'}",
+         "arm.treatment.policy={_target_:my_policies.no_slate_size}"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    assert "arm.treatment.policy: my_policies.no_slate_size cannot be called" in lines[0]
+    assert not (tmp_path / "bad").exists()

@@ -10,13 +10,14 @@ import pytest
 
 import reloop
 from abtest_sim.sim import logs
-from abtest_sim.sim.rundir import START_MODEL, model_path
+from abtest_sim.sim.rundir import RunDir
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_logged_pctr_is_the_serving_versions_prediction_of_that_row(reference_run):
-    spec = json.loads((reference_run / "config.json").read_text())["experiment"]
+    run_dir = RunDir(reference_run)
+    spec = json.loads(run_dir.config.read_text())["experiment"]
     first = spec["warmup_days"] + spec["burnin_days"]
     days = range(first, first + spec["aa_days"] + spec["ab_days"])
     checked = 0
@@ -25,18 +26,14 @@ def test_every_logged_pctr_is_the_serving_versions_prediction_of_that_row(refere
             frame = logs.scan(reference_run / "logs", [arm], [day]).collect()
             version = day - first
             assert frame["model_version"].unique().to_list() == [version]
-            path = (
-                reference_run / START_MODEL
-                if version == 0
-                else model_path(reference_run, arm, day - 1)
-            )
+            path = run_dir.start_model if version == 0 else run_dir.test.model(arm, day - 1)
             served = reloop.load(path)
             shown = frame.select(logs.observable_columns(frame))
             predicted = reloop.predict(served, shown)
             np.testing.assert_allclose(frame["pctr"].to_numpy(), predicted, rtol=1e-4, atol=1e-6)
             # and not the version of another night (a test that could fail)
             if version > 0:
-                other = reloop.predict(reloop.load(reference_run / START_MODEL), shown)
+                other = reloop.predict(reloop.load(run_dir.start_model), shown)
                 assert not np.allclose(frame["pctr"].to_numpy(), other, rtol=1e-4, atol=1e-6)
             checked += frame.height
     assert checked > 1000

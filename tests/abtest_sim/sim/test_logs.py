@@ -37,7 +37,6 @@ EXPECTED_DTYPES = {
     "user_attr_1": pl.Int16,
     "user_attr_2": pl.Int16,
     "pctr": pl.Float32,
-    "p_true": pl.Float32,
     "click": pl.Int8,
     "model_version": pl.Int32,
     "explored": pl.Int8,
@@ -48,11 +47,12 @@ EXPECTED_DTYPES = {
 def served():
     world = World(SMALL, 5)
     requests = world.begin_day(2)
+    observation = world.observe(requests)
     scorer = random_scorer(0)
-    slates = rank(scorer, world, requests, None, K, exploration=Exploration(0.1, 0.1))
-    slates = with_shown_pctr(scorer, world, requests, slates)
-    outcome = world.click(requests, slates.items, slates.request_rows)
-    frame = logs.impression_log(world, requests, slates, outcome, arm="control", model_version=7)
+    slates = rank(scorer, observation, None, K, exploration=Exploration(0.1, 0.1))
+    slates = with_shown_pctr(scorer, observation, slates)
+    outcome = world.oracle.click(requests, slates.items, slates.request_rows)
+    frame = logs.impression_log(observation, slates, outcome.click, arm="control", model_version=7)
     return world, requests, slates, outcome, frame
 
 
@@ -66,8 +66,8 @@ def test_impression_log_schema_and_content(served):
     np.testing.assert_array_equal(frame["user_id"].to_numpy(), np.repeat(requests.user_id, K))
     np.testing.assert_array_equal(frame["item_id"].to_numpy(), slates.items.ravel())
     np.testing.assert_array_equal(frame["pctr"].to_numpy(), slates.pctr.ravel())
-    np.testing.assert_array_equal(frame["p_true"].to_numpy(), outcome.p_true.ravel())
     np.testing.assert_array_equal(frame["click"].to_numpy(), outcome.click.ravel())
+    assert not set(logs.TRUTH_COLUMNS) & set(frame.columns)  # the oracle's truth is not logged
     assert frame["day"].unique().to_list() == [2]
     assert frame["model_version"].unique().to_list() == [7]
 
@@ -155,8 +155,9 @@ def test_partition_keys_are_checked(served, tmp_path):
 
 
 def test_training_path_cannot_see_the_truth(served, tmp_path):
-    world, requests, _, _, frame = served
-    logs.write_partition(tmp_path, "control", 2, frame)
+    world, requests, _, outcome, frame = served
+    # a log that holds the truth anyway (a user's own log, say): training still cannot see it
+    logs.write_partition(tmp_path, "control", 2, frame.with_columns(p_true=outcome.p_true.ravel()))
     scanned = logs.scan(tmp_path)
     observable = logs.observable_columns(scanned)
     assert "p_true" in scanned.collect_schema().names()
@@ -167,4 +168,5 @@ def test_training_path_cannot_see_the_truth(served, tmp_path):
     assert "p_true" not in train.columns and "click" in train.columns
     # the features a model is trained on are exactly the serving features, none of them truth
     assert set(world.feature_columns) <= set(observable)
-    assert not set(logs.TRUTH_COLUMNS) & set(world.candidate_features(requests).columns)
+    observed = world.observe(requests).candidate_features()
+    assert not set(logs.TRUTH_COLUMNS) & set(observed.columns)

@@ -1,4 +1,6 @@
-"""End-to-end tests of the A/A/B experiment on the smoke config (a few thousand users, 5 days)."""
+"""End-to-end tests of the A/A/B experiment on the smoke config (a few thousand users, 5 days),
+through the CLI and in process with the real trainer (``slow``); the day loop's state machine is
+tested fast, with a stub trainer, in test_day_loop.py."""
 
 from __future__ import annotations
 
@@ -23,8 +25,6 @@ from abtest_sim.sim.config import ConfigError, SimulationConfig
 from abtest_sim.sim.lineage import assign_users
 from abtest_sim.sim.loop import run_experiment
 
-pytestmark = pytest.mark.slow
-
 
 def compose_config(*overrides: str):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -42,6 +42,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cli_args(*args), capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_the_contract_layout(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
     spec = config.experiment
@@ -69,6 +70,7 @@ def test_smoke_run_writes_the_contract_layout(reference_run):
     assert frame["model_version"].max() == spec.test_days - 1
 
 
+@pytest.mark.slow
 def test_launch_lineages_serve_everyone_and_give_the_launch_lift(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
     spec = config.experiment
@@ -108,6 +110,7 @@ def test_launch_lineages_serve_everyone_and_give_the_launch_lift(reference_run):
     assert day_rows["target_lift"].to_numpy() == pytest.approx(target, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_an_aa_has_a_launch_effect_of_exactly_zero_and_one_launch_lineage(tmp_path):
     result = cli("experiment=smoke", f"run_dir={tmp_path}", "arm.treatment.recipe=baseline")
     assert result.returncode == 0, result.stderr
@@ -139,6 +142,7 @@ def test_the_salt_derives_from_the_seed_unless_fixed():
     assert np.array_equal(splits[2], splits[3])
 
 
+@pytest.mark.slow
 def test_burnin_serves_everyone_then_the_arms_start_from_its_model(tmp_path):
     result = cli("experiment=smoke", f"run_dir={tmp_path}", "experiment.burnin_days=2")
     assert result.returncode == 0, result.stderr
@@ -161,7 +165,7 @@ def test_burnin_serves_everyone_then_the_arms_start_from_its_model(tmp_path):
     assert unit_days["day"].min() == 1 and unit_days["day"].max() == spec.test_days
 
 
-def test_treatment_switches_recipe_only_in_the_ab_phase(reference_run):
+def test_treatment_switches_recipe_only_in_the_ab_phase():
     # the A/B phase starts on day warmup + aa_days; the last A/A night already trains ReLoop
     config = SimulationConfig.from_hydra(compose_config())
     spec = config.experiment
@@ -172,6 +176,7 @@ def test_treatment_switches_recipe_only_in_the_ab_phase(reference_run):
     assert config.arm("control").loss_on("ab") == "bce"
 
 
+@pytest.mark.slow
 def test_same_seed_same_report_bytes(reference_run, tmp_path):
     result = cli("experiment=smoke", f"run_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
@@ -181,6 +186,7 @@ def test_same_seed_same_report_bytes(reference_run, tmp_path):
         ).read_bytes()
 
 
+@pytest.mark.slow
 def test_arms_retrained_in_worker_processes_give_the_same_run(tmp_path):
     """retrain_workers=2 (each arm's nightly training in its own process, one thread each) gives
     the run of retraining in turn with one thread."""
@@ -214,6 +220,7 @@ def kill_after_day(args: list[str], run_dir: Path, day: int) -> int:
     return json.loads(state.read_text())["last_day"]
 
 
+@pytest.mark.slow
 def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp_path):
     killed_after = kill_after_day(cli_args("experiment=smoke", f"run_dir={tmp_path}"), tmp_path, 3)
     assert killed_after >= 3
@@ -236,6 +243,7 @@ def test_sigkill_after_day_3_then_resume_equals_uninterrupted(reference_run, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_config(reference_run):
     result = cli(
         "experiment=smoke", f"run_dir={reference_run}", "resume=true", "arm.treatment.alpha=0.3"
@@ -244,12 +252,14 @@ def test_resume_refuses_a_different_config(reference_run):
     assert "different config" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_execution_settings(reference_run):
     result = cli("experiment=smoke", f"run_dir={reference_run}", "resume=true", "retrain_workers=2")
     assert result.returncode == 2
     assert "retrain_workers=1" in result.stderr and "resume with the same" in result.stderr
 
 
+@pytest.mark.slow
 def test_without_warm_start_every_night_restarts_from_the_warmup_model(tmp_path):
     """warm_start=false: each version starts from the warm-up model, not from yesterday's, so its
     user vocabulary is the warm-up's plus the users of its own window, nothing in between."""
@@ -269,6 +279,7 @@ def test_without_warm_start_every_night_restarts_from_the_warmup_model(tmp_path)
         assert len(treated.feature_map.categorical[0].vocabulary) > len(users.vocabulary)
 
 
+@pytest.mark.slow
 def test_retraining_workers_stop_when_the_run_is_killed(tmp_path):
     """A SIGKILLed run cannot shut its worker pool down: the workers notice and exit."""
     script = (
@@ -298,6 +309,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited, only its parent's init has to reap it
 
 
+@pytest.mark.slow
 def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
     cache = tmp_path / "cache"
     for name in ("first", "second"):
@@ -330,6 +342,7 @@ def test_cached_warmup_gives_the_same_result(reference_run, tmp_path):
         ).read_bytes()
 
 
+@pytest.mark.slow
 def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):
     cfg = compose_config("experiment.paired=true", "arm.treatment.recipe=baseline")
     config = SimulationConfig.from_hydra(cfg)
@@ -343,6 +356,7 @@ def test_paired_aa_with_identical_recipes_gives_zero_difference(tmp_path):
     assert log_a.equals(log_b)
 
 
+@pytest.mark.slow
 def test_arms_see_only_their_own_users(reference_run):
     config = SimulationConfig.from_hydra(compose_config())
     assignment = assign_users(config.world.n_users, [0.5, 0.5], config.salt)
@@ -358,6 +372,7 @@ def test_assignment_honours_shares():
     assert not np.array_equal(assignment, assign_users(200_000, [0.2, 0.3, 0.5], "other"))
 
 
+@pytest.mark.slow
 def test_warmup_model_is_shared_and_loadable(reference_run):
     warmup = reloop.load(reference_run / "models" / "warmup.pt")
     day1 = logs.scan(reference_run / "logs", ["control"]).collect()
@@ -366,12 +381,14 @@ def test_warmup_model_is_shared_and_loadable(reference_run):
     assert warmup.predict(first_day).shape == (first_day.height,)
 
 
+@pytest.mark.slow
 def test_simulate_function_returns_the_summary(tmp_path):
     summary = simulate(compose_config("experiment.ab_days=1", "experiment.aa_days=1"), tmp_path)
     assert summary
     assert (tmp_path / "report" / "summary.json").is_file()
 
 
+@pytest.mark.slow
 def test_existing_run_dir_without_resume_is_refused(tmp_path):
     cfg = compose_config()
     config = SimulationConfig.from_hydra(cfg)

@@ -25,7 +25,8 @@ K = 6
 @pytest.fixture(scope="module")
 def day():
     world = World(SMALL, 21)
-    return world, world.begin_day(1)
+    requests = world.begin_day(1)
+    return world, world.observe(requests)
 
 
 def item_id_scorer(frame: pl.DataFrame) -> np.ndarray:
@@ -40,8 +41,9 @@ def test_top_k_matches_a_full_sort():
 
 
 def test_rank_serves_the_top_k_with_their_scores(day):
-    world, requests = day
-    slates = rank(item_id_scorer, world, requests, None, K)
+    observation = day[1]
+    requests = observation.requests
+    slates = rank(item_id_scorer, observation, None, K)
     scores = (requests.candidates % 997 / 997.0).astype(np.float32)
     best = np.take_along_axis(requests.candidates, np.argsort(-scores, axis=1)[:, :K], axis=1)
     np.testing.assert_array_equal(slates.items, best)
@@ -51,20 +53,22 @@ def test_rank_serves_the_top_k_with_their_scores(day):
 
 
 def test_slates_do_not_depend_on_the_arm_other_users_or_chunking(day):
-    world, requests = day
+    observation = day[1]
+    requests = observation.requests
     explore = Exploration(epsilon=0.2, swap_prob=0.3)
-    full = rank(item_id_scorer, world, requests, None, K, exploration=explore)
+    full = rank(item_id_scorer, observation, None, K, exploration=explore)
     rows = np.flatnonzero(requests.user_id % 3 == 1)
-    part = rank(item_id_scorer, world, requests, rows, K, exploration=explore, chunk_rows=97)
+    part = rank(item_id_scorer, observation, rows, K, exploration=explore, chunk_rows=97)
     np.testing.assert_array_equal(part.items, full.items[rows])
     np.testing.assert_array_equal(part.pctr, full.pctr[rows])
     np.testing.assert_array_equal(part.explored, full.explored[rows])
 
 
 def test_epsilon_exploration_serves_random_slates(day):
-    world, requests = day
-    eps = rank(item_id_scorer, world, requests, None, K, exploration=Exploration(epsilon=0.3))
-    greedy = rank(item_id_scorer, world, requests, None, K)
+    observation = day[1]
+    requests = observation.requests
+    eps = rank(item_id_scorer, observation, None, K, exploration=Exploration(epsilon=0.3))
+    greedy = rank(item_id_scorer, observation, None, K)
     hit = eps.explored == serving.EXPLORED_EPSILON
     assert hit.mean() == pytest.approx(0.3, abs=0.03)
     np.testing.assert_array_equal(eps.items[~hit], greedy.items[~hit])
@@ -76,15 +80,15 @@ def test_epsilon_exploration_serves_random_slates(day):
     share = np.bincount(slot, minlength=SMALL.n_candidates) / slot.size
     assert share.max() < 2.0 / SMALL.n_candidates
     other_key = rank(
-        item_id_scorer, world, requests, None, K, exploration=Exploration(epsilon=0.3), rng_key=1
+        item_id_scorer, observation, None, K, exploration=Exploration(epsilon=0.3), rng_key=1
     )
     assert not np.array_equal(other_key.explored, eps.explored)
 
 
 def test_swap_exploration_randomises_the_top_position(day):
-    world, requests = day
-    swap = rank(item_id_scorer, world, requests, None, K, exploration=Exploration(swap_prob=0.5))
-    greedy = rank(item_id_scorer, world, requests, None, K)
+    observation = day[1]
+    swap = rank(item_id_scorer, observation, None, K, exploration=Exploration(swap_prob=0.5))
+    greedy = rank(item_id_scorer, observation, None, K)
     hit = swap.explored == serving.EXPLORED_SWAP
     assert hit.mean() == pytest.approx(0.5, abs=0.04)
     np.testing.assert_array_equal(np.sort(swap.items, axis=1), np.sort(greedy.items, axis=1))
@@ -95,14 +99,14 @@ def test_swap_exploration_randomises_the_top_position(day):
 
 
 def test_a_scorer_sees_only_observable_columns(day):
-    world, requests = day
+    world, observation = day
     seen: list[pl.DataFrame] = []
 
     def spy(frame: pl.DataFrame) -> np.ndarray:
         seen.append(frame)
         return np.full(frame.height, 0.5, dtype=np.float32)
 
-    rank(spy, world, requests, None, K, chunk_rows=5000)
+    rank(spy, observation, None, K, chunk_rows=5000)
     assert len(seen) > 1
     truth = {*logs.TRUTH_COLUMNS, "relevance", "user_pref", "item_vec", "click"}
     for frame in seen:
@@ -113,13 +117,13 @@ def test_a_scorer_sees_only_observable_columns(day):
 
 
 def test_bad_scores_are_rejected(day):
-    world, requests = day
+    observation = day[1]
     with pytest.raises(ValueError, match="scores for"):
-        rank(lambda f: np.zeros(3), world, requests, None, K)
+        rank(lambda f: np.zeros(3), observation, None, K)
     with pytest.raises(ValueError, match="non-finite"):
-        rank(lambda f: np.full(f.height, np.nan), world, requests, None, K)
+        rank(lambda f: np.full(f.height, np.nan), observation, None, K)
     with pytest.raises(ValueError, match="slate_size"):
-        rank(item_id_scorer, world, requests, None, SMALL.n_candidates + 1)
+        rank(item_id_scorer, observation, None, SMALL.n_candidates + 1)
     with pytest.raises(ValueError, match="epsilon"):
         Exploration(epsilon=1.5)
 
@@ -127,15 +131,16 @@ def test_bad_scores_are_rejected(day):
 def test_identical_models_give_identical_logs(day):
     """Two arms with the same scorer on the same users log the same clicks and p_true, whatever
     other users each arm also serves."""
-    world, requests = day
+    world, observation = day
+    requests = observation.requests
     scorer = random_scorer(3)
     shared = np.flatnonzero(requests.user_id % 2 == 0)
     arm_b_rows = np.arange(requests.n)  # arm B also serves everyone else
 
     def log_of(rows: np.ndarray, arm: str) -> pl.DataFrame:
-        slates = rank(scorer, world, requests, rows, K, exploration=Exploration(epsilon=0.1))
-        outcome = world.click(requests, slates.items, slates.request_rows)
-        return logs.impression_log(world, requests, slates, outcome, arm=arm, model_version=0)
+        slates = rank(scorer, observation, rows, K, exploration=Exploration(epsilon=0.1))
+        outcome = world.oracle.click(requests, slates.items, slates.request_rows)
+        return logs.impression_log(observation, slates, outcome.click, arm=arm, model_version=0)
 
     a = log_of(shared, "a")
     b = log_of(arm_b_rows, "b").filter(pl.col("user_id") % 2 == 0)
@@ -165,10 +170,11 @@ def fitted(day):
     """A small DeepFM trained on a day of random slates (requests of day 1, all users)."""
     import reloop
 
-    world, requests = day
-    slates = rank(random_scorer(0), world, requests, None, K)
-    outcome = world.click(requests, slates.items, slates.request_rows)
-    log = logs.impression_log(world, requests, slates, outcome, arm="a", model_version=0)
+    world, observation = day
+    requests = observation.requests
+    slates = rank(random_scorer(0), observation, None, K)
+    outcome = world.oracle.click(requests, slates.items, slates.request_rows)
+    log = logs.impression_log(observation, slates, outcome.click, arm="a", model_version=0)
     return reloop.fit(
         log, world.feature_columns, model=reloop.ModelSpec(embedding_dim=4, hidden_units=(16,))
     )
@@ -177,16 +183,17 @@ def fitted(day):
 def test_a_model_scores_slates_as_it_scores_rows(day, fitted):
     """ModelScorer's request-level path (features of a request read once) gives the scores and
     slates of the same model scoring every (request, candidate) row."""
-    world, requests = day
+    observation = day[1]
+    requests = observation.requests
     rows = np.flatnonzero(requests.user_id % 2 == 0)
-    by_rows = rank(lambda frame: fitted.predict(frame), world, requests, rows, K)
-    by_slates = rank(serving.ModelScorer(fitted), world, requests, rows, K, chunk_rows=1000)
+    by_rows = rank(lambda frame: fitted.predict(frame), observation, rows, K)
+    by_slates = rank(serving.ModelScorer(fitted), observation, rows, K, chunk_rows=1000)
     np.testing.assert_allclose(by_slates.pctr, by_rows.pctr, rtol=1e-5, atol=1e-6)
     same = (by_slates.items == by_rows.items).all(axis=1).mean()
     assert same > 0.99  # only float near-ties may order differently
     positions = np.arange(K, dtype=np.int16)
     shown = serving.score_slates(
-        serving.ModelScorer(fitted), world, requests, rows, by_rows.items, positions
+        serving.ModelScorer(fitted), observation, rows, by_rows.items, positions
     )
-    expected = fitted.predict(world.slate_features(requests, by_rows.items, rows))
+    expected = fitted.predict(observation.slate_features(rows, by_rows.items))
     np.testing.assert_allclose(shown.reshape(-1), expected, rtol=1e-5, atol=1e-6)

@@ -48,8 +48,8 @@ def test_same_seed_same_world_and_different_seed_differs():
         ra, rb, rc = a.begin_day(day), b.begin_day(day), c.begin_day(day)
         _requests_equal(ra, rb)
         items, rows = _first_slots(ra)
-        clicks_a, clicks_b = a.click(ra, items, rows).click, b.click(rb, items, rows).click
-        np.testing.assert_array_equal(clicks_a, clicks_b)
+        clicks_a = a.oracle.click(ra, items, rows).click
+        np.testing.assert_array_equal(clicks_a, b.oracle.click(rb, items, rows).click)
     _states_equal(a, b)
     assert not np.array_equal(a.state_dict()["user_pref"], c.state_dict()["user_pref"])
     assert rc.n != ra.n or not np.array_equal(rc.user_id, ra.user_id)
@@ -61,8 +61,8 @@ def test_day_is_independent_of_what_happened_before():
     for day in range(3):
         requests = busy.begin_day(day)
         items, rows = _first_slots(requests, 10)
-        busy.click(requests, items, rows)
-        busy.candidate_features(requests, rows[:50])
+        busy.oracle.click(requests, items, rows)
+        busy.observe(requests).candidate_features(rows[:50])
     _requests_equal(busy.begin_day(3), idle.begin_day(3))
     _states_equal(busy, idle)
     assert busy.begin_day(3) is busy.begin_day(3)  # cached, not redrawn
@@ -79,7 +79,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     _requests_equal(ra, rb)
     items, rows = _first_slots(ra, 8)
     np.testing.assert_array_equal(
-        run.click(ra, items, rows).p_true, resumed.click(rb, items, rows).p_true
+        run.oracle.click(ra, items, rows).p_true, resumed.oracle.click(rb, items, rows).p_true
     )
     _states_equal(run, resumed)
 
@@ -100,9 +100,9 @@ def test_days_only_move_forward_and_truth_is_for_the_current_day():
         world.begin_day(0)
     items, rows = _first_slots(old)
     with pytest.raises(ValueError, match="day 0"):
-        world.click(old, items, rows)
+        world.oracle.click(old, items, rows)
     with pytest.raises(ValueError, match="day 0"):
-        world.candidate_features(old)
+        world.observe(old)
 
 
 def test_request_structure():
@@ -183,7 +183,7 @@ def test_population_shift_makes_a_topic_popular_on_its_day():
     shifted, plain = World(replace(SMALL, population_shifts=(shift,)), 6), World(SMALL, 6)
 
     def topic_affinity(world: World) -> float:
-        truth = world.truth
+        truth = world.oracle.context
         topic = np.flatnonzero(world.state_dict()["item_category"] == 1)
         return float((truth.user_pref @ truth.item_vec[topic].T).mean())
 
@@ -208,7 +208,7 @@ def test_items_arrive_daily_and_freshness_decays():
     assert len(state["item_birth"]) == n0 + 3 * SMALL.new_items_per_day
     assert len(live_items(SMALL, world._state, 3)) == SMALL.n_items
     assert world.config.n_items_by(3) == len(state["item_birth"])
-    bias = world.truth.item_bias
+    bias = world.oracle.context.item_bias
     base = state["item_base_bias"]
     age = 3 - state["item_birth"]
     boost = bias - base
@@ -221,7 +221,7 @@ def test_candidate_features_are_observable_only():
     world = World(SMALL, 1)
     requests = world.begin_day(0)
     rows = np.array([5, 0, 17])
-    frame = world.candidate_features(requests, rows)
+    frame = world.observe(requests).candidate_features(rows)
     c = SMALL.n_candidates
     assert frame.columns == feature_names(SMALL.n_user_attrs) == world.feature_columns
     assert frame.height == len(rows) * c
@@ -235,7 +235,7 @@ def test_candidate_features_are_observable_only():
     )
     attrs = frame.select(pl.col("^user_attr_.*$")).to_numpy()
     assert attrs.min() >= 0 and attrs.max() < SMALL.attr_levels
-    assert world.candidate_features(requests).height == requests.n * c
+    assert world.observe(requests).candidate_features().height == requests.n * c
     sizes = world.feature_cardinalities(10)
     assert set(sizes) == set(frame.columns)
     assert all(frame[name].max() < sizes[name] for name in frame.columns)
@@ -254,7 +254,7 @@ def test_click_model_formula_and_click_frequency():
     world = World(SMALL, 2)
     requests = world.begin_day(1)
     items, rows = _first_slots(requests, 6)
-    truth, st = world.truth, world.state_dict()
+    truth, st = world.oracle.context, world.state_dict()
     users, hours = requests.user_id, requests.hour.astype(int)
     dot = np.einsum("nk,nsk->ns", truth.user_pref[users], truth.item_vec[items])
     logit = (
@@ -267,9 +267,9 @@ def test_click_model_formula_and_click_frequency():
     )
     e_pos = (1.0 / (np.arange(6) + 1.0)) ** SMALL.position_eta
     expected = e_pos / (1 + np.exp(-logit))
-    outcome = world.click(requests, items, rows)
+    outcome = world.oracle.click(requests, items, rows)
     np.testing.assert_allclose(outcome.p_true, expected, rtol=2e-4, atol=1e-7)
-    np.testing.assert_allclose(world.p_true(requests, items, rows), outcome.p_true)
+    np.testing.assert_allclose(world.oracle.p_true(requests, items, rows), outcome.p_true)
     n = outcome.click.size
     se = np.sqrt(outcome.p_true.mean() / n)
     assert abs(outcome.click.mean() - outcome.p_true.mean()) < 4 * se
@@ -281,15 +281,15 @@ def test_clicks_use_common_random_numbers():
     world = World(SMALL, 7)
     requests = world.begin_day(2)
     items, rows = _first_slots(requests, 5)
-    full = world.click(requests, items, rows)
+    full = world.oracle.click(requests, items, rows)
     other = items.copy()
     other[:, [1, 3]] = requests.candidates[:, [10, 12]]  # serve other items at positions 1, 3
-    changed = world.click(requests, other, rows)
+    changed = world.oracle.click(requests, other, rows)
     for pos in (0, 2, 4):
         np.testing.assert_array_equal(changed.click[:, pos], full.click[:, pos])
         np.testing.assert_array_equal(changed.p_true[:, pos], full.p_true[:, pos])
     subset = rows[::7][::-1]  # other users absent, order changed
-    part = world.click(requests, items[subset], subset)
+    part = world.oracle.click(requests, items[subset], subset)
     np.testing.assert_array_equal(part.click, full.click[subset])
     # coupling: a higher p_true for the same impression can only add clicks, never remove one
     keys = (world.seed, requests.day, requests.user_id, requests.request_index, np.arange(5))
@@ -297,3 +297,18 @@ def test_clicks_use_common_random_numbers():
     higher = draw_clicks(np.minimum(full.p_true * 2, 1), *keys)
     np.testing.assert_array_equal(base, full.click)
     assert np.all(higher >= base) and higher.sum() > 1.5 * base.sum()
+
+
+def test_serving_sees_an_observation_and_only_the_oracle_holds_the_truth():
+    world = World(SMALL, 4)
+    requests = world.begin_day(2)
+    observation = world.observe(requests)
+    assert set(vars(observation)) == {"requests", "user_attrs", "item_category", "seed"}
+    assert observation.day == world.oracle.day == 2 and observation.seed == world.seed
+    frames = (observation.request_frame(), observation.candidate_features(np.arange(10)))
+    assert all(all(dtype.is_integer() for dtype in frame.dtypes) for frame in frames)
+    oracle = world.oracle
+    world.begin_day(3)  # one oracle, moved with its world
+    assert world.oracle is oracle and oracle.day == 3
+    with pytest.raises(ValueError, match="day 2"):
+        oracle.click(requests, requests.candidates[:, :3], np.arange(requests.n))

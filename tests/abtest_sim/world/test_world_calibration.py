@@ -39,12 +39,12 @@ def default_week():
     random_days, oracle_days, users = [], [], []
     for day in range(7):
         requests = world.begin_day(day)
-        slates = rank(random_scorer(0), world, requests, None, K)
-        random_days.append(world.click(requests, slates.items, slates.request_rows))
+        slates = rank(random_scorer(0), world.observe(requests), None, K)
+        random_days.append(world.oracle.click(requests, slates.items, slates.request_rows))
         rows = np.arange(requests.n)
-        truth = world.relevance(requests, requests.candidates, rows)
+        truth = world.oracle.relevance(requests, requests.candidates, rows)
         best = np.take_along_axis(requests.candidates, top_k(truth, K), axis=1)
-        oracle_days.append(world.click(requests, best, rows))
+        oracle_days.append(world.oracle.click(requests, best, rows))
         users.append(requests.user_id)
     return random_days, oracle_days, users
 
@@ -90,11 +90,11 @@ def test_drift_makes_the_day_0_truth_a_worse_model_on_day_14():
     impressions clearly worse than the day-14 truth: preferences really move."""
     world = World(replace(DEFAULT, n_users=20_000), 2)
     world.begin_day(0)
-    day0_pref = world.truth.user_pref.copy()
+    day0_pref = world.oracle.context.user_pref.copy()
     requests = world.begin_day(14)
     rows, items = np.arange(requests.n), requests.candidates[:, :K]
-    truth = world.relevance(requests, items, rows).ravel()
-    stale_context = replace(world.truth, user_pref=day0_pref)
+    truth = world.oracle.relevance(requests, items, rows).ravel()
+    stale_context = replace(world.oracle.context, user_pref=day0_pref)
     stale = sigmoid(
         relevance_logits(world.config, stale_context, requests.user_id, requests.hour, items)
     ).ravel()
@@ -130,8 +130,8 @@ def test_a_model_trained_on_day_0_loses_auc_on_day_14():
 
     def fit_on_today(requests) -> object:
         rows, items = np.arange(requests.n), requests.candidates[:, :K]
-        outcome = world.click(requests, items, rows)
-        frame = world.slate_features(requests, items, rows)
+        outcome = world.oracle.click(requests, items, rows)
+        frame = world.observe(requests).slate_features(rows, items)
         frame = frame.with_columns(pl.Series("click", outcome.click.ravel()))
         return reloop.fit(
             frame, features, model="fm", train=TrainSpec(epochs=3, lr=0.01, batch_size=8192)
@@ -139,8 +139,8 @@ def test_a_model_trained_on_day_0_loses_auc_on_day_14():
 
     def auc_against_truth(model, requests) -> float:
         rows, items = np.arange(requests.n), requests.candidates[:, K : 2 * K]  # held out
-        truth = world.relevance(requests, items, rows).ravel()
-        frame = world.slate_features(requests, items, rows)
+        truth = world.oracle.relevance(requests, items, rows).ravel()
+        frame = world.observe(requests).slate_features(rows, items)
         return expected_auc(reloop.predict(model, frame), truth)
 
     day0 = world.begin_day(0)

@@ -84,6 +84,7 @@ def test_the_drift_time_constant_is_recovered_with_an_interval(simulated):
     assert high < 30  # a 4-day drift is told apart from a static world
 
 
+@pytest.mark.slow  # the calibration app and a simulation in subprocesses: minutes on busy cores
 def test_the_app_fits_a_csv_into_a_world_the_simulator_runs(simulated, tmp_path):
     frame, _ = simulated
     log = tmp_path / "log.csv"

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 CONF = Path(__file__).parents[3] / "conf" / "world" / "movielens100k.yaml"
 
 
+@pytest.mark.slow  # fits ML-100k through the app in a subprocess: minutes on busy cores
 def test_the_shipped_movielens_world_is_what_the_app_fits(tmp_path):
     out = tmp_path / "ml"
     done = subprocess.run(

@@ -73,11 +73,11 @@ def test_each_part_is_replaced_and_the_rest_stays(my_world):
     requests = flat.begin_day(1)
     items, rows = requests.candidates[:, :5], np.arange(requests.n)
     np.testing.assert_array_equal(
-        flat.p_true(requests, items, rows), flat.relevance(requests, items, rows)
+        flat.oracle.p_true(requests, items, rows), flat.oracle.relevance(requests, items, rows)
     )
     default = World(WorldConfig(**SMALL), 1)
-    assert (default.p_true(default.begin_day(1), items, rows)[:, 1:] <
-            flat.p_true(requests, items, rows)[:, 1:]).all()  # fmt: skip
+    assert (default.oracle.p_true(default.begin_day(1), items, rows)[:, 1:] <
+            flat.oracle.p_true(requests, items, rows)[:, 1:]).all()  # fmt: skip
 
 
 def test_a_part_that_does_not_import_is_refused_before_any_work(my_world, tmp_path):
