@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -226,7 +226,7 @@ def _daily_coverage(ab_days: pl.DataFrame) -> dict[str, float | None] | None:
     out = {}
     for truth in ("target", "launch"):
         flags = ab_days[f"covers_{truth}"].drop_nulls()
-        out[truth] = float(flags.mean()) if flags.len() else None
+        out[truth] = float(cast(float, flags.mean())) if flags.len() else None
     return out if any(v is not None for v in out.values()) else None
 
 

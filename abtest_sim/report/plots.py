@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 import numpy as np
@@ -47,14 +48,15 @@ def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, Axes]:
 
 
 def save_png(figure: Figure, path: Path, dpi: float | None = None) -> None:
-    figure.savefig(path, format="png", metadata=_PNG_METADATA, **({"dpi": dpi} if dpi else {}))
+    resolution: dict[str, Any] = {"dpi": dpi} if dpi else {}
+    figure.savefig(path, format="png", metadata=_PNG_METADATA, **resolution)
 
 
 def svg_text(figure: Figure, prefix: str) -> str:
     """The figure as an ``<svg>`` element to inline in HTML: no XML prolog, no metadata, and every
     id (and reference to it) prefixed with ``prefix`` so figures on one page do not collide."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(_SVG_SETTINGS):
+    with matplotlib.rc_context(cast(Any, _SVG_SETTINGS)):
         figure.savefig(buffer, format="svg", metadata=_SVG_METADATA)
     text = buffer.getvalue()
     text = _METADATA.sub("", text[text.index("<svg") :])  # RDF: names a creator, no content

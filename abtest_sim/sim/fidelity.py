@@ -14,7 +14,7 @@ AUC measures what transfers through the other features (hour, weekday, category)
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -73,7 +73,7 @@ def _statistics(frame: pl.DataFrame) -> dict[str, Any]:
     return {
         "impressions": frame.height,
         "users": per_user.height,
-        "ctr": float(frame.get_column("click").mean()),
+        "ctr": float(cast(float, frame.get_column("click").mean())),
         "impressions_per_user": {str(q): float(np.quantile(n, q)) for q in QUANTILES},
         "top_items_share": {
             str(t): float(popularity[: max(1, int(t * popularity.size))].sum() / popularity.sum())
@@ -96,7 +96,7 @@ def _transfer_auc(real: pl.DataFrame, sim: pl.DataFrame, seed: int) -> dict[str,
     features = [c for c in ("user", "item", "hour", "weekday", "category") if c in real.columns]
 
     def split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        cut = int(frame.get_column("day").max() * 0.8)
+        cut = int(cast(int, frame.get_column("day").max()) * 0.8)
         return frame.filter(pl.col("day") <= cut), frame.filter(pl.col("day") > cut)
 
     (real_train, real_test), (sim_train, sim_test) = split(real), split(sim)

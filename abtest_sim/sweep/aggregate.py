@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -238,7 +238,7 @@ def _group(runs: pl.DataFrame, alpha: float, lineage: dict[str, LineageVariance]
     row = {
         "is_aa": is_aa,
         "headline": headline[0] if headline.len() else None,
-        "users_per_arm": float(runs.get_column("users_per_arm").mean()),
+        "users_per_arm": float(cast(float, runs.get_column("users_per_arm").mean())),
     }
     return row | group_row(runs, alpha, lineage)
 

@@ -82,7 +82,9 @@ def _power_plot(summary: pl.DataFrame, keys: list[str], alpha: float, paper_user
         users, se = row["users_per_arm"], row.get(f"{name}_se_mean")
         lift = row.get(f"{name}_launch_mean")
         lineage_sd = row.get(f"{name}_lineage_sd_used") or 0.0
-        if not all(v is not None and math.isfinite(v) for v in (users, se, lift)):
+        if users is None or se is None or lift is None:
+            continue
+        if not all(math.isfinite(v) for v in (users, se, lift)):
             continue
         grid = np.geomspace(users / 10, max(users * 10, paper_users * 2), 60)
         # Sampling noise shrinks with users; the lineage component is held at its measured size.
@@ -120,7 +122,7 @@ def _aa_plot(runs: pl.DataFrame, alpha: float) -> Figure:
     p = weeks.get_column("aa_p_value").cast(pl.Float64).to_numpy()
     fig, ax = new_figure(6, 3.5)
     bins = np.linspace(0, 1, 11)
-    ax.hist(p, bins=bins, edgecolor="white")
+    ax.hist(p, bins=list(bins), edgecolor="white")
     ax.axhline(len(p) / 10, color="black", ls="--", lw=0.8, label="uniform")
     ax.axvline(alpha, color="red", lw=0.8, label=f"alpha = {alpha}")
     ax.set_xlabel("A/A week: p-value of the mean daily lift (each distinct week once)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,8 +148,9 @@ class World:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write ``state_dict`` to ``path`` (.npz) atomically: temp file, fsync, rename."""
         path = Path(path)
+        arrays: dict[str, Any] = self.state_dict()
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **self.state_dict())
+            np.savez(handle, **arrays)
         return path
 
     @classmethod
