@@ -20,5 +20,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# ruff, the type checker and the layer contracts (pyproject.toml), as CI runs them.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
