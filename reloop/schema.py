@@ -121,6 +121,8 @@ def build(
         spec = known[name]
         if name in pluggable and isinstance(value, Mapping):
             values[name] = dict(value)
+        elif name in pluggable and value is not None:
+            values[name] = _read_pluggable(value, hints[name], f"{where}.{name}" if where else name)
         elif value is None and spec.default_factory is not MISSING:
             values[name] = spec.default_factory()  # e.g. options: null is no options
         else:
@@ -141,6 +143,20 @@ def plain(node: Any) -> dict[str, Any]:
     if not isinstance(node, Mapping):
         raise SchemaError(f"a config must be a mapping of settings, got {node!r}")
     return {str(key): value for key, value in node.items()}
+
+
+def _read_pluggable(value: Any, hint: Any, where: str) -> Any:
+    """A plug-in field given as something else than a ``_target_`` mapping (a built-in's name)."""
+    try:
+        return read(value, hint, where)
+    except SchemaError:
+        others = [a for a in typing.get_args(hint) if typing.get_origin(a) not in (dict, Mapping)]
+        names = " or ".join(
+            "null" if a is type(None) else _name(a) for a in others if a is not dict
+        )
+        raise SchemaError(
+            f"{where} must be {names or 'a'} or a _target_ mapping, got {value!r}"
+        ) from None
 
 
 def read(value: Any, hint: Any, where: str) -> Any:

@@ -77,7 +77,7 @@ def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
         f"The ordinary {level} interval (dark band) is valid for one look, at the planned end. "
         f"It excluded zero on {fixed_days} of {cumulative.height} A/B day(s); reading it every "
         "day and stopping at the first such day gives several times the stated false positives "
-        "(19% instead of 5% over 14 daily looks in the project's peeking study)."
+        "(the project's peeking study: benchmarks/results/peeking.md)."
     )
     truths = [
         f"; {color}, the {what}"

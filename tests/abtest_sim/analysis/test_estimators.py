@@ -96,6 +96,7 @@ def everywhere(root: Path, key: str) -> dict[str, bool]:
     }
 
 
+@pytest.mark.slow
 def test_every_registered_estimator_appears_everywhere(tmp_path) -> None:
     assert estimator_keys() == ("pooled", "mean_daily", "ab_minus_aa", "cuped")
     assert daily_column_names() == DAILY_COLUMNS

@@ -20,6 +20,8 @@ import pytest
 
 from abtest_sim.sweep.aggregate import aggregate
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 WIDTHS = {"desktop": 1280, "phone": 390}
 

@@ -158,6 +158,7 @@ def test_a_calibration_table_is_shown_when_present(tmp_path):
     assert "60.000%" in html and "Not in this report" not in html
 
 
+@pytest.mark.slow
 def test_pages_are_byte_identical_across_processes(reference_run, tmp_path):
     """Two processes (each its own hash seed) write the same aggregate page of the same run."""
     pages = []

@@ -32,6 +32,7 @@ def test_bad_config_is_refused_before_work(override, message, smoke_config):
         SimulationConfig.from_hydra(smoke_config(override))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -228,6 +228,7 @@ def test_lineage_variance_is_the_excess_second_moment():
     assert value.low <= value.variance <= value.high
 
 
+@pytest.mark.slow
 def test_aggregate_bad_input_exits_2(tmp_path):
     result = run("-m", "abtest_sim.apps.aggregate", f"input={tmp_path}")
     assert result.returncode == 2
@@ -325,6 +326,7 @@ def test_runs_of_earlier_versions_and_bad_arms_are_read_or_named():
         is_aa_config(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "summary", "why"),
     [
@@ -350,6 +352,7 @@ def test_a_malformed_member_is_skipped_and_named_never_fatal(tmp_path, config, s
     assert why in (tmp_path / "aggregate" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_out_is_only_a_new_folder_or_the_aggregates_own_and_a_users_file_survives(tmp_path):
     sweep = tmp_path / "sweep"
     for index in range(2):

@@ -15,6 +15,8 @@ from abtest_sim.world import World, WorldConfig
 from abtest_sim.world.fit.log import LogColumns, read_log
 from abtest_sim.world.fit.world import FitSettings, fit_world
 
+pytestmark = pytest.mark.slow
+
 KNOWN = dict(
     n_users=500, n_items=300, n_categories=6, latent_dim=4, n_user_attrs=2,
     item_lifetime_days=60, activity_mean=4.0, activity_shape=2.0, drift_tau=4.0,

@@ -233,6 +233,7 @@ def test_the_app_says_which_time_unit_it_assumed(tmp_path):
     assert "2024-09-30T" in markdown and "numbered from 1 in the log" in markdown
 
 
+@pytest.mark.slow
 def test_out_is_refused_unless_new_empty_or_the_apps_own_and_a_users_note_survives(tmp_path):
     log = tmp_path / "log.csv"
     make_log().write_csv(log)

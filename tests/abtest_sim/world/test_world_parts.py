@@ -80,6 +80,7 @@ def test_each_part_is_replaced_and_the_rest_stays(my_world):
             flat.oracle.p_true(requests, items, rows)[:, 1:]).all()  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_part_that_does_not_import_is_refused_before_any_work(my_world, tmp_path):
     world = {**SMALL, "drift": {"_target_": "my_world.nothing"}}
     cfg = {"world": world, "arm": {"a": {"share": 1.0}}, "experiment": {"control": "a"}}
