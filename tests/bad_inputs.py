@@ -30,6 +30,7 @@ APPS = {
     "abtest-sim-plan": "abtest_sim.apps.plan",
     "reloop-offline": "reloop.cli",
     "abtest-sim-calibrate": "abtest_sim.apps.calibrate",
+    "abtest-sim-forecast": "abtest_sim.apps.forecast",
 }
 SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
 ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")
@@ -144,6 +145,16 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             ("input=corrupt_sweep", "alpha=abc"),
             ("input=corrupt_sweep", "paper_users_per_arm=abc"),
             (), ("input=null",), ("=5",), ("input=corrupt_sweep", "out=a_file/sub"),
+        ]
+    ),
+    *(
+        ("abtest-sim-forecast", ("experiment=smoke", "forecast.out=fc", override))
+        for override in [
+            "forecast.worlds=0", "forecast.aa_runs=1", "forecast.jobs=0", "forecast.launcher=nope",
+            "forecast.power=1.5", "forecast.power=nan", "forecast.out=a_file",
+            "forecast.out=users_folder", "+forecast.foo=1", "forecast.keep_runs=maybe",
+            "forecast.store_from=abc", "arm.treatment.alpha=2", "experiment=nope", "=5",
+            "world.n_users=2", "stats.headline=nope", "arm.treatment.recipe={_target_:nope.no}",
         ]
     ),
     *(

@@ -18,6 +18,7 @@ APPS = (
     "abtest-sim-plan",
     "reloop-offline",
     "abtest-sim-calibrate",
+    "abtest-sim-forecast",
 )
 
 

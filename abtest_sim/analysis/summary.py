@@ -19,6 +19,7 @@ from abtest_sim.analysis.estimator_base import AbRows, Estimate
 from abtest_sim.analysis.estimators import estimator, estimators
 from abtest_sim.analysis.options import ReportOptions, headline_estimator
 from abtest_sim.analysis.warnings import (
+    LINEAGE_HINT,
     ReportWarning,
     data_warnings,
     diverged_warning,
@@ -61,6 +62,9 @@ class ReportSummary:
     aa_week_id: str | None  # fingerprint of the A/A pre-period's data (identical weeks: equal)
     daily: pl.DataFrame = field(repr=False, compare=False)
     diverged: dict[str, str] = field(default_factory=dict)  # arm -> why its model is not sane
+    # Where the estimators' lineage SDs came from (a measurement of the design), or, without
+    # them, how to measure them
+    lineage_note: str = ""
 
     @property
     def lead(self) -> Estimate:
@@ -121,8 +125,10 @@ def summarise(
     *,
     options: ReportOptions,
     report_dir: Path,
+    lineage_note: str = LINEAGE_HINT,
 ) -> ReportSummary:
-    """The headline numbers of a computed daily table (with its cumulative lift)."""
+    """The headline numbers of a computed daily table (with its cumulative lift);
+    ``lineage_note``: where the lineage SDs came from, or how to measure them (say the app)."""
     alpha = options.alpha
     rows = table.ab_rows
     row, aa_row = rows.ab, rows.aa
@@ -161,7 +167,10 @@ def summarise(
         aa_lift=aa_lift,
         estimates=estimates,
         headline=headline,
-        alerts=headline_warnings(estimates[headline], aa_lift, srm_p, alpha, undefined, data),
+        alerts=headline_warnings(
+            estimates[headline], aa_lift, srm_p, alpha, undefined, data, lineage_note
+        ),
+        lineage_note=lineage_note,
         truth=_truth_summary(row, aa_row),
         daily_coverage=_daily_coverage(ab_days),
         mde_80=minimum_detectable_lift_from_se(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from abtest_sim.analysis.daily_table import DailyTable
 
 __all__ = [
+    "LINEAGE_HINT",
     "MIN_CLICKS",
     "SRM_ALARM",
     "ReportWarning",
@@ -53,6 +54,12 @@ class ReportWarning:
     severity: Severity
 
 
+# Where the interval omits the lineage variance, how to measure it (the apps say it their way).
+LINEAGE_HINT = (
+    "measure it for your design with abtest-sim-forecast, and pass the measured SDs as lineage_sd"
+)
+
+
 def headline_warnings(
     lead: Estimate,
     aa_lift: LiftResult | None,
@@ -60,8 +67,10 @@ def headline_warnings(
     alpha: float,
     undefined_days: Mapping[str, str],
     data: Sequence[ReportWarning] = (),
+    lineage_note: str = LINEAGE_HINT,
 ) -> list[ReportWarning]:
-    """Warnings that belong in the headline, most serious first; ``data``: ``data_warnings``."""
+    """Warnings that belong in the headline, most serious first; ``data``: ``data_warnings``;
+    ``lineage_note``: how to measure the lineage variance, said when the interval omits it."""
     out = []
     if srm_p < SRM_ALARM:
         text = (
@@ -80,8 +89,7 @@ def headline_warnings(
     if lead.lineage_sd is None:
         text = (
             "The interval holds the noise of which users landed where and of their clicks, not "
-            "model-lineage variance (models trained on different users diverge); set "
-            "stats.lineage_sd from an A/A sweep (abtest-sim-aggregate) to include it."
+            f"model-lineage variance (models trained on different users diverge): {lineage_note}."
         )
         out.append(ReportWarning(text, "note"))
     if undefined_days:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.report.writer import Arms, ReportContext, ReportInput, write_report
 from abtest_sim.sim.config import ArmSpec, ConfigError, SimulationConfig
+from abtest_sim.sim.design import LineageStore
 from abtest_sim.sim.diagnostics import calibration_table
 from abtest_sim.sim.errors import RunFailure
 from abtest_sim.sim.health import diverged_arms
@@ -71,6 +72,7 @@ class SimulateCommand:
     torch_threads: int | None = None  # null: torch's default
     retrain_workers: int = 1
     warmup_cache: str | None = None
+    lineage_store: str | None = None  # measured lineage SDs by design (sim.design); null: shipped
     run_dir: str = ""
     world: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +109,10 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
     command = SimulateCommand.read(cfg)
     config = SimulationConfig.from_hydra(cfg)
     options = _report_options(command.stats)
+    store = LineageStore(None if command.lineage_store is None else Path(command.lineage_store))
+    measured, lineage_note = store.for_design(config, options.lineage_sd, _forecast_command())
+    if measured is not None:
+        options = replace(options, lineage_sd=measured)
     threads, resume, plots = command.torch_threads, command.resume, command.report_plots
     cache = command.cache
     run_dir = Path(run_dir)
@@ -122,7 +128,9 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
         write_parquet(unit_days, RunDir(run_dir).unit_days)
         record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
-        return write_simulation_report(config, unit_days, run_dir, options, plots=plots)
+        return write_simulation_report(
+            config, unit_days, run_dir, options, plots=plots, lineage_note=lineage_note
+        )
 
 
 def write_simulation_report(
@@ -132,8 +140,10 @@ def write_simulation_report(
     options: ReportOptions,
     *,
     plots: bool = True,
+    lineage_note: str = "",
 ) -> dict[str, Any]:
-    """The Table-3 report of a simulated run, with the launch effect and the test's target."""
+    """The Table-3 report of a simulated run, with the launch effect and the test's target;
+    ``lineage_note``: where the options' lineage SDs came from, or how to measure them."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
     diverged = diverged_arms(RunDir(run_dir).logs, config.arm_names, spec.test_day_range)
@@ -155,9 +165,22 @@ def write_simulation_report(
         paired=spec.paired,
         diverged=diverged,
         calibration=calibration_table(run_dir, config),
+        lineage_note=lineage_note,
     )
     summary = write_report(ReportInput(unit_days, arms, options, context), run_dir, plots=plots)
     return summary.to_dict()
+
+
+# Keys of a run's command that are not its design (the replicate, execution, where it goes).
+NOT_DESIGN = ("seed", "resume", "progress", "report_plots", "torch_threads", "retrain_workers",
+              "warmup_cache", "lineage_store", "run_dir", "hydra", "experiment.salt")  # fmt: skip
+
+
+def _forecast_command() -> str:
+    """The command that measures this run's design: abtest-sim-forecast with its overrides."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not o.lstrip("+~").split("=")[0].startswith(NOT_DESIGN)]
+    return " ".join(["abtest-sim-forecast", *kept])
 
 
 def recipe_in_words(arm: ArmSpec) -> str:

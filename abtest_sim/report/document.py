@@ -120,6 +120,8 @@ def verdict(summary: ReportSummary) -> tuple[str, Tone]:
             f"No detectable difference: the CTR of {treatment} is {pct(lead.lift)} against "
             f"{control} ({span}), an interval that includes zero ({p})."
         )
+    if lead.lineage_sd is None:
+        text += f" Its interval omits model-lineage variance ({summary.lineage_note})."
     if summary.diverged or summary.srm_p_value < SRM_ALARM:
         text = f"Do not act on this test (see the warnings). {text}"
     return text, tone

@@ -42,7 +42,9 @@ class ReportContext:
       arm's recipe serving and trained on every user); ``paired``: every unit in every arm;
     - ``diverged``: arms whose model diverged (``abtest_sim.sim.health``), the first warning;
     - ``calibration``: a per-(arm, day) table with any of ``report.calibration``'s columns (a
-      simulator's ``abtest_sim.sim.diagnostics``), written as calibration.csv and shown.
+      simulator's ``abtest_sim.sim.diagnostics``), written as calibration.csv and shown;
+    - ``lineage_note``: where the options' lineage SDs came from (a measurement of the design),
+      or without them how to measure them, in the app's own words (default: a general hint).
     """
 
     owner: str = "abtest-analyze"
@@ -52,6 +54,7 @@ class ReportContext:
     paired: bool = False
     diverged: Mapping[str, str] = field(default_factory=dict)
     calibration: pl.DataFrame | None = None
+    lineage_note: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
 from abtest_sim.analysis.series import arm_days
 from abtest_sim.analysis.summary import ReportSummary, json_ready, summarise, with_diverged
 from abtest_sim.analysis.unit_days import ReportInputError
+from abtest_sim.analysis.warnings import LINEAGE_HINT
 from abtest_sim.report.document import METHOD_NOTE, report_document
 from abtest_sim.report.html import render_html
 from abtest_sim.report.inputs import Arms, ReportContext, ReportInput
@@ -105,7 +106,10 @@ def _unmarked_report(folder: Path) -> bool:
 
 def _summary(table: DailyTable, report: ReportInput, report_dir: Path) -> ReportSummary:
     try:
-        summary = summarise(table, report.unit_days, options=report.options, report_dir=report_dir)
+        summary = summarise(
+            table, report.unit_days, options=report.options, report_dir=report_dir,
+            lineage_note=report.context.lineage_note or LINEAGE_HINT,
+        )  # fmt: skip
     except ReportOptionsError as error:
         raise ReportInputError(str(error)) from None
     diverged = report.context.diverged

@@ -7,9 +7,10 @@ readable line (the CLI prints it and exits with code 2).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from abtest_sim.world import WorldConfig
@@ -60,6 +61,25 @@ class ArmSpec:
         """The serving policy this arm uses in ``phase`` (None: the built-in model ranking):
         everyone serves alike before the A/B."""
         return self.policy if phase == "ab" else None
+
+
+def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
+    """Everything a night's training depends on besides the data and the starting model: two
+    lineages of one history that train with equal keys stay one lineage. A plugged-in loss (a
+    ``_target_`` mapping) is identified by its mapping."""
+    settings = {k: v for k, v in asdict(spec).items() if k not in ("name", "share", "recipe")}
+    if loss == "bce":  # the recipe's own settings do not act under plain cross-entropy
+        settings.pop("alpha")
+        settings.pop("y_last")
+    name = loss if isinstance(loss, str) else json.dumps(loss, sort_keys=True)
+    return (name, json.dumps(settings, sort_keys=True))
+
+
+def history_key(spec: ArmSpec, phase: str) -> tuple[Any, ...]:
+    """What makes a lineage's next day its own: its training tonight and its serving policy on
+    the next day, of ``phase``. Two lineages of one history with equal keys stay one lineage."""
+    serving = replace(spec, policy=spec.policy_on(phase))
+    return training_key(serving, spec.loss_on(phase))
 
 
 @dataclass(frozen=True)

@@ -19,32 +19,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from abtest_sim.sim.config import ArmSpec
+from abtest_sim.sim.config import ArmSpec, history_key
 from abtest_sim.sim.lineage import Lineage
 
-__all__ = ["LaunchLineages", "history_key", "training_key"]
-
-
-def training_key(spec: ArmSpec, loss: str | dict[str, Any]) -> tuple[Any, ...]:
-    """Everything a night's training depends on besides the data and the starting model: two
-    lineages of one history that train with equal keys stay one lineage. A plugged-in loss (a
-    ``_target_`` mapping) is identified by its mapping."""
-    settings = {k: v for k, v in asdict(spec).items() if k not in ("name", "share", "recipe")}
-    if loss == "bce":  # the recipe's own settings do not act under plain cross-entropy
-        settings.pop("alpha")
-        settings.pop("y_last")
-    name = loss if isinstance(loss, str) else json.dumps(loss, sort_keys=True)
-    return (name, json.dumps(settings, sort_keys=True))
-
-
-def history_key(spec: ArmSpec, phase: str) -> tuple[Any, ...]:
-    """What makes a lineage's next day its own: its training tonight and its serving policy on
-    the next day, of ``phase``. Two lineages of one history with equal keys stay one lineage."""
-    serving = replace(spec, policy=spec.policy_on(phase))
-    return training_key(serving, spec.loss_on(phase))
+__all__ = ["LaunchLineages"]
 
 
 @dataclass

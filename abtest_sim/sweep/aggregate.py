@@ -26,8 +26,7 @@ from abtest_sim.analysis.estimators import estimator_keys
 from abtest_sim.report.html import render_html
 from abtest_sim.report.markdown import render_markdown
 from abtest_sim.report.plots import svg_text
-from abtest_sim.sim.config import ArmSpec
-from abtest_sim.sim.launch import training_key
+from abtest_sim.sim.config import ArmSpec, history_key
 from abtest_sim.sweep.document import SweepReport, sweep_document
 from abtest_sim.sweep.plots import figures, write_plots
 from abtest_sim.sweep.validity import LineageVariance, group_row, lineage_from_aa_runs, rate
@@ -87,7 +86,7 @@ def is_aa_config(config: Mapping[str, Any]) -> bool:
     if control not in arms or not treatments or treatments[0] not in arms:
         return False
     a, b = (_arm(arms[name]) for name in (control, treatments[0]))
-    return training_key(a, a.loss_on("ab")) == training_key(b, b.loss_on("ab"))
+    return history_key(a, "ab") == history_key(b, "ab")  # the same training and serving
 
 
 # Arms' training fields before they moved into arm.<name>.train (runs of earlier versions).

@@ -18,6 +18,7 @@ import pytest
         ("abtest_sim.apps.aggregate", "abtest-sim-aggregate"),
         ("abtest_sim.apps.plan", "abtest-sim-plan"),
         ("reloop.cli", "reloop-offline"),
+        ("abtest_sim.apps.forecast", "abtest-sim-forecast"),
     ],
 )
 def test_an_unknown_config_group_is_one_line_and_exit_2(module, prog, tmp_path):
