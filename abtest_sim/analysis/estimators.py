@@ -42,6 +42,7 @@ from abtest_sim.analysis.estimator_base import (
     Estimator,
     PairData,
 )
+from abtest_sim.analysis.unit_days import ArmLog
 from abtest_sim.stats.cuped import cuped_panels
 from abtest_sim.stats.influence import ratio_panel
 
@@ -177,7 +178,10 @@ class AbMinusAa(Estimator):
 
 class Cuped(Estimator):
     """The lift on the A/B days with each user's A/A totals as covariate (CUPED), per day and
-    as the mean over the A/B days."""
+    as the mean over the A/B days. Its **test target** is what it converges to: the same
+    adjustment, with the same slope, applied to the true CTRs the arms served (``cuped_target``,
+    simulations only), not the mean daily target it would differ from by theta times the A/A
+    week's target."""
 
     key = "cuped"
     label = "CUPED (pre-period covariate)"
@@ -187,6 +191,11 @@ class Cuped(Estimator):
     method = "cuped"
     slot = "contrast"
     row_label = "CUPED"
+    target_column = "cuped_target"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*super().columns, self.target_column)
 
     def fill(self, cols: Columns, pair: PairData) -> None:
         design, a, b = pair.design, pair.control, pair.treatment
@@ -206,7 +215,38 @@ class Cuped(Estimator):
         arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
         k = int(ab.sum())
         lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
-        cols.put_wald(lifts, pair.alpha, _ab_rows(cols, ab), self.columns, floor=True)
+        rows = _ab_rows(cols, ab)
+        cols.put_wald(lifts, pair.alpha, rows, self.result_columns, floor=True)
+        if a.true_clicks is not None and b.true_clicks is not None:
+            target = _cuped_truth(a, b, ab, aa, arms.theta)
+            cols.values[self.target_column][rows] = np.append(target, target.mean())
+
+    def truths(self, rows: AbRows) -> dict[str, float | None]:
+        """Its own test target (the adjustment applied to the true CTRs); the launch effect, what
+        shipping does, is the mean daily one."""
+        target = rows.ab.get(self.target_column)
+        return {"target": target, "launch": rows.ab["launch_lift"]}
+
+
+def _cuped_truth(
+    a: ArmLog, b: ArmLog, ab: np.ndarray, aa: np.ndarray, theta: np.ndarray
+) -> np.ndarray:
+    """Per A/B day, CUPED's lift of the true CTRs: each arm's true post CTR minus ``theta``
+    times its users' true pre-period CTR off the pooled one, as the estimate adjusts clicks."""
+    adjusted, pre_true, pre_den = [], [], []
+    for log in (a, b):
+        assert log.true_clicks is not None
+        mask = log.present[ab]
+        post = log.true_clicks[ab].sum(axis=1) / log.impressions[ab].sum(axis=1)
+        den = (mask * log.impressions[aa].sum(axis=0)).sum(axis=1)
+        pre_true.append((mask * log.true_clicks[aa].sum(axis=0)).sum(axis=1) / den)
+        pre_den.append(den)
+        adjusted.append(post)
+    pooled = (pre_true[0] * pre_den[0] + pre_true[1] * pre_den[1]) / (pre_den[0] + pre_den[1])
+    control, treatment = (
+        post - theta * (pre - pooled) for post, pre in zip(adjusted, pre_true, strict=True)
+    )
+    return treatment / control - 1.0
 
 
 # The built-in estimators in the report's order (summary.json, the estimators table).

@@ -140,7 +140,7 @@ def run_row(run: Path, seed: int) -> dict[str, Any]:
     row: dict[str, Any] = {"seed": seed, "headline": summary["headline"]}
     for name in estimator_keys():
         values = summary["estimates"].get(name) or {}
-        for field in ("lift", "se", "launch"):
+        for field in ("lift", "se", "launch", "target"):
             row[f"{name}_{field}"] = values.get(field)
     truth = summary.get("truth") or {}
     row["launch"] = (truth.get("launch") or {}).get("pooled")

@@ -120,7 +120,7 @@ def verdict(summary: ReportSummary) -> tuple[str, Tone]:
             f"No detectable difference: the CTR of {treatment} is {pct(lead.lift)} against "
             f"{control} ({span}), an interval that includes zero ({p})."
         )
-    if lead.lineage_sd is None:
+    if lead.lineage_sd is None and summary.lineage_note:
         text += f" Its interval omits model-lineage variance ({summary.lineage_note})."
     if summary.diverged or summary.srm_p_value < SRM_ALARM:
         text = f"Do not act on this test (see the warnings). {text}"

@@ -4,11 +4,12 @@ planned test's validity and power, and the size a test needs.
 Input: one row per run of two kinds, each a replicate (its own seed, so its own world and split):
 
 - ``test`` rows, the planned A/B test: per estimator ``e`` of the registry ``<e>_lift``,
-  ``<e>_se`` (sampling only), ``<e>_launch`` (the launch effect in that estimator's own terms);
+  ``<e>_se`` (sampling only), ``<e>_launch`` (the launch effect in that estimator's own terms),
+  ``<e>_target`` (what it converges to in that run: its own adjustment of the served truths);
   ``launch`` (the pooled launch effect: every user on a lineage of the recipe trained on every
   user, against the same for the control), ``launch_days`` (its per-day values), ``users``;
 - ``aa`` rows, the planned design as an A/A (every arm trained as the control): ``<e>_lift``,
-  ``<e>_se``, ``users``.
+  ``<e>_se``, ``<e>_target``, ``users``.
 
 Figures, each over independent replicates counted once:
 
@@ -17,7 +18,8 @@ Figures, each over independent replicates counted once:
 - **lineage SD** of each estimator, from the A/As (mean(lift^2) - mean(se^2), bootstrap interval);
 - **A/A false positives** of each estimator at ``alpha``: with the sampling interval alone, and
   with the lineage SD **estimated out of sample** (cross-fitted: the A/As in two halves by seed,
-  each half's rejections counted with the SD measured on the other half);
+  each half's rejections counted with the SD measured on the other half), and how often that
+  interval holds the estimator's own test target;
 - **the test's readout** (headline estimator): mean and SD over the A/B runs, its power (share of
   A/B runs whose interval, with the lineage SD of the A/As, excludes zero; Wilson), its
   test-to-launch bias (readout minus that run's launch effect, t-interval);
@@ -78,6 +80,7 @@ class EstimatorValidity:
     lineage_sd_high: float
     false_positives: Rate  # sampling interval alone
     false_positives_with_lineage: Rate  # lineage SD cross-fitted between the halves
+    covers_target: Rate  # its interval (with the cross-fitted SD) holds its own test target
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class Forecast:
         for key in ("launch_positive", "power"):
             out[key]["value"] = getattr(self, key).value
         for name, validity in self.validity.items():
-            for key in ("false_positives", "false_positives_with_lineage"):
+            for key in ("false_positives", "false_positives_with_lineage", "covers_target"):
                 out["validity"][name][key]["value"] = getattr(validity, key).value
         return out
 
@@ -132,17 +135,21 @@ def estimator_validity(aa: Sequence[Row], name: str, alpha: float) -> EstimatorV
     keep = np.isfinite(lift) & np.isfinite(se)
     lift, se, seeds = lift[keep], se[keep], seeds[keep]
     whole = lineage_variance(lift, se)
+    target = _column(aa, f"{name}_target")[keep]
     crossed = np.zeros(lift.size, dtype=bool)
+    covered = np.zeros(lift.size, dtype=bool)
     for half in (0, 1):
         here, other = seeds % 2 == half, seeds % 2 != half
         sd = lineage_variance(lift[other], se[other]).sd if other.sum() >= 2 else math.nan
         crossed[here] = _rejects(lift[here], se[here], sd, alpha)
+        covered[here] = ~_rejects(lift[here] - target[here], se[here], sd, alpha)
     return EstimatorValidity(
         lineage_sd=whole.sd,
         lineage_sd_low=math.sqrt(max(whole.low, 0.0)) if math.isfinite(whole.low) else math.nan,
         lineage_sd_high=math.sqrt(max(whole.high, 0.0)) if math.isfinite(whole.high) else math.nan,
         false_positives=rate(_rejects(lift, se, math.nan, alpha)),
         false_positives_with_lineage=rate(crossed),
+        covers_target=rate(covered[np.isfinite(target)]),
     )
 
 

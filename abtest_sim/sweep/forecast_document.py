@@ -131,17 +131,26 @@ def _test(f: Forecast) -> Section:
             f"{pct(v.lineage_sd_high, False)}]",
             _rate(v.false_positives),
             _rate(v.false_positives_with_lineage),
+            _rate(v.covers_target),
         )
         for name, v in f.validity.items()
     )
     table = Table(
         "validity",
-        ("Estimator", "Lineage SD", "A/A false positives", "with lineage SD (held out)"),
+        (
+            "Estimator",
+            "Lineage SD",
+            "A/A false positives",
+            "with lineage SD (held out)",
+            "Covers its target",
+        ),
         rows,
         caption=(
             f"{f.aa_runs} A/A runs of the planned design (every arm trained as the control). The "
             "lineage SD is the arm-level noise no per-user interval holds; the last column counts "
-            "each half's rejections with the SD measured on the other half (out of sample)."
+            "each half's rejections with the SD measured on the other half (out of sample), and "
+            "the last how often that interval holds the estimator's own test target (what it "
+            "converges to in that run)."
         ),
     )
     readout = Paragraphs(

@@ -151,3 +151,27 @@ def test_register_refuses_a_key_or_a_column_already_taken() -> None:
     with pytest.raises(ValueError, match=r"daily\.csv already has"):
         register(SameColumns())
     assert estimator_keys() == ("pooled", "mean_daily", "ab_minus_aa", "cuped")
+
+
+def _table(log: pl.DataFrame):
+    from abtest_sim.analysis.daily_table import daily_table
+
+    return daily_table(log, control="A", treatment="B")
+
+
+def test_cupeds_target_is_its_own_adjustment_of_the_true_ctrs():
+    """With true clicks equal to the clicks, CUPED's target is its own estimate to the bit (the
+    same slope on the same numbers); with real truths it is not the mean daily target, which it
+    would miss by theta times the A/A week's target."""
+    log = synthetic_unit_days(
+        np.random.default_rng(4), lifts={"A": 0.0, "B": 0.05}, users=400, days=5, aa_days=2
+    )
+    ab = _table(log.with_columns(pl.col("clicks").cast(pl.Float64).alias("true_clicks"))).ab_rows.ab
+    assert ab["cuped_target"] == pytest.approx(ab["cuped_lift"], rel=1e-12)
+    real = _table(log).ab_rows.ab
+    assert real["cuped_target"] != pytest.approx(real["target_lift"], rel=1e-6)
+    from abtest_sim.analysis.estimators import estimator
+
+    truths = estimator("cuped").truths(_table(log).ab_rows)
+    assert truths == {"target": real["cuped_target"], "launch": real["launch_lift"]}
+    assert "cuped_target" in daily_column_names()

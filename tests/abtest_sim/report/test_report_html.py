@@ -80,6 +80,7 @@ def test_verdict_words_follow_the_test(written):
 
     def lead(lift: float, se: float, **changes):
         estimate = with_lineage(summary.headline, lift, se, alpha=0.05, lineage_sd=None)
+        changes.setdefault("lineage_note", "")
         return replace(summary, estimates={summary.headline: estimate}, **changes)
 
     assert verdict(lead(0.031, 0.01)) == (
@@ -94,6 +95,10 @@ def test_verdict_words_follow_the_test(written):
         "No detectable difference: the CTR of B is +0.50% against A (95% interval -1.46% to "
         "+2.46%), an interval that includes zero (p = 0.6171).",
         "flat",
+    )
+    unmeasured = verdict(lead(0.031, 0.01, lineage_note="measure it with abtest-sim-forecast"))[0]
+    assert unmeasured.endswith(
+        "Its interval omits model-lineage variance (measure it with abtest-sim-forecast)."
     )
     broken = verdict(lead(0.031, 0.01, srm_p_value=1e-6))[0]
     assert broken.startswith("Do not act on this test (see the warnings). B has a 3.10% higher")
