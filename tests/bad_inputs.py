@@ -34,7 +34,7 @@ APPS = {
 }
 SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
 ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")
-PLAN = ("input=unit_days.parquet", "split_arm=A", "phase=null")
+PLAN = ("input=unit_days.parquet", "split_arm=A", "estimator=pooled")
 CALIBRATE = ("out=calibrated",)
 
 CASES: list[tuple[str, tuple[str, ...]]] = [
@@ -101,7 +101,9 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "input=missing.parquet", "split_arm=nope", "lineage_sd=-1", "lift=abc",
             "lift=-1", "lift=-2", "lift=inf", "lift='0.01'", "power=nan", "power=0",
             "alpha=nan", "alpha=true", "lineage_sd=nan", "lineage_sd=inf", "splits=1.5",
-            "phase=zz", "input=empty.csv", "input=header_only.csv", "input=ragged.csv",
+            "estimator=zz", "pre_days=-1", "pre_days=99", "pre_days=abc",
+            "forecast=missing.json", "forecast=days.csv", "forecast=a_dir",
+            "input=empty.csv", "input=header_only.csv", "input=ragged.csv",
             "input=short_line.csv", "input=dup_header.csv", "input=garbage.parquet",
             "input=truncated.parquet", "input=parquet_as.csv", "input=days.txt", "input=a_dir",
             "input=hours.parquet", "input=huge_impressions.csv", "input=overflow.csv",
@@ -109,8 +111,9 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "input=nulls.csv", "input=int_arm.csv",
         ]
     ),
-    ("abtest-sim-plan", ("split_arm=A", "phase=null")),  # input= omitted (??? in plan.yaml)
-    ("abtest-sim-plan", ("input=one_unit_arm.csv", "split_arm=B", "phase=null")),
+    ("abtest-sim-plan", ("split_arm=A", "estimator=pooled")),  # input= omitted (??? in plan.yaml)
+    ("abtest-sim-plan", ("input=one_unit_arm.csv", "split_arm=B", "estimator=pooled")),
+    ("abtest-sim-plan", (*PLAN[:2], "estimator=cuped", "pre_days=0")),
     *(  # world settings that used to fail after the whole simulation; numbers; Hydra syntax
         ("abtest-sim", (*SIM, override))
         for override in [

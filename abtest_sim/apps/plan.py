@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import hydra
 import polars as pl
@@ -28,12 +31,14 @@ class PlanCommand:
 
     input: str
     split_arm: str = "control"
-    phase: str | None = "aa"
+    estimator: str = "auto"
+    pre_days: int | None = None  # null: the phase column's aa days
     lift: float = 0.01
     power: float = 0.8
     alpha: float = 0.05
     splits: int = 4
-    lineage_sd: float | None = None  # null: 0
+    lineage_sd: float | None = None  # null: from forecast=, else 0
+    forecast: str | None = None  # a forecast.json (or its folder) whose measured SD to use
     unit: str = "unit"
     day: str = "day"
     clicks: str = "clicks"
@@ -44,10 +49,37 @@ class PlanCommand:
         if OmegaConf.is_missing(cfg, "input") or cfg.input is None:
             raise ReportInputError("input= is required (e.g. input=runs/a/unit_days.parquet)")
         raw = plain(cfg)
-        for key in ("split_arm", "phase"):  # an arm or phase may be written as a number
-            if isinstance(raw.get(key), int) and not isinstance(raw[key], bool):
-                raw[key] = str(raw[key])
-        return build(cls, raw, "")
+        arm = raw.get("split_arm")  # an arm may be written as a number
+        if isinstance(arm, int) and not isinstance(arm, bool):
+            raw["split_arm"] = str(arm)
+        command = build(cls, raw, "")
+        if command.forecast is not None and command.lineage_sd is not None:
+            raise ReportInputError("give lineage_sd= or forecast=, not both")
+        return command
+
+    def measured_lineage_sd(self, name: str) -> float:
+        """The lineage SD of ``estimator``: as given, or as the forecast measured it, else 0."""
+        if self.lineage_sd is not None:
+            return self.lineage_sd
+        if self.forecast is None:
+            return 0.0
+        path = Path(self.forecast)
+        path = path / "forecast.json" if path.is_dir() else path
+        try:
+            validity = json.loads(path.read_text())["forecast"]["validity"]
+            sd = float(validity[name]["lineage_sd"])
+        except OSError as error:
+            raise ReportInputError(
+                f"cannot read forecast={self.forecast}: {error.strerror}"
+            ) from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise ReportInputError(
+                f"forecast={self.forecast} is not a forecast.json with a lineage SD of "
+                f"{name} ({type(error).__name__}: {error})"
+            ) from None
+        if not math.isfinite(sd):
+            raise ReportInputError(f"forecast={self.forecast} measured no lineage SD of {name}")
+        return sd
 
     def table(self) -> pl.DataFrame:
         """The input, its columns renamed to the standard names."""
@@ -64,12 +96,14 @@ class PlanCommand:
 def _hydra_main(cfg: DictConfig) -> None:
     with one_line_errors(PROG, ValueError):
         command = PlanCommand.read(cfg)
-        rows = plan_sample_size(
-            command.table(), arm=command.split_arm, lift=command.lift, power=command.power,
-            alpha=command.alpha, phase=command.phase, splits=command.splits,
-            lineage_sd=command.lineage_sd or 0.0,
+        table = command.table()
+        plan = plan_sample_size(
+            table, arm=command.split_arm, lift=command.lift, power=command.power,
+            alpha=command.alpha, estimator=command.estimator, pre_days=command.pre_days,
+            splits=command.splits,
         )  # fmt: skip
-        print(render_plan(rows, lift=command.lift, power=command.power, alpha=command.alpha))
+        # the SD of the estimator sized ("auto" resolved by the data)
+        print(render_plan(plan.with_lineage_sd(command.measured_lineage_sd(plan.estimator))))
 
 
 def main() -> None:

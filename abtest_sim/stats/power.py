@@ -82,6 +82,12 @@ def z_sum(alpha: float, power: float) -> float:
     return z_critical(alpha) + float(ndtri(power))
 
 
+def lineage_floor(lineage_sd: float, *, alpha: float, power: float) -> float:
+    """The smallest lift any number of users detects with ``power``: a model-lineage SD does not
+    shrink with users, so an estimate's SE never falls below it."""
+    return z_sum(alpha, power) * lineage_sd
+
+
 def users_from_reference(
     reference_users: float, reference_se: float, *, lift: float, z: float, lineage_sd: float = 0.0
 ) -> int | None:

@@ -39,7 +39,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from abtest_sim.analysis.estimators import estimator_keys
-from abtest_sim.stats.power import power_from_se, users_from_reference, z_sum
+from abtest_sim.stats.power import lineage_floor, power_from_se, users_from_reference, z_sum
 from abtest_sim.stats.ratio import z_critical
 from abtest_sim.sweep.validity import Rate, lineage_variance, rate
 
@@ -207,12 +207,12 @@ def sizing(
     users = _column(aa, "users")
     keep = np.isfinite(se) & np.isfinite(users)
     sd = lineage_sd if math.isfinite(lineage_sd) else 0.0
-    z = z_sum(alpha, power)
+    z, floor = z_sum(alpha, power), lineage_floor(sd, alpha=alpha, power=power)
     if not keep.any() or not math.isfinite(effect) or effect == 0:
-        return Sizing(None, math.nan, z * sd, False, math.nan)
+        return Sizing(None, math.nan, floor, False, math.nan)
     se_ref = float(np.sqrt(np.mean(se[keep] ** 2)))
     n_ref = float(np.mean(users[keep]))
     needed = users_from_reference(n_ref, se_ref, lift=abs(effect), z=z, lineage_sd=sd)
     far = needed is None or not (n_ref / EXTRAPOLATION <= needed <= n_ref * EXTRAPOLATION)
     at_design = power_from_se(effect, math.hypot(se_ref, sd), alpha=alpha)
-    return Sizing(needed, n_ref, z * sd, far and needed is not None, at_design)
+    return Sizing(needed, n_ref, floor, far and needed is not None, at_design)

@@ -286,7 +286,7 @@ def synthetic_unit_days(users: int, days: int, seed: int) -> pl.DataFrame:
 
 def test_planner_one_day_matches_the_closed_form():
     table = synthetic_unit_days(20_000, 1, 1)
-    rows = plan_sample_size(table, arm="control", lift=0.02, splits=6)
+    rows = plan_sample_size(table, arm="control", lift=0.02, splits=6, estimator="mean_daily").rows
     per_user = per_user_variance(table["clicks"].to_numpy(), table["impressions"].to_numpy())
     assert rows[0].users_per_arm == pytest.approx(users_per_arm(per_user, lift=0.02), rel=0.05)
 
@@ -294,7 +294,8 @@ def test_planner_one_day_matches_the_closed_form():
 def test_planner_se_matches_the_spread_of_simulated_tests():
     """The planned SE of a 3-day mean lift agrees with the SD of lifts over simulated A/As."""
     table = synthetic_unit_days(4_000, 3, 2)
-    planned = plan_sample_size(table, arm="control", lift=0.05, splits=8)[-1]
+    plan = plan_sample_size(table, arm="control", lift=0.05, splits=8, estimator="mean_daily")
+    planned = plan.rows[-1]
     lifts = []
     for seed in range(200):
         # fresh A/A splits of the same users: the spread of the estimate across randomisations
