@@ -37,7 +37,9 @@ __all__ = ["AggregateError", "aggregate", "load_runs", "rate", "summarise_runs"]
 
 PROG = "abtest-sim-aggregate"
 NOT_GROUPED = ("seed", "experiment.salt")  # replicates differ in these
-ESTIMATE_FIELDS = ("lift", "se", "p_value", "launch", "target")
+ESTIMATE_FIELDS = (
+    "lift", "se", "p_value", "launch", "target", "total_ci_low", "total_ci_high", "total_p_value",
+)  # fmt: skip
 # The numbers of a run's row that the aggregate computes with: each a number or null.
 NUMERIC_FIELDS = (
     "aa_lift",

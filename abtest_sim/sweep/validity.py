@@ -10,7 +10,9 @@ trains exactly as the control, so the launch effect is zero).
   ``lineage_var = mean(lift^2) - mean(se^2)`` (method of moments; a bootstrap over runs gives its
   interval; the SD reported is sqrt(max(0, var))).
 - **Rates** with Wilson intervals: the A/A false-positive rate of each estimator with and without
-  the lineage component; the A/A-week false-positive rate over distinct A/A weeks; power; the
+  the lineage component (measured on the same A/As: in sample; ``abtest-sim-forecast`` gives the
+  held-out rate), and as the runs reported it (their own ``total_*`` interval, coverage of the
+  launch effect too); the A/A-week false-positive rate over distinct A/A weeks; power; the
   coverage of the launch effect and of the test's target.
 - **Test target for coverage**: what the estimator converges to in expectation over the split. Per
   run the served-users truth is a noisy proxy of it, so coverage is checked against the run's
@@ -152,6 +154,7 @@ def estimator_columns(
         f"{name}_bias_mean": mean_bias,
         f"{name}_lineage_sd_used": math.sqrt(var_lineage),
     }
+    out |= _as_reported(runs, name, alpha)
     for suffix, error in (("", se), ("_with_lineage", se_total)):
         out |= _rate_columns(f"{name}_reject{suffix}", rate(_p_values(lift, error) < alpha))
         out |= _rate_columns(
@@ -161,6 +164,22 @@ def estimator_columns(
             f"{name}_covers_target{suffix}", rate(_covers(lift, error, expected_target, alpha))
         )
     return out
+
+
+def _as_reported(runs: pl.DataFrame, name: str, alpha: float) -> dict[str, Any]:
+    """The intervals the runs themselves reported (``total_*``: with the lineage SD each run
+    applied, its configured or its design's stored one): rejections and coverage of the launch
+    effect, so a sweep shows a wrong configured SD."""
+    p = _column(runs, f"{name}_total_p_value")
+    low, high = _column(runs, f"{name}_total_ci_low"), _column(runs, f"{name}_total_ci_high")
+    launch = _column(runs, f"{name}_launch")
+    reported = np.isfinite(p) & np.isfinite(low) & np.isfinite(high)
+    if not reported.any():
+        return {}
+    covered = ((low <= launch) & (launch <= high))[reported & np.isfinite(launch)]
+    return _rate_columns(f"{name}_reject_as_reported", rate(p[reported] < alpha)) | (
+        _rate_columns(f"{name}_covers_launch_as_reported", rate(covered))
+    )
 
 
 def _nanmean(x: np.ndarray) -> float:

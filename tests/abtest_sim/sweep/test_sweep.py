@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from abtest_sim.analysis.planning import plan_sample_size
@@ -99,6 +100,7 @@ def fake_run(
     aa_week: str,
     recipe: str = "reloop",
     target: float | None = None,
+    reported_sd: float | None = None,
 ) -> None:
     folder = root / str(index)
     (folder / "report").mkdir(parents=True)
@@ -117,6 +119,11 @@ def fake_run(
     (folder / "config.json").write_text(json.dumps(config))
     target = launch + 0.01 if target is None else target
     estimate = {"lift": lift, "se": se, "p_value": None, "launch": launch, "target": target}
+    if reported_sd is not None:  # the interval the run printed, with the lineage SD it applied
+        total = float(np.hypot(se, reported_sd))
+        estimate |= {"total_ci_low": lift - 1.959964 * total,
+                     "total_ci_high": lift + 1.959964 * total,
+                     "total_p_value": float(2 * norm.sf(abs(lift) / total))}  # fmt: skip
     summary = {
         "summary": {
             "control": "control",
@@ -216,6 +223,26 @@ def test_lineage_variance_from_aa_runs_widens_the_intervals(tmp_path):
     row = lineage.filter(pl.col("estimator") == "cuped").row(0, named=True)
     assert row["aa_runs"] == 400
     assert row["lineage_variance_low"] < lineage_sd**2 < row["lineage_variance_high"]
+
+
+@pytest.mark.parametrize(("reported_sd", "calibrated"), [(0.0, False), (0.015, True)])
+def test_the_intervals_the_runs_reported_are_scored(tmp_path, reported_sd, calibrated):
+    """A sweep reveals a wrong configured lineage SD: runs that printed intervals without the
+    component reject far above 5% as reported; with the true SD they hold the level."""
+    rng = np.random.default_rng(2)
+    lifts = rng.normal(0, np.hypot(0.01, 0.015), 300)
+    for index, lift in enumerate(lifts):
+        fake_run(tmp_path / "sweep", index, alpha=0.5, lift=float(lift), se=0.01, launch=0.0,
+                 aa_p=0.5, aa_week=f"w{index}", recipe="baseline",
+                 reported_sd=reported_sd)  # fmt: skip
+    row = aggregate(tmp_path / "sweep").row(0, named=True)
+    rejects = np.abs(lifts) / np.hypot(0.01, reported_sd) > 1.959964
+    assert row["cuped_reject_as_reported"] == pytest.approx(rejects.mean())
+    assert row["cuped_covers_launch_as_reported"] == pytest.approx(1 - rejects.mean())
+    assert (row["cuped_reject_as_reported_low"] < 0.05 < row["cuped_reject_as_reported_high"]) == (
+        calibrated
+    )
+    assert "rejects (as the runs reported)" in (tmp_path / "sweep/aggregate/report.md").read_text()
 
 
 def test_lineage_variance_is_the_excess_second_moment():
