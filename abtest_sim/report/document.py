@@ -60,10 +60,12 @@ TRUTH_NOTE = (
     "Truths (simulation only): the *launch effect* is the true CTR with every user served by a "
     "lineage of the treatment recipe trained on every user's logs, over the same for the control "
     "recipe: what shipping does. The *test target* is the true CTR of what each arm's own lineage "
-    "served its own users: what the test's estimator converges to. Their gap, the test-to-launch "
-    "bias, comes from lineages trained on a share of the users and from what they share (items). "
-    "An A/A pre-period's launch effect is zero by construction; its test target is the lineages' "
-    "divergence plus who landed where."
+    "served its own users (for CUPED and A/B - A/A, the same adjustment applied to those truths): "
+    "what the test's estimator converges to for this split. It is one split's realisation: who "
+    "landed where moves it (in an A/A, whose launch effect is zero by construction, it is the "
+    "lineages' divergence plus who landed where), so this run's target minus launch is not the "
+    "design's test-to-launch bias; abtest-sim-forecast averages that over worlds, with an "
+    "interval."
 )
 
 
@@ -156,8 +158,9 @@ def _lead(summary: ReportSummary) -> tuple[str, ...]:
         bias = None if launch is None or target is None else target - launch
         lines.append(
             f"Simulation truth for this estimator: launch effect {pct(launch)} "
-            f"({_covered(lead.covers(launch))}), test target {pct(target)} "
-            f"({_covered(lead.covers(target))}); test-to-launch bias {pct(bias)}."
+            f"({_covered(lead.covers(launch))}), test target of this split {pct(target)} "
+            f"({_covered(lead.covers(target))}); this split's target minus launch {pct(bias)} "
+            "(one realisation: the design's test-to-launch bias is abtest-sim-forecast's)."
         )
     return tuple(lines)
 
@@ -179,7 +182,7 @@ def _cards(summary: ReportSummary) -> tuple[Card, ...]:
         Card("Days", f"{summary.aa_days} A/A + {summary.ab_days} A/B"),
         Card("Detectable lift (80% power)", plus_minus(summary.mde_80)),
     ]
-    truths = (("Launch effect (truth)", lead.launch), ("Test target (truth)", lead.target))
+    truths = (("Launch effect (truth)", lead.launch), ("Test target (this split)", lead.target))
     cards += [Card(name, pct(value)) for name, value in truths if value is not None]
     return tuple(cards)
 

@@ -95,7 +95,7 @@ def daily_lift_figure(main: pl.DataFrame, *, alpha: float) -> Figure:
                 label=label,
             )
     for column, marker, color, label in (
-        ("target_lift", "x", "tab:red", "test target (served users)"),
+        ("target_lift", "x", "tab:red", "test target (this split)"),
         ("launch_lift", "D", "tab:green", "launch effect"),
     ):
         if days[column].null_count() == 0:
@@ -131,7 +131,7 @@ def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
     )
     ax.plot(x, lift, "o-", color="tab:blue", label="cumulative lift")
     for column, style, color, label in (
-        ("target_lift", "x--", "tab:red", "test target (served users)"),
+        ("target_lift", "x--", "tab:red", "test target (this split)"),
         ("launch_lift", "D:", "tab:green", "launch effect"),
     ):
         if column in cumulative.columns and cumulative[column].null_count() == 0:

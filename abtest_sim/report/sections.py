@@ -82,7 +82,7 @@ def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
     truths = [
         f"; {color}, the {what}"
         for column, color, what in (
-            ("target_lift", "red", "test's target"),
+            ("target_lift", "red", "test target (this split)"),
             ("launch_lift", "green", "launch effect"),
         )
         if cumulative[column].null_count() == 0
