@@ -54,7 +54,8 @@ def run_design(args: argparse.Namespace) -> Path:
 
 
 def _rate(r: dict[str, Any]) -> str:
-    return f"{100 * r['value']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}] ({r['successes']}/{r['trials']})"
+    share = f"{100 * r['value']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
+    return f"{share} ({r['successes']}/{r['trials']})"
 
 
 def _rows(folder: Path) -> list[str]:

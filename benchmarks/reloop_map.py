@@ -1,10 +1,10 @@
 """Where ReLoop pays: its steady-state launch effect over drift speed, data volume and window.
 
 One axis at a time around a default cell (drift_tau 7, activity_mean 2, window 1 day), each cell
-measured as ``reloop_verdict.py`` measures the default world: per seed one paired run (a BCE
+measured as ``paired_launch.py`` measures the default world: per seed one paired run (a BCE
 control and ReLoop at alpha 0.1 / 0.3 / 0.5, every arm serving every user: launch lineages) after
 ``--burnin`` days, and the launch effect of each alpha is its pooled true-CTR lift over the
-control on the ``--days`` A/B days (``reloop_verdict.run_seed`` and ``launch_lifts``).
+control on the ``--days`` A/B days (``paired_launch.run_seed`` and ``launch_lifts``).
 
 - drift: ``world.drift_tau`` in 1, 3, 7, 30 days and a static world (``drift_tau=1e12``: the OU
   step is exactly zero in float32, and ``regime_shift_prob=0``: no interest changes; items still
@@ -43,7 +43,7 @@ import polars as pl
 from matplotlib.colors import TwoSlopeNorm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reloop_verdict import ALPHAS, arm_name, launch_lifts, run_seed, t_interval
+from paired_launch import ALPHAS, arm_name, launch_lifts, run_seed, t_interval
 
 STATIC_TAU = 1e12  # exp(-1/tau) rounds to 1 in float32: the OU step is exactly zero
 HEAVY = ("logs", "models", "checkpoint", "launch", "truth/served")
