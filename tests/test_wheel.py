@@ -1,5 +1,5 @@
 """The package as a user installs it: ``pip install .`` (a wheel, not editable) into a fresh venv,
-then every app (all six) runs from an unrelated directory, finding its configs inside the wheel."""
+then every app (all seven) runs from an unrelated directory, finding its configs in the wheel."""
 
 from __future__ import annotations
 
@@ -71,5 +71,14 @@ def test_a_wheel_in_a_fresh_venv_runs_every_app_from_elsewhere(tmp_path):
     sh(bin_ / "abtest-sim-calibrate", "input=log.csv", "user=u", "item=i", "time=ts", "click=c",
        "name=mine", "out=calibrated", "fit.drift_window_days=2", cwd=work)  # fmt: skip
     assert (work / "calibrated" / "world" / "mine.yaml").is_file()
+    sh(bin_ / "abtest-sim-forecast", "experiment=smoke", "forecast.worlds=1",
+       "forecast.aa_runs=2", "forecast.out=forecast", cwd=work)  # fmt: skip
+    assert "Shipping" in (work / "forecast" / "forecast.md").read_text()
+
+    # the default design's lineage measurement ships as package data
+    measured = subprocess.run([bin_ / "python", "-c", "import importlib.resources as r; print("
+                               "len(list((r.files('abtest_sim.sim') / 'measured').iterdir())))"],
+                              capture_output=True, text=True, cwd=work)  # fmt: skip
+    assert measured.returncode == 0 and int(measured.stdout) >= 1, measured.stderr
     typo = subprocess.run([bin_ / "abtest-sim", "+sed=5"], capture_output=True, text=True, cwd=work)
     assert typo.returncode == 2 and "unknown key(s) ['sed']" in typo.stderr

@@ -166,9 +166,15 @@ def _test(f: Forecast) -> Section:
 
 def _sizing(f: Forecast) -> Section:
     s = f.sizing
+    goal = pct(f.power_goal, False, 0)
+    needs = (
+        f"no number of users reaches {goal} power in the planned days (the effect lies below "
+        "the lineage floor)"
+        if s.users_per_arm is None and math.isfinite(s.lineage_floor)
+        else f"{goal} power needs {_users(f)} users per arm for the planned days"
+    )
     text = [
-        f"At the forecast effect ({pct(f.launch.mean)}), {pct(f.power_goal, False, 0)} power "
-        f"needs {_users(f)} users per arm for the planned days (measured at "
+        f"At the forecast effect ({pct(f.launch.mean)}), {needs} (measured at "
         f"{s.measured_users:,.0f}; the planned design has {pct(s.power_at_design, False, 0)}).",
         f"Lineage floor: no test of these days detects a lift below {pct(s.lineage_floor, False)}"
         " with that power, at any number of users (the lineage noise does not shrink with users).",

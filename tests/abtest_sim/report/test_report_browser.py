@@ -153,3 +153,66 @@ def test_the_console_check_sees_errors(browser, tmp_path):
     page.write_text("<!DOCTYPE html><title>x</title><script>undefinedFunction();</script>")
     browser.get(page.as_uri())
     assert any(entry["level"] == "SEVERE" for entry in browser.get_log("browser"))
+
+
+@pytest.fixture(scope="module")
+def forecast_page(tmp_path_factory) -> Path:
+    """A forecast's page, from replicate rows made up here (the page, not the simulation, is
+    what this checks; the app's own run is tests/abtest_sim/apps/test_forecast_app.py)."""
+    import numpy as np
+
+    from abtest_sim.sweep.forecast import forecast
+    from abtest_sim.sweep.forecast_document import ForecastContext
+    from abtest_sim.sweep.forecast_output import write_forecast
+
+    rng = np.random.default_rng(0)
+    keys = ("pooled", "mean_daily", "ab_minus_aa", "cuped")
+    aa, test = [], []
+    for seed in range(40):
+        row = {"seed": seed, "users": 5000.0}
+        for key in keys:
+            lift = float(rng.normal(0, 0.012))
+            row |= {f"{key}_lift": lift, f"{key}_se": 0.01, f"{key}_target": lift * 0.3}
+        aa.append(row)
+    for seed in range(8):
+        launch_days = list(0.004 + rng.normal(0, 0.001, 7))
+        row = {"seed": seed, "users": 5000.0, "launch": float(np.mean(launch_days)),
+               "launch_days": launch_days}  # fmt: skip
+        for key in keys:
+            row |= {f"{key}_lift": row["launch"] + float(rng.normal(0, 0.01)), f"{key}_se": 0.01,
+                    f"{key}_launch": row["launch"]}  # fmt: skip
+        test.append(row)
+    result = forecast(test, aa, headline="cuped", alpha=0.05, power=0.8)
+    context = ForecastContext(
+        change="`treatment` (reloop, alpha 0.1, y_last logged) against `control`", ab_days=7,
+        design="0123456789abcdef0123", command="abtest-sim-forecast experiment=smoke",
+        stored="stored for the design",
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("forecast")
+    write_forecast(result, context, out)
+    return out / "forecast.html"
+
+
+@pytest.mark.parametrize("screen", list(WIDTHS))
+def test_a_person_sees_the_forecast(browser, forecast_page, screen, tmp_path):
+    """The lead sentence names the change and the launch effect; the launch curve is drawn at a
+    real size; no table pushes the page sideways; the console is clean."""
+    from selenium.webdriver.common.by import By
+
+    width = WIDTHS[screen]
+    _open(browser, forecast_page, width)
+    verdict = browser.find_element(By.ID, "verdict")
+    assert verdict.is_displayed()
+    assert verdict.text.startswith("Shipping treatment (reloop, alpha 0.1")  # code: no backticks
+    assert "simulated world" in verdict.text and "power" in verdict.text
+    plots = browser.find_elements(By.CSS_SELECTOR, "figure.plot svg")
+    assert len(plots) == 1
+    plot_width, plot_height = _visible_size(plots[0])
+    assert 0.5 * min(width, 1000) - 80 < plot_width <= width and plot_height > 100
+    tables = browser.find_elements(By.TAG_NAME, "table")
+    assert len(tables) >= 2
+    page_width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert page_width <= browser.execute_script("return window.innerWidth")
+    _screenshot(browser, f"forecast-{screen}-{width}", tmp_path)
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
