@@ -10,7 +10,8 @@ counted once with Wilson intervals:
 - the lineage SD (mean(lift^2) - mean(se^2), bootstrap interval) and the false-positive rate with
   it **out of sample**: the A/As in two halves by seed, each half's rejections counted with the SD
   measured on the other half;
-- how often that interval holds the estimator's own test target.
+- how often the sampling interval holds the estimator's own test target (what it converges to in
+  that run, the lineages' divergence included).
 
 The forecast's files are copied to ``--out/<name>/`` and ``--out/README.md`` tabulates every
 design measured there. The app resumes: a rerun with more A/As keeps the finished ones.
@@ -86,8 +87,8 @@ def write_table(out: Path) -> str:
         "Written by `benchmarks/calibration_study.py` (commands in its docstring and in each row).",
         "Each A/A replicate is an independent world and split, counted once; Wilson 95% intervals.",
         "'held out': each half of the A/As (by seed parity) is tested with the lineage SD measured",
-        "on the other half. 'covers target': the held-out interval holds the estimator's own test",
-        "target (what it converges to in that run).",
+        "on the other half. 'covers target': the sampling interval holds the estimator's own test",
+        "target (what it converges to in that run, the lineages' divergence included).",
         "",
         "| design | estimator | A/As | false positives, sampling only | lineage SD [95%] "
         "| false positives, lineage SD held out | covers target |",

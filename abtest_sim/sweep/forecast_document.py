@@ -147,10 +147,10 @@ def _test(f: Forecast) -> Section:
         rows,
         caption=(
             f"{f.aa_runs} A/A runs of the planned design (every arm trained as the control). The "
-            "lineage SD is the arm-level noise no per-user interval holds; the last column counts "
-            "each half's rejections with the SD measured on the other half (out of sample), and "
-            "the last how often that interval holds the estimator's own test target (what it "
-            "converges to in that run)."
+            "lineage SD is the arm-level noise no per-user interval holds; 'with lineage SD' "
+            "counts each half's rejections with the SD measured on the other half (out of "
+            "sample); the last column, how often the sampling interval holds the estimator's own "
+            "test target (what it converges to in that run, the lineages' divergence included)."
         ),
     )
     readout = Paragraphs(

@@ -94,3 +94,19 @@ def test_a_lineage_floor_above_the_effect_makes_any_size_unreachable():
              "cuped_se": 0.01, "cuped_launch": 0.01, "users": 1000.0}]  # fmt: skip
     f = forecast(test, aa, headline="cuped", alpha=0.05, power=0.8)
     assert f.sizing.users_per_arm is None and f.sizing.lineage_floor > 0.01
+
+
+def test_the_sampling_interval_is_scored_against_the_estimators_own_target():
+    """The target carries the lineages' divergence (SD 2%), the estimate adds sampling noise (SE
+    1%) to it: the sampling interval covers the target at its nominal rate, counted exactly."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for s in range(400):
+        target = float(rng.normal(0, 0.02))
+        rows.append({"seed": s, "users": 1000.0, "cuped_se": 0.01, "cuped_target": target,
+                     "cuped_lift": target + float(rng.normal(0, 0.01))})  # fmt: skip
+    v = estimator_validity(rows, "cuped", 0.05)
+    misses = sum(abs(r["cuped_lift"] - r["cuped_target"]) > 1.959964 * 0.01 for r in rows)
+    assert v.covers_target.trials == 400 and v.covers_target.successes == 400 - misses
+    assert v.covers_target.low < 0.95 < v.covers_target.high
+    assert v.false_positives.value > 0.3  # the same interval around zero misses the divergence
