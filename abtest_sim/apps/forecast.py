@@ -12,6 +12,7 @@ every later abtest-sim run of that design applies them.
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,8 +130,13 @@ def _hydra_main(cfg: DictConfig) -> None:
         run_forecast(cfg, " ".join([PROG, *args]))
 
 
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so the runs under way are stopped with it
+
+
 def main() -> None:
     precheck(PROG, "forecast", sys.argv[1:])
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _hydra_main()
 
 

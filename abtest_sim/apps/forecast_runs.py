@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -107,12 +109,33 @@ def run_missing(plan: RunPlan, kind: str, seeds: Sequence[int]) -> list[int]:
     log = plan.out / "runs" / f"{kind}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle, tqdm(total=len(todo), desc=f"{kind} runs", unit="run") as bar:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-        while process.poll() is None:
-            time.sleep(1.0)
-            bar.update(sum(plan.finished(kind, s) for s in todo) - bar.n)
+        # its own process group: a forecast stopped (Ctrl-C, SIGTERM) stops its runs with it
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            while process.poll() is None:
+                time.sleep(1.0)
+                bar.update(sum(plan.finished(kind, s) for s in todo) - bar.n)
+        finally:
+            _stop(process)
         bar.update(sum(plan.finished(kind, s) for s in todo) - bar.n)
     return [s for s in todo if not plan.finished(kind, s)]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the multirun and every run it started, if still going (a killed run resumes)."""
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=20)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def collect_rows(plan: RunPlan, kind: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
