@@ -20,7 +20,7 @@ __all__ = [
     "headline_estimator",
 ]
 
-# The headline of ``auto``, chosen by the calibration study (benchmarks/calibration_study.py,
+# The headline of ``auto``, chosen by the calibration sweep (benchmarks/calibration_sweep.py,
 # results in benchmarks/results/calibration/report.md): over 1,000 A/A and 200 A/B replicates every
 # estimator held its level and covered the launch effect ~95%, and CUPED had the smallest spread
 # (sd of the A/B lift 3.8% against 5.0% pooled, 4.2% A/B - A/A). Without a pre-period: pooled.
