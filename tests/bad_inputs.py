@@ -36,6 +36,8 @@ SIM = ("experiment=smoke", "warmup_cache=null", "run_dir=run")
 ANALYZE = ("input=days.csv", "control=A", "treatment=B", "out=out")
 PLAN = ("input=unit_days.parquet", "split_arm=A", "estimator=pooled")
 CALIBRATE = ("out=calibrated",)
+FORECAST_TWO = ("experiment=smoke", "forecast.out=fc", "+arm@arm.b=reloop", "arm.control.share=0.4",
+                "arm.treatment.share=0.3", "arm.b.share=0.3")  # fmt: skip
 
 CASES: list[tuple[str, tuple[str, ...]]] = [
     *(
@@ -160,6 +162,7 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
             "world.n_users=2", "stats.headline=nope", "arm.treatment.recipe={_target_:nope.no}",
         ]
     ),
+    ("abtest-sim-forecast", (*FORECAST_TWO, "experiment.treatments=[treatment,b]")),
     *(
         ("reloop-offline", ("run_dir=offline", override))
         for override in [

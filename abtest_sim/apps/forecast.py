@@ -77,6 +77,12 @@ def run_forecast(cfg: DictConfig | dict[str, Any], command_line: str = PROG) -> 
         options = ReportOptions.from_mapping(simulate.stats)
     except ReportOptionsError as error:
         raise ConfigError(str(error)) from None
+    treatments = list(config.experiment.treatments)
+    if len(treatments) != 1:  # the launch effect and the readout are of one treatment pair
+        raise ForecastError(
+            f"a forecast is of one treatment against the control, got experiment.treatments="
+            f"{treatments}: forecast each one (experiment.treatments=[{treatments[0]}])"
+        )
     check_writable(settings.out, PROG, what="forecast.out")
     claim_dir(settings.out, PROG, what="forecast.out")
     plan = RunPlan(settings.out, settings.launcher, settings.jobs, settings.keep_runs)
