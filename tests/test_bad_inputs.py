@@ -1,5 +1,5 @@
-"""Every bad input in ``tests/bad_inputs.py`` (300 across the six apps) ends with exit code 2,
-one line naming the problem, no traceback and nothing written."""
+"""Every bad input in ``tests/bad_input_cases.py`` (329 across the seven apps) ends with exit
+code 2, one line naming the problem, no traceback and nothing written."""
 
 from __future__ import annotations
 

@@ -119,6 +119,16 @@ def _row_result(
     )
 
 
+def _max_interval_gap(ab_days: pl.DataFrame) -> float:
+    """The largest distance of a log-ratio or Fieller bound from the delta bound on an A/B day."""
+    gaps = [
+        (ab_days[f"{method}_{bound}"] - ab_days[bound]).abs().max()
+        for method in ("log", "fieller")
+        for bound in ("ci_low", "ci_high")
+    ]
+    return float(max(g for g in gaps if g is not None and math.isfinite(g)))
+
+
 def summarise(
     table: DailyTable,
     unit_days: pl.DataFrame,
@@ -133,11 +143,6 @@ def summarise(
     rows = table.ab_rows
     row, aa_row = rows.ab, rows.aa
     ab_days = table.main.filter((pl.col("day") != AVERAGE) & (pl.col("phase") == "ab"))
-    gaps = [
-        (ab_days[f"{method}_{bound}"] - ab_days[bound]).abs().max()
-        for method in ("log", "fieller")
-        for bound in ("ci_low", "ci_high")
-    ]
     everyone = np.ones(table.design.n_days, dtype=bool)
     users = {name: log.users(everyone) for name, log in table.logs.items()}
     arms = list(table.logs)
@@ -176,7 +181,7 @@ def summarise(
         mde_80=minimum_detectable_lift_from_se(
             estimates[headline].se_total, alpha=alpha, power=0.8
         ),
-        max_interval_gap=float(max(g for g in gaps if g is not None and math.isfinite(g))),
+        max_interval_gap=_max_interval_gap(ab_days),
         aa_week_id=_aa_week_id(unit_days, table.logs),
         daily=table.frame,
     )

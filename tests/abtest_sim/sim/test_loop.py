@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from abtest_sim.sim import logs
 from abtest_sim.sim.config import ConfigError, SimulationConfig
 from abtest_sim.sim.lineage import assign_users
 from abtest_sim.sim.loop import run_experiment
-from reloop.schema import ModelSpec, build, plain
 
 
 def compose_config(*overrides: str):
@@ -397,16 +395,3 @@ def test_existing_run_dir_without_resume_is_refused(tmp_path):
     run_experiment(config, tmp_path)
     with pytest.raises(ConfigError, match="already holds a run"):
         run_experiment(config, tmp_path)
-
-
-@pytest.mark.parametrize("model", ["dcn", "lr", "xdeepfm", "sim"])
-def test_every_backbone_config_drives_the_simulator(model, tmp_path, tiny):
-    """A backbone's config node is the model the simulator trains and serves with: a tiny run
-    with the real trainer (warm-up, an A/A and an A/B night) serves that backbone's pCTRs."""
-    node = build(ModelSpec, plain(compose_config(f"model={model}").model), "model")
-    config = replace(tiny(burnin_days=0, ab_days=1), model=node)
-    run_experiment(config, tmp_path)
-    served = reloop.load(tmp_path / "models" / "arm=treatment" / "day=2.pt")  # serves day 3
-    assert served.model_name == ("deepfm" if model == "sim" else model)
-    pctr = logs.scan(tmp_path / "logs", ["treatment"], [3]).collect()["pctr"].to_numpy()
-    assert pctr.size and ((pctr > 0) & (pctr < 1)).all() and np.unique(pctr).size > 1
