@@ -6,9 +6,8 @@ control and ReLoop at alpha 0.1 / 0.3 / 0.5, every arm serving every user: launc
 ``--burnin`` days, and the launch effect of each alpha is its pooled true-CTR lift over the
 control on the ``--days`` A/B days (``paired_launch.run_seed`` and ``launch_lifts``).
 
-- drift: ``world.drift_tau`` in 1, 3, 7, 30 days and a static world (``drift_tau=1e12``: the OU
-  step is exactly zero in float32, and ``regime_shift_prob=0``: no interest changes; items still
-  turn over);
+- drift: ``world.drift_tau`` in 1, 3, 7, 30 days and a static world (``drift_tau=1e12``: a zero
+  OU step in float32, and ``regime_shift_prob=0``: no interest changes; items still turn over);
 - volume: ``world.activity_mean`` (requests per user and day) at drift_tau 7;
 - window: ``window_days`` of every arm (control and burn-in included) at drift_tau 7.
 
