@@ -80,6 +80,8 @@ def test_a_forecast_of_a_plugged_recipe_on_a_new_design(tmp_path):
     assert "not yet measured for this design" in summary["lineage_note"]
     assert "abtest-sim-forecast" in summary["lineage_note"]
     assert summary["estimates"]["cuped"]["lineage_sd"] is None
+    verdict = (tmp_path / "other" / "report" / "report.md").read_text()
+    assert "Its interval omits model-lineage variance (not yet measured for this design" in verdict
 
 
 def test_a_users_folder_is_refused_as_out(tmp_path):
