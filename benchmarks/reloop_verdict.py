@@ -45,6 +45,12 @@ def run_recipe(name: str, overrides: tuple[str, ...], args: argparse.Namespace) 
     return json.loads((folder / "forecast.json").read_text())
 
 
+def _recipes_option(names: list[str]) -> str:
+    if names == list(RECIPES):
+        return ""
+    return " --recipes " + " ".join(f"'{name}'" for name in names)
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:+.2f}%"
 
@@ -55,6 +61,7 @@ def render(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         f"# Launch effect of each recipe against BCE ({design})",
         "",
         f"Command: `python benchmarks/reloop_verdict.py --worlds {args.worlds} --aa {args.aa}"
+        f"{_recipes_option(args.recipes)}"
         f"{' -- ' + ' '.join(args.overrides) if args.overrides else ''}`: one "
         "`abtest-sim-forecast` per recipe; each world is a planned A/B test with launch "
         "lineages (every user on a lineage of the recipe trained on every user, against the "
@@ -84,9 +91,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     parser.add_argument("--work", type=Path, default=Path("multirun/reloop_verdict"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/reloop_verdict.md"))
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("overrides", nargs="*", help="the design: abtest-sim overrides")
     args = parser.parse_args()
-    results = {name: run_recipe(name, overrides, args) for name, overrides in RECIPES.items()}
+    results = {name: run_recipe(name, RECIPES[name], args) for name in args.recipes}
     text = render(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
