@@ -58,7 +58,8 @@ class PlanCommand:
         return command
 
     def measured_lineage_sd(self, name: str) -> float:
-        """The lineage SD of ``estimator``: as given, or as the forecast measured it, else 0."""
+        """The lineage SD of the estimator ``name``: as given, or as the forecast measured it,
+        else 0."""
         if self.lineage_sd is not None:
             return self.lineage_sd
         if self.forecast is None:
