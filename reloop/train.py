@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -179,14 +179,20 @@ def _uses_lazy_adam(model: CTRModel, config: TrainConfig) -> bool:
 def _optimizers(model: CTRModel, config: TrainConfig, lazy: bool) -> list[torch.optim.Optimizer]:
     if not lazy:
         spec = config.spec
-        return [torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)]
+        return [_adam(model.parameters(), spec.lr, spec.weight_decay)]
     tables = [table.weight for table in _embedding_tables(model)]
     in_tables = {id(weight) for weight in tables}
     dense = [p for p in model.parameters() if id(p) not in in_tables]
     optimizers: list[torch.optim.Optimizer] = [LazyAdam(tables, lr=config.spec.lr)]
     if dense:
-        optimizers.append(torch.optim.Adam(dense, lr=config.spec.lr))
+        optimizers.append(_adam(dense, config.spec.lr, 0.0))
     return optimizers
+
+
+def _adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
+    # foreach: the same arithmetic as torch's CPU default (a loop over tensors), to the bit
+    # (tests/reloop/test_optim.py), in fewer kernel launches
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 @contextmanager

@@ -41,9 +41,11 @@ KINDS = ("aa", "test")
 HEAVY = ("logs", "launch", "models", "truth", "checkpoint", "unit_days.parquet")
 ROW_FILE = "forecast_row.json"
 # What every run of a forecast sets, whatever the design: resumable, quiet, one torch thread (the
-# launcher runs several at once), and no lineage SD applied (the forecast measures its own).
-RUN_SETTINGS = {"resume": True, "progress": False, "report_plots": False, "torch_threads": 1,
-                "retrain_workers": 1, "lineage_store": None, "run_dir": "."}  # fmt: skip
+# launcher runs several at once), no figures or model-calibration table (the forecast reads neither)
+# and no lineage SD applied (the forecast measures its own).
+RUN_SETTINGS = {"resume": True, "progress": False, "report_plots": False,
+                "report_calibration": False, "torch_threads": 1, "retrain_workers": 1,
+                "lineage_store": None, "run_dir": "."}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class SimulateCommand:
     resume: bool = False
     progress: bool = True
     report_plots: bool = True
+    report_calibration: bool = True  # the models' calibration table (false: not computed)
     torch_threads: int | None = None  # null: torch's default
     retrain_workers: int = 1
     warmup_cache: str | None = None
@@ -127,10 +128,13 @@ def simulate(cfg: DictConfig | dict[str, Any], run_dir: str | Path) -> dict[str,
         unit_days = run_experiment(config, run_dir, resume=resume, warmup_cache=cache)
         # The per-user table behind the report: input for abtest-analyze and abtest-sim-plan.
         write_parquet(unit_days, RunDir(run_dir).unit_days)
-        record_report_settings(run_dir, {**asdict(options), "report_plots": plots})
+        calibration = command.report_calibration
+        settings = {"report_plots": plots, "report_calibration": calibration}
+        record_report_settings(run_dir, {**asdict(options), **settings})
         return write_simulation_report(
-            config, unit_days, run_dir, options, plots=plots, lineage_note=lineage_note
-        )
+            config, unit_days, run_dir, options,
+            plots=plots, calibration=calibration, lineage_note=lineage_note,
+        )  # fmt: skip
 
 
 def write_simulation_report(
@@ -140,10 +144,13 @@ def write_simulation_report(
     options: ReportOptions,
     *,
     plots: bool = True,
+    calibration: bool = True,
     lineage_note: str = "",
 ) -> dict[str, Any]:
     """The Table-3 report of a simulated run, with the launch effect and the test's target;
-    ``lineage_note``: where the options' lineage SDs came from, or how to measure them."""
+    ``calibration``: with the models' calibration table (a forward pass of each previous version
+    over each arm-day's logs: about a tenth of a default A/A run); ``lineage_note``: where the
+    options' lineage SDs came from, or how to measure them."""
     spec = config.experiment
     shares = None if spec.paired else {arm.name: arm.share for arm in config.arms}
     diverged = diverged_arms(RunDir(run_dir).logs, config.arm_names, spec.test_day_range)
@@ -164,7 +171,7 @@ def write_simulation_report(
         launch_truth=launch_truth_table(run_dir, config),
         paired=spec.paired,
         diverged=diverged,
-        calibration=calibration_table(run_dir, config),
+        calibration=calibration_table(run_dir, config) if calibration else None,
         lineage_note=lineage_note,
     )
     summary = write_report(ReportInput(unit_days, arms, options, context), run_dir, plots=plots)
@@ -172,8 +179,9 @@ def write_simulation_report(
 
 
 # Keys of a run's command that are not its design (the replicate, execution, where it goes).
-NOT_DESIGN = ("seed", "resume", "progress", "report_plots", "torch_threads", "retrain_workers",
-              "warmup_cache", "lineage_store", "run_dir", "hydra", "experiment.salt")  # fmt: skip
+NOT_DESIGN = ("seed", "resume", "progress", "report_plots", "report_calibration",
+              "torch_threads", "retrain_workers", "warmup_cache", "lineage_store", "run_dir",
+              "hydra", "experiment.salt")  # fmt: skip
 
 
 def _forecast_command() -> str:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from reloop.features import FieldSchema, SlateTensors
+from reloop.models.embedding import Embedding
 
 __all__ = [
     "MLP",
@@ -50,7 +51,7 @@ class FeatureEmbedding(nn.Module):
         super().__init__()
         self.schema = schema
         self.dim = dim
-        self.table = nn.Embedding(max(sum(schema.categorical_sizes), 1), dim)
+        self.table = Embedding(max(sum(schema.categorical_sizes), 1), dim)
         self.dense = nn.Parameter(torch.empty(schema.n_numeric, dim))
         self.register_buffer("offsets", _offsets(schema.categorical_sizes), persistent=False)
         nn.init.normal_(self.table.weight, std=1e-2 if dim > 1 else 1e-4)
@@ -102,7 +103,7 @@ class FeatureEmbedding(nn.Module):
         nn.init.normal_(weight, std=1e-2 if self.dim > 1 else 1e-4)
         old_rows, new_rows = _kept_rows(old.categorical_sizes, schema.categorical_sizes)
         weight[new_rows] = self.table.weight[old_rows]
-        self.table = nn.Embedding.from_pretrained(weight, freeze=False)
+        self.table = Embedding.from_pretrained(weight, freeze=False)
         self.offsets = _offsets(schema.categorical_sizes)
         self.schema = schema
 

@@ -53,3 +53,25 @@ def test_dense_gradients_are_refused():
 def test_bad_hyperparameters(kwargs):
     with pytest.raises(ValueError):
         LazyAdam([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-4])
+def test_foreach_adam_is_the_default_adam_to_the_bit(weight_decay: float) -> None:
+    """reloop.train builds Adam with foreach=True for speed, on the claim that it computes what
+    torch's CPU default (foreach=False) computes, bit for bit."""
+    trained = []
+    for foreach in (False, True):
+        torch.manual_seed(0)
+        layers = (torch.nn.Linear(12, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+        model = torch.nn.Sequential(*layers)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=1e-2, weight_decay=weight_decay, foreach=foreach
+        )
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(30):
+            x, y = torch.randn(64, 12, generator=generator), torch.randn(64, 1, generator=generator)
+            optimizer.zero_grad(set_to_none=True)
+            ((model(x) - y) ** 2).mean().backward()
+            optimizer.step()
+        trained.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*trained, strict=True))

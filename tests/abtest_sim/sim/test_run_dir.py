@@ -179,15 +179,19 @@ def test_a_users_files_inside_a_run_survive_its_resume(reference_run, tmp_path):
     (run_dir / "notes").mkdir()
     (run_dir / "notes" / ".draft.tmp").write_text("draft")
     (run_dir / ".tmp-cache").mkdir()
-    args = (f"run_dir={run_dir}", "resume=true", "stats.headline=pooled", "report_plots=false")
+    args = (f"run_dir={run_dir}", "resume=true", "stats.headline=pooled", "report_plots=false",
+            "report_calibration=false")  # fmt: skip
+    assert (run_dir / "report" / "calibration.csv").is_file()
     result = subprocess.run(smoke(*args), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (run_dir / "report" / "my_analysis.md").read_text() == "mine"
     assert (run_dir / "notes" / ".draft.tmp").read_text() == "draft"
     assert (run_dir / ".tmp-cache").is_dir()
     assert not list((run_dir / "report").glob("*.png"))  # the report's own old files went
+    assert not (run_dir / "report" / "calibration.csv").exists()
     recorded = json.loads((run_dir / "config.json").read_text())["report"]
     assert recorded["headline"] == "pooled" and recorded["report_plots"] is False
+    assert recorded["report_calibration"] is False
     summary = json.loads((run_dir / "report" / "summary.json").read_text())["summary"]
     assert summary["headline"] == "pooled"
 
