@@ -84,7 +84,7 @@ def headline_warnings(
             f"{aa_lift.p_value:.2g}): the buckets differed before the treatment (chance, or "
             "model-lineage divergence). Read the A/B - A/A or CUPED estimate, not the raw lift."
         )
-        out.append(ReportWarning(text, "caution"))
+        out.append(ReportWarning(text, "stop"))
     out += data
     if lead.lineage_sd is None:
         text = (

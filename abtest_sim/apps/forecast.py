@@ -22,13 +22,20 @@ import hydra
 from omegaconf import DictConfig
 
 from abtest_sim.analysis.options import ReportOptions, ReportOptionsError
-from abtest_sim.apps.forecast_runs import RunPlan, collect_rows, run_missing, write_designs
+from abtest_sim.apps.forecast_runs import (
+    DESIGN_FILE,
+    RunPlan,
+    collect_rows,
+    run_missing,
+    write_designs,
+)
 from abtest_sim.apps.simulate import NOT_DESIGN, SimulateCommand, recipe_in_words
 from abtest_sim.sim.config import ConfigError, SimulationConfig
-from abtest_sim.sim.design import LineageMeasurement, LineageStore, design_key
+from abtest_sim.sim.design import LineageMeasurement, LineageStore, ab_design_key, design_key
 from abtest_sim.sweep.forecast import Forecast, forecast
 from abtest_sim.sweep.forecast_document import ForecastContext, lead_sentence
 from abtest_sim.sweep.forecast_output import write_forecast
+from reloop.atomic import write_text
 from reloop.hydra_app import CONF_SEARCH_PATH, one_line_errors, precheck
 from reloop.owned import check_writable, claim_dir
 from reloop.schema import build, plain
@@ -84,7 +91,9 @@ def run_forecast(cfg: DictConfig | dict[str, Any], command_line: str = PROG) -> 
             f"{treatments}: forecast each one (experiment.treatments=[{treatments[0]}])"
         )
     check_writable(settings.out, PROG, what="forecast.out")
+    _check_same_design(settings.out, ab_design_key(config))
     claim_dir(settings.out, PROG, what="forecast.out")
+    write_text(settings.out / DESIGN_FILE, ab_design_key(config) + "\n")
     plan = RunPlan(settings.out, settings.launcher, settings.jobs, settings.keep_runs)
     write_designs(design, plan)
     seeds = {"aa": range(settings.aa_runs), "test": range(settings.worlds)}
@@ -107,6 +116,17 @@ def run_forecast(cfg: DictConfig | dict[str, Any], command_line: str = PROG) -> 
     print(f"{PROG}: {lead_sentence(result, context)}")
     print(f"{PROG}: {plan.out / 'forecast.html'}")
     return result
+
+
+def _check_same_design(out: Path, key: str) -> None:
+    """A forecast folder pools the runs of one design: resuming it with another is refused (its
+    finished runs would be counted as this design's)."""
+    recorded = out / DESIGN_FILE
+    if recorded.is_file() and (held := recorded.read_text().strip()) != key:
+        raise ForecastError(
+            f"forecast.out {out} holds the runs of another design (key {held}; this one is {key}):"
+            " give a new forecast.out, or the same design to add worlds"
+        )
 
 
 def _store(result: Forecast, key: str, folder: str | None, store_from: int) -> str:

@@ -6,6 +6,7 @@ heavy files (logs, models, truth, checkpoints) removed unless kept.
 Layout under the forecast's ``out`` folder::
 
     designs/test.yaml, designs/aa.yaml      the two designs, complete (abtest-sim reads them)
+    designs/design_key.txt                  the A/B design's key: a resume of another is refused
     runs/<kind>/seed_<s>/                   a run dir of abtest-sim (report/, config.json, ...)
     runs/<kind>/seed_<s>/forecast_row.json  what the forecast reads of it
     runs/<kind>.log                         the launcher's output
@@ -35,9 +36,18 @@ from abtest_sim.sim.design import TRAINING_FIELDS
 from reloop.atomic import write_json, write_text
 from reloop.hydra_app import CONF_PACKAGE
 
-__all__ = ["KINDS", "RunPlan", "aa_node", "collect_rows", "run_missing", "write_designs"]
+__all__ = [
+    "DESIGN_FILE",
+    "KINDS",
+    "RunPlan",
+    "aa_node",
+    "collect_rows",
+    "run_missing",
+    "write_designs",
+]
 
 KINDS = ("aa", "test")
+DESIGN_FILE = "designs/design_key.txt"
 HEAVY = ("logs", "launch", "models", "truth", "checkpoint", "unit_days.parquet")
 ROW_FILE = "forecast_row.json"
 # What every run of a forecast sets, whatever the design: resumable, quiet, one torch thread (the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from abtest_sim.analysis.unit_days import PHASE_NAMES
-from abtest_sim.report.blocks import Block, Paragraphs, Table
+from abtest_sim.report.blocks import Block, Table
 from abtest_sim.report.format import number, pct
 
 __all__ = ["CALIBRATION_COLUMNS", "calibration_blocks", "calibration_frame", "calibration_summary"]
@@ -29,10 +29,6 @@ SUMMARY_NOTE = (
     "serving model under-predicts. Share rose: impressions whose pCTR is above the previous "
     "version's prediction of them (ReLoop's loss makes raising a prediction costly, so a braked "
     "lineage shows a low share)."
-)
-MISSING_NOTE = (
-    "Not in this report's tables (mean pCTR over CTR per arm and day, and the share of "
-    "predictions that rose against the previous version, appear here when they are)."
 )
 
 
@@ -57,10 +53,11 @@ def calibration_frame(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> pl.D
 
 
 def calibration_blocks(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> tuple[Block, ...]:
-    """The summary per arm and phase (the simulator's whole table only), then every day."""
+    """The summary per arm and phase (the simulator's whole table only), then every day; none
+    where no table carries the diagnostic."""
     frame = calibration_frame(per_arm, given)
     if frame is None:
-        return (Paragraphs((MISSING_NOTE,), muted=True),)
+        return ()  # a log without the models' predictions: nothing to say
     blocks: list[Block] = []
     if given is not None and given.height and SUMMARY_COLUMNS <= set(given.columns):
         rows = tuple(

@@ -48,7 +48,8 @@ SEQUENTIAL_NOTE = (
     "gbstats also uses). Its chance of ever excluding the true lift, over all days together, is "
     "at most alpha, so it may be read every day and the test stopped the first day it excludes "
     "zero. The price is width: about 1.5 times the one-look interval on the day it is tuned for "
-    "(stats.cs_rho; by default the last day)."
+    "(the cs_rho setting: stats.cs_rho in abtest-sim, cs_rho in abtest-analyze; by default the "
+    "last day)."
 )
 AVERAGE_NOTE = (
     "Average rows: mean of the daily lifts of the phase, with the cross-day covariance (the same "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from abtest_sim.analysis.warnings import ReportWarning
 from abtest_sim.report.blocks import (
     SEVERITY_WORDS,
     Block,
@@ -51,18 +52,29 @@ def _header(document: ReportDocument, title: str) -> str:
         shown = f'<p class="verdict {verdict.tone}" id="verdict">{esc(lines[0])}</p>'
     else:
         shown = f'<div id="verdict" class="verdict {verdict.tone}">{unordered(lines)}</div>'
-    warnings = "".join(
-        f'<li class="{w.severity}"><b>{SEVERITY_WORDS[w.severity]}:</b> {esc(plain(w.text))}</li>'
-        for w in document.warnings
-    )
     parts = [
         f"<h1>{esc(title)}</h1>",
+        _warnings(document.warnings, ("stop",), "blocking", ' role="alert"'),
         shown,
         paragraphs(*(plain(t) for t in document.lead), css="muted"),
-        f'<ul class="warnings">{warnings}</ul>' if warnings else "",
+        _warnings(document.warnings, ("caution",), "warnings"),
+        _warnings(document.warnings, ("note",), "notes"),
         _cards(document.cards, "cards") if document.cards else "",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def _warnings(
+    warnings: Sequence[ReportWarning], severities: Sequence[str], css: str, role: str = ""
+) -> str:
+    """The warnings of ``severities`` as one list: stops in a red banner above the verdict (the
+    test must not be acted on), cautions in yellow, routine notes muted."""
+    items = "".join(
+        f'<li class="{w.severity}"><b>{SEVERITY_WORDS[w.severity]}:</b> {esc(plain(w.text))}</li>'
+        for w in warnings
+        if w.severity in severities
+    )
+    return f'<ul class="{css}" id="{css}"{role}>{items}</ul>' if items else ""
 
 
 def _cards(cards: Sequence[Card], layout: str) -> str:

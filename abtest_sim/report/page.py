@@ -34,9 +34,12 @@ p { margin: .5em 0; }
 .verdict { font-size: 1.2rem; font-weight: 600; margin: .3em 0 .5em; padding: .6em .8em;
   border-left: 6px solid var(--muted); background: #f0f2f5; border-radius: 4px; }
 .verdict.up { border-color: var(--good); } .verdict.down { border-color: var(--bad); }
-.warnings { background: var(--warn-bg); color: var(--warn); border-radius: 6px;
-  padding: .5em .8em .5em 2em; margin: .8em 0; }
-.warnings li { margin: .3em 0; }
+.warnings, .blocking, .notes { border-radius: 6px; padding: .5em .8em .5em 2em; margin: .8em 0; }
+.warnings { background: var(--warn-bg); color: var(--warn); }
+.blocking { background: #fde8e8; color: var(--bad); border: 2px solid var(--bad);
+  font-weight: 600; }
+.notes { color: var(--muted); font-size: .92rem; padding-top: 0; padding-bottom: 0; }
+.warnings li, .blocking li, .notes li { margin: .3em 0; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 8px;
   margin: .8em 0; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; min-width: 0; }

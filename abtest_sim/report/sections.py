@@ -255,11 +255,12 @@ def diagnostics_section(
                 row += (pct(r[f"{name}_lift"]), yes_no(r[f"covers_{name}"]))
         (foot if r["day"] == AVERAGE else body).append(row)
     caption = "Per day: the checks behind the lifts."
+    models = calibration_blocks(per_arm, calibration)
+    figure = "CTR of each arm per day" + ("; dashed, its true CTR." if truth else ".")
     blocks = (
         Bullets(_diagnostic_lines(summary)),
         Table("diagnostics", header, tuple(body), tuple(foot), caption),
-        Heading("Calibration of the models"),
-        *calibration_blocks(per_arm, calibration),
-        Figure("ctr_per_arm", "CTR of each arm per day (dashed: true CTR when simulated)."),
+        *((Heading("Calibration of the models"), *models) if models else ()),
+        Figure("ctr_per_arm", figure),
     )
     return Section("diagnostics", "Diagnostics", blocks)

@@ -32,6 +32,7 @@ __all__ = [
     "LineageMeasurement",
     "LineageStore",
     "aa_design",
+    "ab_design_key",
     "design_key",
 ]
 
@@ -50,15 +51,24 @@ def aa_design(config: SimulationConfig) -> SimulationConfig:
 
 def design_key(config: SimulationConfig) -> str:
     """The key of ``config``'s design (see the module's docstring)."""
-    aa = aa_design(config)
-    experiment = asdict(aa.experiment)
+    return _key(aa_design(config))
+
+
+def ab_design_key(config: SimulationConfig) -> str:
+    """The key of the A/B test itself: ``design_key``'s material with the treatments' recipes
+    (what a forecast's runs must share to be pooled)."""
+    return _key(config)
+
+
+def _key(config: SimulationConfig) -> str:
+    experiment = asdict(config.experiment)
     for name in ("name", "salt", "launch_truth"):  # a label, the replicate, a truth beside it
         experiment.pop(name)
     material = {
         "format": DESIGN_FORMAT,
-        "world": aa.world.to_dict(),
-        "model": asdict(aa.model),
-        "arms": [asdict(arm) for arm in aa.arms],
+        "world": config.world.to_dict(),
+        "model": asdict(config.model),
+        "arms": [asdict(arm) for arm in config.arms],
         "experiment": experiment,
     }
     text = json.dumps(material, sort_keys=True, default=list)

@@ -67,6 +67,11 @@ def test_a_forecast_of_a_plugged_recipe_on_a_new_design(tmp_path):
     assert json.loads((out / "forecast.json").read_text())["forecast"]["worlds"] == 3
     assert "test runs: 100%" in more.stderr and "1/1" in more.stderr
 
+    # Another design into the same folder: refused before any run (its runs are not this one's).
+    refused = run(tmp_path, *DESIGN, *settings[1:], "arm.treatment.alpha=0.2")
+    assert refused.returncode == 2 and "holds the runs of another design" in refused.stderr
+    assert json.loads((out / "forecast.json").read_text())["forecast"]["worlds"] == 3
+
     # A run of exactly this design applies the stored SDs; a derived design does not.
     same = run(tmp_path, *DESIGN, "run_dir=same", "progress=false", module="abtest_sim")
     assert same.returncode == 0, same.stderr[-3000:]

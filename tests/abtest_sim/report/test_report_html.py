@@ -69,10 +69,12 @@ def test_the_page_says_the_verdict_and_holds_every_day(written):
         "The A/A week beside the A/B week",
         "Sample ratio",
         "Minimum detectable lift",
-        "Calibration of the models",
         "Waudby-Smith",
     ):
         assert words in html, words
+    # a per-user log without the models' predictions or truth: no simulator-only text
+    for words in ("Calibration of the models", "stats.lineage_sd"):
+        assert words not in html, words
 
 
 def test_verdict_words_follow_the_test(written):

@@ -55,9 +55,7 @@ def test_headline_leads_with_the_calibrated_estimator_and_warns(tmp_path) -> Non
     warned = write_report(ReportInput(shifted, Arms("A", "B")), tmp_path / "s")
     assert warned.aa_lift is not None and warned.aa_lift.p_value < 0.05
     assert any("A/A pre-period is itself significant" in w for w in warned.warnings)
-    assert (
-        "**Warning:** The A/A pre-period" in (tmp_path / "s" / "report" / "report.md").read_text()
-    )
+    assert "**Stop:** The A/A pre-period" in (tmp_path / "s" / "report" / "report.md").read_text()
 
 
 def test_identical_aa_weeks_share_an_id_and_others_do_not(tmp_path) -> None:
