@@ -4,6 +4,7 @@ each as a PNG file and as inline SVG in report.html."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,8 +23,24 @@ __all__ = ["configuration_label", "figures", "write_plots"]
 
 
 def configuration_label(row: Mapping[str, Any], keys: list[str]) -> str:
-    """A configuration in a few words: its varying keys' values (``alpha=0.3``), or ``all``."""
-    return ", ".join(f"{k.split('.')[-1]}={row[k]}" for k in keys) or "all"
+    """A configuration in a few words: its varying keys' values (``alpha=0.3``; a plugged-in
+    recipe by its function's name and options, ``recipe=anchored(weight 2.0)``), or ``all``."""
+    return ", ".join(f"{k.split('.')[-1]}={_short(row[k])}" for k in keys) or "all"
+
+
+def _short(value: Any) -> str:
+    """A flattened config value in words: a ``_target_`` mapping (stored as JSON) as
+    ``name(option value, ...)``, anything else as it is."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            mapping = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(mapping, dict) and isinstance(mapping.get("_target_"), str):
+            options = ", ".join(f"{k} {v}" for k, v in mapping.items() if k != "_target_")
+            name = mapping["_target_"].rsplit(".", 1)[-1]
+            return f"{name}({options})" if options else name
+    return str(value)
 
 
 def figures(
@@ -68,7 +85,9 @@ def _lift_plot(summary: pl.DataFrame, keys: list[str]) -> Figure:
             halves.append(100 * 1.96 * (sd or 0.0) / math.sqrt(runs))
         ax.errorbar(x + offset, means, yerr=halves, fmt="o", capsize=4, label=label)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(x, [configuration_label(r, keys) for r in rows], rotation=20, ha="right")
+    labels = [configuration_label(r, keys) for r in rows]
+    long = max(map(len, labels)) * len(labels) > 80  # more text than the axis holds level
+    ax.set_xticks(x, labels, rotation=20 if long else 0, ha="right" if long else "center")
     ax.set_ylabel("CTR lift (%)")
     ax.set_title("Lift by configuration (headline estimator; bars: 95% CI of the mean)")
     ax.legend()

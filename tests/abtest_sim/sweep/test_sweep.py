@@ -348,3 +348,15 @@ def test_out_is_only_a_new_folder_or_the_aggregates_own_and_a_users_file_survive
     assert run("-m", "abtest_sim.apps.aggregate", f"input={sweep}").returncode == 0
     assert (sweep / "aggregate" / "my_reading.md").read_text() == "kept"
     assert (sweep / "aggregate" / "summary.csv").is_file()
+
+
+def test_configurations_are_labelled_in_words_not_json():
+    from abtest_sim.sweep.aggregate import flatten_config
+    from abtest_sim.sweep.plots import configuration_label
+
+    recipe = {"_target_": "my_recipes.anchored", "weight": 2.0}
+    flat = flatten_config({"arms": [{"name": "treatment", "recipe": recipe, "alpha": 0.3}]})
+    keys = ["arm.treatment.recipe", "arm.treatment.alpha"]
+    assert configuration_label(flat, keys) == "recipe=anchored(weight 2.0), alpha=0.3"
+    assert configuration_label({"arm.treatment.recipe": "reloop"}, keys[:1]) == "recipe=reloop"
+    assert configuration_label({}, []) == "all"
