@@ -166,6 +166,7 @@ def write_simulation_report(
             "salt": config.salt,
             "paired": spec.paired,
             "launch_truth": spec.launch_truth or spec.paired,
+            "model": model_in_words(config),
         },
         recipes={arm.name: recipe_in_words(arm) for arm in config.arms},
         launch_truth=launch_truth_table(run_dir, config),
@@ -189,6 +190,13 @@ def _forecast_command() -> str:
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     kept = [o for o in overrides if not o.lstrip("+~").split("=")[0].startswith(NOT_DESIGN)]
     return " ".join(["abtest-sim-forecast", *kept])
+
+
+def model_in_words(config: SimulationConfig) -> str:
+    """The arms' backbone in a few words: ``deepfm 128-64``."""
+    model = config.model
+    hidden = "-".join(map(str, model.hidden_units))
+    return f"{model.name} {hidden}" if hidden else model.name
 
 
 def recipe_in_words(arm: ArmSpec) -> str:

@@ -7,12 +7,14 @@ the A/B week, Table 3, the estimators, diagnostics with the models' calibration)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from abtest_sim.analysis.daily_columns import AVERAGE
 from abtest_sim.analysis.daily_table import DailyTable
 from abtest_sim.analysis.summary import ReportSummary
 from abtest_sim.analysis.warnings import SRM_ALARM
@@ -80,7 +82,7 @@ def report_document(
 ) -> ReportDocument:
     """The report of a computed daily table and its summary; ``per_arm``: CTR per arm and day
     (arms.csv); ``figures``: whether the figures are drawn."""
-    text, tone = verdict(summary)
+    text, tone = verdict(summary, context.recipes)
     sections = (
         lift_over_days(summary, table.cumulative),
         aa_beside_ab(summary),
@@ -91,7 +93,7 @@ def report_document(
     )
     source = _source_line(context.metadata)
     return ReportDocument(
-        title=_title(summary, context.recipes),
+        title=_title(summary, context.recipes, context.metadata.get("model")),
         verdict=Verdict((text,), tone),
         lead=_lead(summary),
         warnings=tuple(summary.alerts),
@@ -102,11 +104,14 @@ def report_document(
     )
 
 
-def verdict(summary: ReportSummary) -> tuple[str, Tone]:
-    """The headline in words a product owner can repeat, and its tone (up, down or flat)."""
+def verdict(summary: ReportSummary, recipes: Mapping[str, str] | None = None) -> tuple[str, Tone]:
+    """The headline in words a product owner can repeat, and its tone (up, down or flat);
+    ``recipes``: each arm's recipe in words, named beside the treatment (the change under test)."""
     lead, alpha = summary.lead, summary.alpha
     level = round(100 * (1 - alpha))
     treatment, control = summary.treatment, summary.control
+    if recipes and treatment in recipes:
+        treatment = f"{treatment} ({recipes[treatment]})"
     span = f"{level}% interval {pct(lead.total_ci_low)} to {pct(lead.total_ci_high)}"
     p = p_text(lead.total_p_value)
     p = f"p {p}" if p.startswith("<") else f"p = {p}"
@@ -130,11 +135,33 @@ def verdict(summary: ReportSummary) -> tuple[str, Tone]:
     return text, tone
 
 
-def _title(summary: ReportSummary, recipes: Mapping[str, str]) -> str:
+def _title(summary: ReportSummary, recipes: Mapping[str, str], model: str | None) -> str:
     def arm(name: str) -> str:
         return f"`{name}` ({recipes[name]})" if name in recipes else f"`{name}`"
 
-    return f"A/B test report: {arm(summary.treatment)} vs {arm(summary.control)}"
+    served = f", {model} model" if model else ""
+    return f"A/B test report: {arm(summary.treatment)} vs {arm(summary.control)}{served}"
+
+
+def baseline_ctr(summary: ReportSummary) -> float | None:
+    """The control's CTR pooled over the A/B days: what a relative lift is a share of."""
+    rows = summary.daily.filter((pl.col("phase") == "ab") & (pl.col("day") != AVERAGE))
+    impressions = rows["impressions_control"].sum() if rows.height else 0
+    return float(rows["clicks_control"].sum() / impressions) if impressions else None
+
+
+def _points(summary: ReportSummary) -> str:
+    """The headline lift in percentage points of CTR, on the control's CTR."""
+    base = baseline_ctr(summary)
+    if base is None or not math.isfinite(summary.lead.lift):
+        return ""
+    return f"{100 * summary.lead.lift * base:+.3f} pp on a control CTR of {100 * base:.2f}%"
+
+
+def _day_span(summary: ReportSummary) -> str:
+    """The log's first and last day (dates when the log has them)."""
+    days = summary.daily.filter(pl.col("day") != AVERAGE)["day"].cast(pl.String)
+    return f"{days[0]} to {days[-1]}" if days.len() else ""
 
 
 def _lead(summary: ReportSummary) -> tuple[str, ...]:
@@ -152,7 +179,9 @@ def _lead(summary: ReportSummary) -> tuple[str, ...]:
         f"{lead.label[0].upper() + lead.label[1:]} of `{summary.treatment}` over "
         f"`{summary.control}`: {interval(lead.lift, lead.total_ci_low, lead.total_ci_high)} "
         f"({level}% interval), p = {p_text(lead.total_p_value)}: {significant} at alpha = "
-        f"{summary.alpha}. Noise in this interval: {noise}."
+        f"{summary.alpha}"
+        + (f"; {points}" if (points := _points(summary)) else "")
+        + f". Noise in this interval: {noise}."
     ]
     if summary.truth is not None:
         launch, target = lead.launch, lead.target
@@ -174,13 +203,13 @@ def _cards(summary: ReportSummary) -> tuple[Card, ...]:
     lead = summary.lead
     users = ", ".join(f"{arm}: {n:,}" for arm, n in summary.users.items())
     cards = [
-        Card("Estimate", pct(lead.lift)),
+        Card("Estimate", pct(lead.lift), _points(summary)),
         Card(
             f"{round(100 * (1 - summary.alpha))}% interval",
             f"{pct(lead.total_ci_low)} to {pct(lead.total_ci_high)}",
         ),
         Card("Users per arm", users),
-        Card("Days", f"{summary.aa_days} A/A + {summary.ab_days} A/B"),
+        Card("Days", f"{summary.aa_days} A/A + {summary.ab_days} A/B", _day_span(summary)),
         Card("Detectable lift (80% power)", plus_minus(summary.mde_80)),
     ]
     truths = (("Launch effect (truth)", lead.launch), ("Test target (this split)", lead.target))

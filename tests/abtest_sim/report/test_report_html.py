@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from abtest_sim.analysis.estimator_base import with_lineage
-from abtest_sim.report.document import verdict
+from abtest_sim.report.document import baseline_ctr, verdict
 from abtest_sim.report.writer import Arms, ReportContext, ReportInput, ReportOptions, write_report
 from abtest_sim.stats import SyntheticCtr
 from abtest_sim.stats.sequential import confidence_sequence
@@ -72,6 +72,9 @@ def test_the_page_says_the_verdict_and_holds_every_day(written):
         "Waudby-Smith",
     ):
         assert words in html, words
+    base = baseline_ctr(summary)
+    assert base is not None and 0 < base < 1
+    assert f"{100 * summary.lead.lift * base:+.3f} pp on a control CTR of {100 * base:.2f}%" in html
     # a per-user log without the models' predictions or truth: no simulator-only text
     for words in ("Calibration of the models", "stats.lineage_sd"):
         assert words not in html, words
@@ -90,6 +93,8 @@ def test_verdict_words_follow_the_test(written):
         "statistically significant (p = 0.0019).",
         "up",
     )
+    named = verdict(lead(0.031, 0.01), {"B": "reloop, alpha 0.5", "A": "BCE baseline"})[0]
+    assert named.startswith("B (reloop, alpha 0.5) has a 3.10% higher CTR than A (95%")
     down = verdict(lead(-0.031, 0.01))
     assert down[0].startswith("B has a 3.10% lower CTR than A (95% interval -5.06% to -1.14%)")
     assert down[1] == "down"
