@@ -195,8 +195,9 @@ def _forecast_command() -> str:
 def model_in_words(config: SimulationConfig) -> str:
     """The arms' backbone in a few words: ``deepfm 128-64``."""
     model = config.model
+    name = model.name if isinstance(model.name, str) else str(model.name.get("_target_"))
     hidden = "-".join(map(str, model.hidden_units))
-    return f"{model.name} {hidden}" if hidden else model.name
+    return f"{name} {hidden}" if hidden else name
 
 
 def recipe_in_words(arm: ArmSpec) -> str:

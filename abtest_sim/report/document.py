@@ -146,8 +146,8 @@ def _title(summary: ReportSummary, recipes: Mapping[str, str], model: str | None
 def baseline_ctr(summary: ReportSummary) -> float | None:
     """The control's CTR pooled over the A/B days: what a relative lift is a share of."""
     rows = summary.daily.filter((pl.col("phase") == "ab") & (pl.col("day") != AVERAGE))
-    impressions = rows["impressions_control"].sum() if rows.height else 0
-    return float(rows["clicks_control"].sum() / impressions) if impressions else None
+    impressions = float(rows["impressions_control"].sum()) if rows.height else 0.0
+    return float(rows["clicks_control"].sum()) / impressions if impressions else None
 
 
 def _points(summary: ReportSummary) -> str:
