@@ -56,7 +56,8 @@ th:first-child, td:first-child { text-align: left; position: sticky; left: 0; ba
 th:first-child { background: #eef1f5; }
 tfoot td { font-weight: 600; border-top: 2px solid var(--fg); }
 figure { margin: 0 0 12px; }
-figure svg { display: block; width: 100%; height: auto; max-width: 100%; }
+figure svg { display: block; width: 100%; height: auto; max-width: min(100%, 640px);
+  margin: 0 auto; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: 4px; }
 footer { color: var(--muted); font-size: .85rem; padding: 0 4px 24px; overflow-wrap: anywhere; }
 @media (max-width: 600px) {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,12 +23,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
+    "FIGURE_RC",
     "ctr_per_arm",
     "ctr_per_arm_figure",
     "cumulative_lift",
     "cumulative_lift_figure",
     "daily_lift",
     "daily_lift_figure",
+    "day_ticks",
+    "legend_below",
     "new_figure",
     "save_png",
     "svg_text",
@@ -40,11 +44,49 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
-def new_figure(width: float = 8, height: float = 4.5) -> tuple[Figure, Axes]:
-    """A figure on its own Agg canvas with one axes."""
+# Every text of a page's figure at 12 pt in a figure at most 6.4 inches wide: shown at a phone's
+# width (about 350 px for the figure) the smallest text renders at 9 px or more; page.py caps a
+# figure's width on a desktop so it does not grow past legible.
+FIGURE_RC = {"font.size": 12, "legend.fontsize": 12, "xtick.labelsize": 12,
+             "ytick.labelsize": 12, "axes.titlesize": 12, "axes.labelsize": 12}  # fmt: skip
+
+
+def new_figure(width: float = 6.4, height: float = 4.4) -> tuple[Figure, Axes]:
+    """A figure on its own Agg canvas with one axes; create its texts inside
+    ``matplotlib.rc_context(FIGURE_RC)`` (the figure builders here do)."""
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
+
+
+def day_ticks(figure: Figure, ax: Axes, labels: list[Any]) -> None:
+    """Tick labels of ``labels`` at x = 0, 1, ... that never overlap: level while they fit,
+    rotated when they are long (dates), and then every k-th one (k as small as fits), checked
+    on the drawn figure's label boxes."""
+    text = [str(label) for label in labels]
+    x = np.arange(len(text))
+    rotation = 45 if max(map(len, text), default=0) > 5 else 0
+    for step in range(1, max(len(text), 1) + 1):
+        ax.set_xticks(x[::step], text[::step], rotation=rotation,
+                      ha="right" if rotation else "center",
+                      rotation_mode="anchor" if rotation else "default")  # fmt: skip
+        if not _ticks_overlap(figure, ax):
+            return
+
+
+def _ticks_overlap(figure: Figure, ax: Axes) -> bool:
+    figure.draw_without_rendering()
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    gap = 2.0  # pixels kept between two labels
+    return any(a.x1 + gap > b.x0 for a, b in pairwise(boxes))
+
+
+def legend_below(figure: Figure, ax: Axes, columns: int = 2) -> None:
+    """The axes' legend under the figure, outside the data it would otherwise cover."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncols=columns, frameon=False)
 
 
 def save_png(figure: Figure, path: Path, dpi: float | None = None) -> None:
@@ -68,7 +110,13 @@ def svg_text(figure: Figure, prefix: str) -> str:
 
 
 def daily_lift_figure(main: pl.DataFrame, *, alpha: float) -> Figure:
-    """Daily lift with its interval (A/A days grey), the A/B average band, the truth if known."""
+    """Daily lift with its interval (A/A days grey), the A/B average band over the A/B days,
+    the truth if known."""
+    with matplotlib.rc_context(cast(Any, FIGURE_RC)):
+        return _daily_lift(main, alpha)
+
+
+def _daily_lift(main: pl.DataFrame, alpha: float) -> Figure:
     days = main.filter(pl.col("day") != "Average")
     average = main.row(main.height - 1, named=True)
     x = np.arange(days.height)
@@ -76,36 +124,28 @@ def daily_lift_figure(main: pl.DataFrame, *, alpha: float) -> Figure:
     is_aa = days["phase"].to_numpy() == "aa"
     figure, ax = new_figure()
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.axhspan(
-        100 * average["ci_low"],
-        100 * average["ci_high"],
-        color="tab:blue",
-        alpha=0.12,
-        label=f"A/B average {100 * average['lift']:+.2f}%",
-    )
+    if (~is_aa).any():
+        span = [x[~is_aa][0] - 0.4, x[~is_aa][-1] + 0.4]
+        ax.fill_between(span, 100 * average["ci_low"], 100 * average["ci_high"],
+                        color="tab:blue", alpha=0.12,
+                        label=f"A/B average {100 * average['lift']:+.2f}%")  # fmt: skip
     for mask, color, label in ((is_aa, "grey", "A/A pre-period"), (~is_aa, "tab:blue", "A/B")):
         if mask.any():
-            ax.errorbar(
-                x[mask],
-                lift[mask],
-                yerr=[lift[mask] - low[mask], high[mask] - lift[mask]],
-                fmt="o",
-                color=color,
-                capsize=3,
-                label=label,
-            )
+            errors = [lift[mask] - low[mask], high[mask] - lift[mask]]
+            ax.errorbar(x[mask], lift[mask], yerr=errors, fmt="o", color=color, capsize=3,
+                        label=label)  # fmt: skip
     for column, marker, color, label in (
         ("target_lift", "x", "tab:red", "test target (this split)"),
         ("launch_lift", "D", "tab:green", "launch effect"),
     ):
         if days[column].null_count() == 0:
             ax.plot(x, 100 * days[column].to_numpy(), marker, color=color, label=label)
-    ax.set_xticks(x, days["day"].to_list())
     ax.set_xlabel("day")
     ax.set_ylabel("relative CTR lift (%)")
     treatment, control = average["treatment"], average["control"]
-    ax.set_title(f"Daily lift of {treatment} over {control}, {100 * (1 - alpha):.0f}% intervals")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_title(f"Daily lift of {treatment} over {control}\n{100 * (1 - alpha):.0f}% intervals")
+    legend_below(figure, ax)
+    day_ticks(figure, ax, days["day"].to_list())
     return figure
 
 
@@ -114,8 +154,14 @@ def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
 
 
 def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
-    """Lift of the pooled CTR over the A/B days so far: the always-valid band (safe to read every
-    day), the fixed-horizon interval inside it, and the pooled truths when known."""
+    """Lift of the pooled CTR over the A/B days so far (days numbered from 1): the always-valid
+    band (safe to read every day), the fixed-horizon interval inside it, and the pooled truths
+    when known."""
+    with matplotlib.rc_context(cast(Any, FIGURE_RC)):
+        return _cumulative_lift(cumulative, alpha)
+
+
+def _cumulative_lift(cumulative: pl.DataFrame, alpha: float) -> Figure:
     x = np.arange(cumulative.height)
     level = f"{100 * (1 - alpha):.0f}%"
     lift, low, high, cs_low, cs_high = (
@@ -136,11 +182,11 @@ def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
     ):
         if column in cumulative.columns and cumulative[column].null_count() == 0:
             ax.plot(x, 100 * cumulative[column].to_numpy(), style, color=color, label=label)
-    ax.set_xticks(x, cumulative["day"].to_list())
     ax.set_xlabel("A/B day")
     ax.set_ylabel("relative CTR lift (%)")
     ax.set_title("Cumulative lift over the A/B days")
-    ax.legend(loc="best", fontsize="small")
+    legend_below(figure, ax)
+    day_ticks(figure, ax, list(range(1, cumulative.height + 1)))
     return figure
 
 
@@ -151,24 +197,26 @@ def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> No
 def ctr_per_arm_figure(arms: pl.DataFrame) -> Figure:
     """CTR of every arm on every day (dashed: true CTR of what it served; dotted: of its launch
     lineage, when known)."""
+    with matplotlib.rc_context(cast(Any, FIGURE_RC)):
+        return _ctr_per_arm(arms)
+
+
+def _ctr_per_arm(arms: pl.DataFrame) -> Figure:
     figure, ax = new_figure()
+    days: list[Any] = []
     for (arm,), rows in arms.group_by("arm", maintain_order=True):
         x = np.arange(rows.height)
         line = ax.plot(x, 100 * rows["ctr"].to_numpy(), "o-", label=str(arm))[0]
         for column, style, what in (("target_ctr", "--", "true"), ("launch_ctr", ":", "launch")):
             if rows[column].null_count() == 0:
-                ax.plot(
-                    x,
-                    100 * rows[column].to_numpy(),
-                    style,
-                    color=line.get_color(),
-                    label=f"{arm} ({what})",
-                )
-        ax.set_xticks(x, rows["day"].to_list())
+                ax.plot(x, 100 * rows[column].to_numpy(), style, color=line.get_color(),
+                        label=f"{arm} ({what})")  # fmt: skip
+        days = rows["day"].to_list() if rows.height > len(days) else days
     ax.set_xlabel("day")
     ax.set_ylabel("CTR (%)")
     ax.set_title("CTR per arm per day")
-    ax.legend(loc="best", fontsize="small")
+    legend_below(figure, ax)
+    day_ticks(figure, ax, days)
     return figure
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, cast
 
+import matplotlib
 from matplotlib.figure import Figure
 
 from abtest_sim.analysis.summary import json_ready
@@ -38,15 +40,16 @@ def _launch_curve(result: Forecast) -> Figure | None:
     """The mean launch effect by A/B day, with the overall mean and its interval."""
     if not result.launch_days:
         return None
-    figure, ax = plots.new_figure(7, 3.6)
-    days = list(range(1, len(result.launch_days) + 1))
-    ax.plot(days, [100 * v for v in result.launch_days], marker="o", label="mean over worlds")
-    launch = result.launch
-    ax.axhspan(100 * launch.low, 100 * launch.high, color="tab:blue", alpha=0.15,
-               label="95% interval of the launch effect")  # fmt: skip
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("A/B day")
-    ax.set_ylabel("launch effect (%)")
-    ax.set_xticks(days)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    with matplotlib.rc_context(cast(Any, plots.FIGURE_RC)):
+        figure, ax = plots.new_figure(6.4, 4.0)
+        x = list(range(len(result.launch_days)))
+        ax.plot(x, [100 * v for v in result.launch_days], marker="o", label="mean over worlds")
+        launch = result.launch
+        ax.axhspan(100 * launch.low, 100 * launch.high, color="tab:blue", alpha=0.15,
+                   label="95% interval of the launch effect")  # fmt: skip
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlabel("A/B day")
+        ax.set_ylabel("launch effect (%)")
+        plots.legend_below(figure, ax)
+        plots.day_ticks(figure, ax, [day + 1 for day in x])
     return figure

@@ -8,12 +8,13 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import matplotlib
 import numpy as np
 import polars as pl
 
-from abtest_sim.report.plots import new_figure, save_png
+from abtest_sim.report.plots import FIGURE_RC, day_ticks, legend_below, new_figure, save_png
 from abtest_sim.stats.power import power_from_se
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,11 +52,12 @@ def figures(
     paper_users: int,
 ) -> dict[str, Figure]:
     """The aggregate's figures by name (PNG files and report.html's inline SVGs)."""
-    return {
-        "lift_vs_config": _lift_plot(summary, keys),
-        "power_vs_users": _power_plot(summary, keys, alpha, paper_users),
-        "aa_pvalues": _aa_plot(runs, alpha),
-    }
+    with matplotlib.rc_context(cast(Any, FIGURE_RC)):
+        return {
+            "lift_vs_config": _lift_plot(summary, keys),
+            "power_vs_users": _power_plot(summary, keys, alpha, paper_users),
+            "aa_pvalues": _aa_plot(runs, alpha),
+        }
 
 
 def write_plots(drawn: Mapping[str, Figure], folder: Path) -> None:
@@ -68,7 +70,7 @@ def _headline_of(row: Mapping[str, Any]) -> str:
 
 
 def _lift_plot(summary: pl.DataFrame, keys: list[str]) -> Figure:
-    fig, ax = new_figure(7, 4)
+    fig, ax = new_figure()
     rows = list(summary.iter_rows(named=True))
     x = np.arange(len(rows))
     for column, label, offset in (
@@ -85,17 +87,15 @@ def _lift_plot(summary: pl.DataFrame, keys: list[str]) -> Figure:
             halves.append(100 * 1.96 * (sd or 0.0) / math.sqrt(runs))
         ax.errorbar(x + offset, means, yerr=halves, fmt="o", capsize=4, label=label)
     ax.axhline(0, color="grey", lw=0.8)
-    labels = [configuration_label(r, keys) for r in rows]
-    long = max(map(len, labels)) * len(labels) > 80  # more text than the axis holds level
-    ax.set_xticks(x, labels, rotation=20 if long else 0, ha="right" if long else "center")
     ax.set_ylabel("CTR lift (%)")
-    ax.set_title("Lift by configuration (headline estimator; bars: 95% CI of the mean)")
-    ax.legend()
+    ax.set_title("Lift by configuration\n(headline estimator; bars: 95% CI of the mean)")
+    legend_below(fig, ax, columns=3)
+    day_ticks(fig, ax, [configuration_label(r, keys) for r in rows])
     return fig
 
 
 def _power_plot(summary: pl.DataFrame, keys: list[str], alpha: float, paper_users: int) -> Figure:
-    fig, ax = new_figure(7, 4)
+    fig, ax = new_figure()
     for row in summary.iter_rows(named=True):
         name = _headline_of(row)
         users, se = row["users_per_arm"], row.get(f"{name}_se_mean")
@@ -129,8 +129,8 @@ def _power_plot(summary: pl.DataFrame, keys: list[str], alpha: float, paper_user
     ax.set_ylim(0, 1)
     ax.set_xlabel("users per arm")
     ax.set_ylabel(f"power (two-sided, alpha = {alpha})")
-    ax.set_title("Power at the mean launch effect: planned (line) and empirical (points)")
-    ax.legend(fontsize=7)
+    ax.set_title("Power at the mean launch effect\nplanned (line) and empirical (points)")
+    legend_below(fig, ax, columns=1)
     return fig
 
 
@@ -139,12 +139,12 @@ def _aa_plot(runs: pl.DataFrame, alpha: float) -> Figure:
         "aa_week_id", keep="first", maintain_order=True
     )
     p = weeks.get_column("aa_p_value").cast(pl.Float64).to_numpy()
-    fig, ax = new_figure(6, 3.5)
+    fig, ax = new_figure()
     bins = np.linspace(0, 1, 11)
     ax.hist(p, bins=list(bins), edgecolor="white")
     ax.axhline(len(p) / 10, color="black", ls="--", lw=0.8, label="uniform")
     ax.axvline(alpha, color="red", lw=0.8, label=f"alpha = {alpha}")
-    ax.set_xlabel("A/A week: p-value of the mean daily lift (each distinct week once)")
+    ax.set_xlabel("A/A week: p-value of the mean daily lift\n(each distinct week once)")
     ax.set_ylabel("weeks")
-    ax.legend()
+    legend_below(fig, ax)
     return fig
