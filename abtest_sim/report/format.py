@@ -22,13 +22,13 @@ __all__ = [
 
 
 def pct(x: float | None, signed: bool = True, digits: int | None = None) -> str:
-    """A share as a percentage: by default signed with 2 decimals (a lift) or unsigned with 3 (a
-    CTR); ``digits`` sets the decimals. Missing or NaN: ``n/a``."""
+    """A share as a percentage with 2 decimals (``digits`` sets them): signed for a lift or a
+    difference, unsigned for a level, a rate or an SD. Missing or NaN: ``n/a``."""
     if x is None or math.isnan(x):
         return "n/a"
     if math.isinf(x):
         return "+inf" if x > 0 else "-inf"
-    places = (2 if signed else 3) if digits is None else digits
+    places = 2 if digits is None else digits
     return f"{100 * x:+.{places}f}%" if signed else f"{100 * x:.{places}f}%"
 
 

@@ -142,9 +142,9 @@ def _estimator_row(row: Row, name: str) -> tuple[str, ...]:
 
     return (
         f"{name} (headline)" if name == row.get("headline") else name,
-        f"{pct(row[f'{name}_lift_mean'])} ({pct(row[f'{name}_lift_sd'])})",
+        f"{pct(row[f'{name}_lift_mean'])} (SD {pct(row[f'{name}_lift_sd'], False)})",
         pct(row[f"{name}_launch_mean"]),
-        f"{pct(row[f'{name}_target_mean'])} ({pct(row[f'{name}_target_sd'])})",
+        f"{pct(row[f'{name}_target_mean'])} (SD {pct(row[f'{name}_target_sd'], False)})",
         pct(row[f"{name}_bias_mean"]),
         _share(row, f"{name}_reject"),
         _share(row, f"{name}_reject_with_lineage"),

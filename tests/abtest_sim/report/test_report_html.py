@@ -167,7 +167,7 @@ def test_a_calibration_table_is_shown_when_present(tmp_path):
     write_report(report, tmp_path, plots=False)
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'class="calibration"' in html and "share of pCTRs that rose" in html
-    assert "60.000%" in html and "Not in this report" not in html
+    assert "60.00%" in html and "Not in this report" not in html
 
 
 @pytest.mark.slow
