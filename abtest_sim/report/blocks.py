@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from abtest_sim.analysis.warnings import ReportWarning
 
 __all__ = [
+    "SEVERITY_ORDER",
     "SEVERITY_WORDS",
     "Block",
     "Bullets",
@@ -34,6 +35,7 @@ __all__ = [
 Tone = Literal["up", "down", "flat"]
 # How a warning of each severity is introduced, in every layout.
 SEVERITY_WORDS = {"stop": "Stop", "caution": "Warning", "note": "Note"}
+SEVERITY_ORDER = ("stop", "caution", "note")  # most serious first
 
 
 @dataclass(frozen=True)

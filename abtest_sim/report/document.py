@@ -18,7 +18,15 @@ from abtest_sim.analysis.daily_columns import AVERAGE
 from abtest_sim.analysis.daily_table import DailyTable
 from abtest_sim.analysis.summary import ReportSummary
 from abtest_sim.analysis.warnings import SRM_ALARM
-from abtest_sim.report.blocks import Card, Paragraphs, ReportDocument, Section, Tone, Verdict
+from abtest_sim.report.blocks import (
+    SEVERITY_ORDER,
+    Card,
+    Paragraphs,
+    ReportDocument,
+    Section,
+    Tone,
+    Verdict,
+)
 from abtest_sim.report.format import interval, p_text, pct, plus_minus
 from abtest_sim.report.inputs import ReportContext
 from abtest_sim.report.sections import (
@@ -96,7 +104,8 @@ def report_document(
         title=_title(summary, context.recipes, context.metadata.get("model")),
         verdict=Verdict((text,), tone),
         lead=_lead(summary),
-        warnings=tuple(summary.alerts),
+        # most serious first, as the page shows them (stops above the verdict)
+        warnings=tuple(sorted(summary.alerts, key=lambda w: SEVERITY_ORDER.index(w.severity))),
         cards=_cards(summary),
         sections=sections,
         footer=f"Made by abtest_sim from {source}. Every number is in daily.csv and summary.json.",

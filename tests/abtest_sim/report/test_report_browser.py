@@ -14,8 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from abtest_sim.sweep.aggregate import aggregate
@@ -64,13 +66,21 @@ def pages(reference_run, tmp_path_factory) -> dict[str, tuple[Path, dict | None]
     """The three writers' pages: the simulator's smoke run, abtest-analyze on that run's
     unit_days.parquet, and abtest-sim-aggregate over the run."""
     out = tmp_path_factory.mktemp("pages")
-    command = [sys.executable, "-m", "abtest_sim.apps.analyze",
-               f"input={reference_run / 'unit_days.parquet'}", "control=control",
-               "treatment=treatment", "phase=phase", f"out={out / 'analyze'}"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    # the same log with real dates as days (2024-03-01 onwards), as a team's own log has them
+    unit_days = pl.read_parquet(reference_run / "unit_days.parquet")
+    first = pl.date(2024, 2, 29)
+    dated = unit_days.with_columns((first + pl.duration(days="day")).dt.to_string().alias("day"))
+    dated.write_parquet(out / "dated.parquet")
+    for name, log in (("analyze", reference_run / "unit_days.parquet"),
+                      ("analyze_dates", out / "dated.parquet")):  # fmt: skip
+        command = [sys.executable, "-m", "abtest_sim.apps.analyze", f"input={log}",
+                   "control=control", "treatment=treatment", "phase=phase",
+                   f"out={out / name}"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
     aggregate(reference_run, out / "aggregate")
-    folders = {"simulation": reference_run / "report", "analyze": out / "analyze" / "report"}
+    folders = {"simulation": reference_run / "report", "analyze": out / "analyze" / "report",
+               "analyze_dates": out / "analyze_dates" / "report"}  # fmt: skip
     found = {kind: (folder / "report.html", _summary(folder)) for kind, folder in folders.items()}
     return found | {"aggregate": (out / "aggregate" / "report.html", None)}
 
@@ -99,7 +109,7 @@ def _visible_size(element) -> tuple[float, float]:
     return rect["width"], rect["height"]
 
 
-@pytest.mark.parametrize("kind", ["simulation", "analyze", "aggregate"])
+@pytest.mark.parametrize("kind", ["simulation", "analyze", "analyze_dates", "aggregate"])
 @pytest.mark.parametrize("screen", list(WIDTHS))
 def test_a_person_sees_the_report(browser, pages, kind, screen, tmp_path):
     from selenium.webdriver.common.by import By
@@ -116,6 +126,7 @@ def test_a_person_sees_the_report(browser, pages, kind, screen, tmp_path):
         assert plot_width > 0.5 * min(width, 1000) - 80, plot_width
         assert plot_height > 100, plot_height
         assert plot_width <= width
+    _check_figure_text(browser, plots)
     if summary is not None:
         _check_test_report(browser, summary)
     # only a table's own scroll container may scroll sideways
@@ -124,6 +135,32 @@ def test_a_person_sees_the_report(browser, pages, kind, screen, tmp_path):
     _screenshot(browser, f"report-{kind}-{screen}-{width}", tmp_path)
     severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
+
+
+# matplotlib draws text as glyph paths; a digit's height is about 0.73 of the font size (DejaVu
+# Sans), so a y tick label of digits at least 0.73 * 9 px high renders a font of 9 px or more.
+DIGIT_HEIGHT = 0.73
+MIN_FONT_PX = 9
+
+
+def _label_boxes(svg, axis: str) -> list[dict]:
+    """The rendered boxes of the tick labels of ``axis`` (x or y) of one inline figure."""
+    from selenium.webdriver.common.by import By
+
+    labels = svg.find_elements(By.CSS_SELECTOR, f'g[id*="-{axis}tick_"] > g[id*="-text_"]')
+    boxes = [label.rect for label in labels]
+    return [box for box in boxes if box["width"] > 0]
+
+
+def _check_figure_text(driver, plots) -> None:
+    """No two x tick labels of a figure overlap, and its text renders at 9 px or more."""
+    for svg in plots:
+        xs = sorted(_label_boxes(svg, "x"), key=lambda box: box["x"])
+        assert xs
+        for left, right in pairwise(xs):
+            assert left["x"] + left["width"] <= right["x"] + 0.5, (left, right)
+        ys = _label_boxes(svg, "y")
+        assert ys and min(box["height"] for box in ys) >= DIGIT_HEIGHT * MIN_FONT_PX, ys
 
 
 def _check_test_report(driver, summary: dict) -> None:
@@ -209,6 +246,7 @@ def test_a_person_sees_the_forecast(browser, forecast_page, screen, tmp_path):
     assert len(plots) == 1
     plot_width, plot_height = _visible_size(plots[0])
     assert 0.5 * min(width, 1000) - 80 < plot_width <= width and plot_height > 100
+    _check_figure_text(browser, plots)
     tables = browser.find_elements(By.TAG_NAME, "table")
     assert len(tables) >= 2
     page_width = browser.execute_script("return document.documentElement.scrollWidth")
