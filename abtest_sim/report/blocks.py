@@ -78,13 +78,15 @@ class Bullets:
 @dataclass(frozen=True)
 class Table:
     """A table: ``kind`` names it (the HTML class), ``foot`` holds summary rows (Averages),
-    ``caption`` the sentence that says how to read it."""
+    ``caption`` the sentence that says how to read it; ``folded``: shown folded under this
+    title (a page's details beside the table it leads with)."""
 
     kind: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     foot: tuple[tuple[str, ...], ...] = ()
     caption: str = ""
+    folded: str = ""
 
 
 @dataclass(frozen=True)

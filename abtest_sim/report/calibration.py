@@ -74,7 +74,9 @@ def calibration_blocks(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> tup
         for r in frame.iter_rows(named=True)
     )  # fmt: skip
     header = ("Arm", "Day", *(LABELS[c] for c in columns))
-    blocks.append(Table("calibration", header, days, caption="Every day of the test:"))
+    folded = "Every arm and day" if blocks else ""  # unfolded where it is all there is
+    blocks.append(Table("calibration", header, days, caption="Every day of the test:",
+                        folded=folded))  # fmt: skip
     return tuple(blocks)
 
 

@@ -95,13 +95,16 @@ def _block(block: Block, svgs: Mapping[str, str], figures: bool) -> str:
     if isinstance(block, Cards):
         return _cards(block.cards, block.layout)
     if isinstance(block, Table):
-        return table(
+        shown = table(
             [plain(h) for h in block.header],
             [[plain(c) for c in row] for row in block.rows],
             foot=[[plain(c) for c in row] for row in block.foot],
             caption=plain(block.caption),
             css=block.kind,
         )
+        if not block.folded:
+            return shown
+        return f"<details><summary>{esc(plain(block.folded))}</summary>\n{shown}\n</details>"
     if isinstance(block, Figure):
         svg = svgs.get(block.name) if figures else None
         return figure(svg, plain(block.caption), block.name)

@@ -57,8 +57,9 @@ def _block(block: Block, figures: bool) -> list[str]:
     if isinstance(block, Cards):
         return _cards(block.cards)
     if isinstance(block, Table):
+        title = [f"**{block.folded}**", ""] if block.folded else []
         caption = [block.caption, ""] if block.caption else []
-        return caption + markdown_table(block.header, [*block.rows, *block.foot])
+        return title + caption + markdown_table(block.header, [*block.rows, *block.foot])
     if isinstance(block, Figure):
         if not figures:
             return [f"({block.name}: figures were switched off for this report.)"]

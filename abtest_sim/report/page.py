@@ -55,6 +55,7 @@ th { background: #eef1f5; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; position: sticky; left: 0; background: #fff; }
 th:first-child { background: #eef1f5; }
 tfoot td { font-weight: 600; border-top: 2px solid var(--fg); }
+details { margin: .8em 0; } summary { cursor: pointer; color: var(--accent); }
 figure { margin: 0 0 12px; }
 figure svg { display: block; width: 100%; height: auto; max-width: min(100%, 640px);
   margin: 0 auto; }

@@ -14,7 +14,7 @@ import polars as pl
 from abtest_sim.analysis.daily_columns import AVERAGE
 from abtest_sim.analysis.daily_table import DailyTable
 from abtest_sim.analysis.estimator_base import DailyCell
-from abtest_sim.analysis.estimators import in_daily_order
+from abtest_sim.analysis.estimators import MeanDaily, estimator, in_daily_order
 from abtest_sim.analysis.summary import ReportSummary
 from abtest_sim.analysis.unit_days import PHASE_NAMES
 from abtest_sim.analysis.warnings import SRM_ALARM
@@ -165,10 +165,43 @@ def table3_section(summary: ReportSummary, table: DailyTable) -> Section:
         "right test over the naive binomial test's."
     )
     blocks = (
-        Table("table3", header, tuple(body), tuple(foot), caption),
+        _lead_table3(summary, cells, header, body, foot),
+        Table(
+            "table3-all",
+            header,
+            tuple(body),
+            tuple(foot),
+            caption,
+            folded="Every estimator, day by day",
+        ),
         Paragraphs((note,), muted=True),
     )
     return Section("table3", "Daily lift (Table 3)", blocks)
+
+
+def _lead_table3(
+    summary: ReportSummary,
+    cells: list[DailyCell],
+    header: tuple[str, ...],
+    body: list[tuple[str, ...]],
+    foot: list[tuple[str, ...]],
+) -> Table:
+    """Table 3 as a page leads with it: each day's headline lift and p beside the day (visible
+    on a phone), then the phase and the arms' CTRs; ``cells``: the full table's estimator cells,
+    after its four first columns."""
+    lead = estimator(summary.headline)
+    own = [c for c in lead.daily_cells() if c in cells] or list(MeanDaily().daily_cells())
+    first = 4 + cells.index(own[0])
+    order = [0, *range(first, first + len(own)), 1, 2, 3]
+
+    def pick(row: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(row[i] for i in order)
+
+    caption = (
+        f"Each day's {lead.short} lift, the headline's estimator; every estimator's daily cells "
+        "are in the folded table below and in daily.csv."
+    )
+    return Table("table3", pick(header), tuple(map(pick, body)), tuple(map(pick, foot)), caption)
 
 
 def estimators_section(summary: ReportSummary) -> Section:
@@ -194,7 +227,17 @@ def estimators_section(summary: ReportSummary) -> Section:
         "Each is a different way to read the same A/B days; the headline is the one the "
         "calibration study found valid and most precise for this design."
     )
-    blocks = (Table("estimators", header, tuple(rows)), Paragraphs((note,), muted=True))
+    # the page leads with each estimate and the interval it reports; the rest folded
+    shown = [0, 4, 3, *((5, 7) if truth else ())]
+
+    def pick(row: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(row[i] for i in shown)
+
+    blocks = (
+        Table("estimators", pick(header), tuple(map(pick, rows))),
+        Table("estimators-all", header, tuple(rows), folded="Sampling-only intervals, coverage"),
+        Paragraphs((note,), muted=True),
+    )
     return Section("estimators", "Estimators of the A/B lift", blocks)
 
 
@@ -254,12 +297,12 @@ def diagnostics_section(
             for name in ("target", "launch"):
                 row += (pct(r[f"{name}_lift"]), yes_no(r[f"covers_{name}"]))
         (foot if r["day"] == AVERAGE else body).append(row)
-    caption = "Per day: the checks behind the lifts."
+    caption = "Per day: the checks behind the lifts (daily.csv has them all)."
     models = calibration_blocks(per_arm, calibration)
     figure = "CTR of each arm per day" + ("; dashed, its true CTR." if truth else ".")
     blocks = (
         Bullets(_diagnostic_lines(summary)),
-        Table("diagnostics", header, tuple(body), tuple(foot), caption),
+        Table("diagnostics", header, tuple(body), tuple(foot), caption, folded="Per-day checks"),
         *((Heading("Calibration of the models"), *models) if models else ()),
         Figure("ctr_per_arm", figure),
     )

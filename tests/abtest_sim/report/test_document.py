@@ -35,10 +35,11 @@ def pages(folder: Path) -> tuple[str, str]:
     return (report / "report.md").read_text(), (report / "report.html").read_text()
 
 
-def md_table(markdown: str, section: str) -> list[list[str]]:
-    """The cells of the first table under ``## section`` (header first)."""
+def md_table(markdown: str, section: str, index: int = 0) -> list[list[str]]:
+    """The cells of the ``index``-th table under ``## section`` (header first)."""
     body = markdown.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in body.splitlines() if line.startswith("|")]
+    tables = re.findall(r"(?:^\|.*\n?)+", body, flags=re.MULTILINE)
+    lines = tables[index].splitlines()
     cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
     return [cells[0], *cells[2:]]  # without the |---| line
 
@@ -77,10 +78,17 @@ def test_a_broken_split_says_do_not_act_in_both(tmp_path) -> None:
 
 def test_both_layouts_show_the_same_table3_cells_and_they_are_daily_csvs(written) -> None:
     out, markdown, page = written
-    in_markdown = md_table(markdown, "Daily lift (Table 3)")
-    in_html = html_table(page, "table3")
+    lead = html_table(page, "table3")
+    assert md_table(markdown, "Daily lift (Table 3)") == lead
+    in_markdown = md_table(markdown, "Daily lift (Table 3)", index=1)
+    in_html = html_table(page, "table3-all")
     assert in_markdown == in_html
+    assert "<details><summary>Every estimator, day by day</summary>" in page
     header, rows = in_html[0], in_html[1:]
+    # the table the page leads with: the day, then the headline's lift and p (CUPED here)
+    assert lead[0][:3] == ["Day", "CUPED [95% CI]", "p"]
+    cuped = header.index("CUPED [95% CI]")
+    assert [r[:3] for r in lead[1:]] == [[r[0], r[cuped], r[cuped + 1]] for r in rows]
     for column in ("Lift [95% CI]", "A/B - A/A [95% CI]", "CUPED [95% CI]",
                    "A/B - A/A shared control [95% CI]", "Pooled so far [95% CI]"):  # fmt: skip
         assert column in header

@@ -129,6 +129,7 @@ def test_a_person_sees_the_report(browser, pages, kind, screen, tmp_path):
     _check_figure_text(browser, plots)
     if summary is not None:
         _check_test_report(browser, summary)
+    _check_tables(browser, width)
     # only a table's own scroll container may scroll sideways
     page_width = browser.execute_script("return document.documentElement.scrollWidth")
     assert page_width <= browser.execute_script("return window.innerWidth")
@@ -161,6 +162,26 @@ def _check_figure_text(driver, plots) -> None:
             assert left["x"] + left["width"] <= right["x"] + 0.5, (left, right)
         ys = _label_boxes(svg, "y")
         assert ys and min(box["height"] for box in ys) >= DIGIT_HEIGHT * MIN_FONT_PX, ys
+
+
+def _check_tables(driver, width: int) -> None:
+    """At a desktop width no table the page shows scrolls sideways (folded ones are details a
+    reader opens); at a phone's, Table 3's day and headline lift are on screen."""
+    from selenium.webdriver.common.by import By
+
+    scrollers = [s for s in driver.find_elements(By.CSS_SELECTOR, ".table-scroll")
+                 if s.is_displayed()]  # fmt: skip
+    assert scrollers
+    if width >= 1280:
+        for scroller in scrollers:
+            overflow = driver.execute_script(
+                "return arguments[0].scrollWidth - arguments[0].clientWidth", scroller
+            )
+            assert overflow <= 1, scroller.find_element(By.TAG_NAME, "table").get_attribute("class")
+    lead = driver.find_elements(By.CSS_SELECTOR, "table.table3 thead th")
+    if lead:
+        for cell in lead[:2]:  # the day, the headline's lift
+            assert cell.rect["x"] + cell.rect["width"] <= width, cell.text
 
 
 def _check_test_report(driver, summary: dict) -> None:
