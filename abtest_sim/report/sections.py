@@ -73,6 +73,14 @@ def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
             else "it has not excluded zero on any day."
         )
     )
+    fixed_says = summary.lead.total_p_value < summary.alpha
+    if fixed_says != (cs_day is not None):
+        monitoring += (
+            f" The two readings disagree: a test read once, at its planned end, is decided by "
+            f"the headline interval ({'significant' if fixed_says else 'not significant'}); a "
+            f"test watched every day, by the always-valid band "
+            f"({'it excluded zero' if cs_day is not None else 'it never excluded zero'})."
+        )
     peeking = (
         f"The ordinary {level} interval (dark band) is valid for one look, at the planned end. "
         f"It excluded zero on {fixed_days} of {cumulative.height} A/B day(s); reading it every "
@@ -111,10 +119,12 @@ def aa_beside_ab(summary: ReportSummary) -> Section:
         )
     else:
         first = Card("A/A week", "none in this log", "No pre-period: no A/A check.")
+    lead = summary.lead
     second = Card(
         f"A/B week ({summary.ab_days} days, with the change)",
-        interval(ab.lift, ab.ci_low, ab.ci_high),
-        f"p = {p_text(ab.p_value)} (mean of the daily lifts).",
+        interval(lead.lift, lead.total_ci_low, lead.total_ci_high),
+        f"p = {p_text(lead.total_p_value)} ({lead.label}, the headline; the mean of the daily "
+        f"lifts is {pct(ab.lift)}).",
     )
     caption = "Daily lift with its interval: grey, the A/A pre-period; blue, the A/B days."
     blocks = (Cards((first, second), layout="side"), Figure("daily_lift", caption))

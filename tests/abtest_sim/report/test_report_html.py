@@ -182,3 +182,28 @@ def test_pages_are_byte_identical_across_processes(reference_run, tmp_path):
         assert done.returncode == 0, done.stderr
         pages.append((out / "report.html").read_bytes())
     assert pages[0] == pages[1] and b"<svg" in pages[0]
+
+
+def test_the_page_says_which_reading_decides_when_they_disagree(written):
+    """A significant headline beside an always-valid band that never left zero (and the
+    reverse): one sentence says which reading decides for a test read once or watched daily."""
+    from abtest_sim.report.sections import lift_over_days
+
+    summary, _ = written
+    cumulative = pl.DataFrame(
+        {"day": ["1", "2"], "lift": [0.01, 0.02], "ci_low": [-0.01, 0.001],
+         "ci_high": [0.03, 0.04], "cs_low": [-0.05, -0.03], "cs_high": [0.07, 0.06],
+         "target_lift": [None, None], "launch_lift": [None, None]},
+    )  # fmt: skip
+
+    def text(lift: float) -> str:
+        estimate = with_lineage(summary.headline, lift, 0.01, alpha=0.05, lineage_sd=None)
+        section = lift_over_days(
+            replace(summary, estimates={summary.headline: estimate}), cumulative
+        )
+        return " ".join(section.blocks[0].texts)
+
+    significant = text(0.031)
+    assert "The two readings disagree" in significant
+    assert "headline interval (significant)" in significant and "never excluded zero" in significant
+    assert "disagree" not in text(0.001)  # both say no difference
