@@ -67,17 +67,32 @@ def calibration_blocks(per_arm: pl.DataFrame, given: pl.DataFrame | None) -> tup
         )  # fmt: skip
         summary_header = ("Arm", "Phase", "pCTR / CTR", "pCTR / true CTR", "Share rose")
         blocks.append(Table("calibration-summary", summary_header, rows, caption=SUMMARY_NOTE))
-    columns = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
-    days = tuple(
-        (str(r["arm"]), str(r["day"]),
-         *(number(r[c]) if c in RATIO_COLUMNS else pct(r[c], False) for c in columns))
-        for r in frame.iter_rows(named=True)
-    )  # fmt: skip
-    header = ("Arm", "Day", *(LABELS[c] for c in columns))
-    folded = "Every arm and day" if blocks else ""  # unfolded where it is all there is
+    header, days = _by_day(frame)
+    folded = "Every day, per arm" if blocks else ""  # unfolded where it is all there is
     blocks.append(Table("calibration", header, days, caption="Every day of the test:",
                         folded=folded))  # fmt: skip
     return tuple(blocks)
+
+
+def _by_day(frame: pl.DataFrame) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The per-(arm, day) diagnostic pivoted: one row per day, a column per measure and arm."""
+    columns = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
+    arms = list(dict.fromkeys(frame["arm"].cast(pl.String).to_list()))
+    days = list(dict.fromkeys(frame["day"].to_list()))
+    cells = {(str(r["arm"]), r["day"]): r for r in frame.iter_rows(named=True)}
+    header = ("Day", *(f"{LABELS[c]}: {arm}" for c in columns for arm in arms))
+
+    def cell(row: dict | None, column: str) -> str:
+        if row is None:
+            return ""
+        value = row[column]
+        return number(value) if column in RATIO_COLUMNS else pct(value, False)
+
+    rows = tuple(
+        (str(day), *(cell(cells.get((arm, day)), c) for c in columns for arm in arms))
+        for day in days
+    )
+    return header, rows
 
 
 def _ratio(value: float | None) -> str:

@@ -168,6 +168,10 @@ def test_a_calibration_table_is_shown_when_present(tmp_path):
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'class="calibration"' in html and "share of pCTRs that rose" in html
     assert "60.00%" in html and "Not in this report" not in html
+    # pivoted: one row per day, a column per measure and arm
+    table = html.split('<table class="calibration">')[1].split("</table>")[0]
+    assert "<th>share of pCTRs that rose: A</th><th>share of pCTRs that rose: B</th>" in table
+    assert table.split("<tbody>")[1].count("<tr>") == 1
 
 
 @pytest.mark.slow
