@@ -91,9 +91,10 @@ def run_forecast(cfg: DictConfig | dict[str, Any], command_line: str = PROG) -> 
             f"{treatments}: forecast each one (experiment.treatments=[{treatments[0]}])"
         )
     check_writable(settings.out, PROG, what="forecast.out")
-    _check_same_design(settings.out, ab_design_key(config))
+    ab_key = ab_design_key(config)
+    _check_same_design(settings.out, ab_key)
     claim_dir(settings.out, PROG, what="forecast.out")
-    write_text(settings.out / DESIGN_FILE, ab_design_key(config) + "\n")
+    write_text(settings.out / DESIGN_FILE, ab_key + "\n")
     plan = RunPlan(settings.out, settings.launcher, settings.jobs, settings.keep_runs)
     write_designs(design, plan)
     seeds = {"aa": range(settings.aa_runs), "test": range(settings.worlds)}

@@ -9,6 +9,7 @@ drops.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -87,6 +88,16 @@ class Table:
     foot: tuple[tuple[str, ...], ...] = ()
     caption: str = ""
     folded: str = ""
+
+    def select(self, kind: str, columns: Sequence[int], caption: str = "") -> Table:
+        """A table of these columns (by position, in this order) of every row: what a page leads
+        with, beside this table folded."""
+
+        def pick(row: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(row[i] for i in columns)
+
+        rows, foot = tuple(map(pick, self.rows)), tuple(map(pick, self.foot))
+        return Table(kind, pick(self.header), rows, foot, caption)
 
 
 @dataclass(frozen=True)

@@ -174,44 +174,24 @@ def table3_section(summary: ReportSummary, table: DailyTable) -> Section:
         f"Design effect of the A/B average {number(summary.design_effect)}: the variance of the "
         "right test over the naive binomial test's."
     )
-    blocks = (
-        _lead_table3(summary, cells, header, body, foot),
-        Table(
-            "table3-all",
-            header,
-            tuple(body),
-            tuple(foot),
-            caption,
-            folded="Every estimator, day by day",
-        ),
-        Paragraphs((note,), muted=True),
-    )
+    every = Table("table3-all", header, tuple(body), tuple(foot), caption,
+                  folded="Every estimator, day by day")  # fmt: skip
+    blocks = (_lead_table3(summary, cells, every), every, Paragraphs((note,), muted=True))
     return Section("table3", "Daily lift (Table 3)", blocks)
 
 
-def _lead_table3(
-    summary: ReportSummary,
-    cells: list[DailyCell],
-    header: tuple[str, ...],
-    body: list[tuple[str, ...]],
-    foot: list[tuple[str, ...]],
-) -> Table:
+def _lead_table3(summary: ReportSummary, cells: list[DailyCell], every: Table) -> Table:
     """Table 3 as a page leads with it: each day's headline lift and p beside the day (visible
-    on a phone), then the phase and the arms' CTRs; ``cells``: the full table's estimator cells,
+    on a phone), then the phase and the arms' CTRs; ``cells``: ``every``'s estimator cells,
     after its four first columns."""
     lead = estimator(summary.headline)
     own = [c for c in lead.daily_cells() if c in cells] or list(MeanDaily().daily_cells())
     first = 4 + cells.index(own[0])
-    order = [0, *range(first, first + len(own)), 1, 2, 3]
-
-    def pick(row: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(row[i] for i in order)
-
     caption = (
         f"Each day's {lead.short} lift, the headline's estimator; every estimator's daily cells "
         "are in the folded table below and in daily.csv."
     )
-    return Table("table3", pick(header), tuple(map(pick, body)), tuple(map(pick, foot)), caption)
+    return every.select("table3", [0, *range(first, first + len(own)), 1, 2, 3], caption)
 
 
 def estimators_section(summary: ReportSummary) -> Section:
@@ -237,17 +217,10 @@ def estimators_section(summary: ReportSummary) -> Section:
         "Each is a different way to read the same A/B days; the headline is the one the "
         "calibration study found valid and most precise for this design."
     )
-    # the page leads with each estimate and the interval it reports; the rest folded
-    shown = [0, 4, 3, *((5, 7) if truth else ())]
-
-    def pick(row: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(row[i] for i in shown)
-
-    blocks = (
-        Table("estimators", pick(header), tuple(map(pick, rows))),
-        Table("estimators-all", header, tuple(rows), folded="Sampling-only intervals, coverage"),
-        Paragraphs((note,), muted=True),
-    )
+    every = Table("estimators-all", header, tuple(rows), folded="Sampling-only intervals, coverage")
+    # the page leads with each estimate, the interval it reports and the truths; the rest folded
+    shown = every.select("estimators", [0, 4, 3, *((5, 7) if truth else ())])
+    blocks = (shown, every, Paragraphs((note,), muted=True))
     return Section("estimators", "Estimators of the A/B lift", blocks)
 
 
