@@ -1,5 +1,8 @@
-"""The report.html of the default simulated run and of ``abtest-analyze`` on a real public log,
-with screenshots at a desktop and a phone width, into ``benchmarks/results/report_html/``.
+"""Every kind of page the toolkit writes, with screenshots at a desktop and a phone width, into
+``benchmarks/results/report_html/``: the report.html of the default simulated run, of
+``abtest-analyze`` on a real public log (weeks numbered, and the same log with ISO dates as days),
+of ``abtest-sim-aggregate`` over a two-seed smoke sweep, and ``abtest-sim-forecast``'s
+forecast.html of the smoke design.
 
 The real log is MovieLens-100k (shipped by the ``recbole`` package the project installs; nothing
 is downloaded): each rating is an impression, a rating of 4 or 5 a click, users are split 50/50 by
@@ -10,7 +13,8 @@ real A/A test read as an A/B one, and the page should say so.
     python benchmarks/report_html_examples.py --run-dir runs/default
 
 Needs chromium and chromedriver (Debian's chromium, chromium-driver) and selenium for the
-screenshots; a run dir without a report is simulated first (``abtest-sim``, about a minute).
+screenshots; a run dir without a report is simulated first (``abtest-sim``, about a minute); the
+sweep and the forecast take a few minutes more.
 """
 
 from __future__ import annotations
@@ -54,14 +58,41 @@ def simulated(run_dir: Path) -> Path:
     return page
 
 
-def analyzed(work: Path) -> Path:
-    movielens_log().write_csv(work / "movielens100k.csv")
+def analyzed(work: Path, *, dates: bool) -> Path:
+    """``abtest-analyze`` of the MovieLens log, its weeks as days 1.. or as ISO start dates."""
+    name = "analyze_dates" if dates else "analyze"
+    log = movielens_log()
+    if dates:  # the week's first day, from the log's first rating
+        first = movielens100k_frame()["timestamp"].min()
+        start = pl.from_epoch(pl.lit(first) + (pl.col("week") - 1) * 7 * 86_400, time_unit="s")
+        log = log.with_columns(start.dt.date().cast(pl.String).alias("week"))
+    log.write_csv(work / f"{name}.csv")
     command = [sys.executable, "-m", "abtest_sim.apps.analyze",
-               f"input={work / 'movielens100k.csv'}", "unit=user_id", "day=week", "control=A",
+               f"input={work / f'{name}.csv'}", "unit=user_id", "day=week", "control=A",
                "treatment=B", "aa_days=7",
-               f"out={work / 'analyze'}"]  # fmt: skip
+               f"out={work / name}"]  # fmt: skip
     subprocess.run(command, check=True)
-    return work / "analyze" / "report" / "report.html"
+    return work / name / "report" / "report.html"
+
+
+def aggregated(work: Path) -> Path:
+    """``abtest-sim-aggregate`` of a two-seed sweep of the smoke design."""
+    sweep = work / "sweep"
+    command = [sys.executable, "-m", "abtest_sim", "-m", "experiment=smoke", "seed=0,1",
+               f"hydra.sweep.dir={sweep}", "progress=false"]  # fmt: skip
+    subprocess.run(command, check=True)
+    aggregate = [sys.executable, "-m", "abtest_sim.apps.aggregate", f"input={sweep}"]
+    subprocess.run(aggregate, check=True)
+    return sweep / "aggregate" / "report.html"
+
+
+def forecast(work: Path) -> Path:
+    """``abtest-sim-forecast`` of the smoke design (its defaults: a first forecast)."""
+    out = work / "forecast"
+    command = [sys.executable, "-m", "abtest_sim.apps.forecast", "experiment=smoke",
+               f"forecast.out={out}"]  # fmt: skip
+    subprocess.run(command, check=True)
+    return out / "forecast.html"
 
 
 def screenshots(pages: dict[str, Path]) -> None:
@@ -100,7 +131,13 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
-        pages = {"default_run": simulated(args.run_dir), "movielens_analyze": analyzed(Path(work))}
+        pages = {
+            "default_run": simulated(args.run_dir),
+            "movielens_analyze": analyzed(Path(work), dates=False),
+            "movielens_analyze_dates": analyzed(Path(work), dates=True),
+            "smoke_aggregate": aggregated(Path(work)),
+            "smoke_forecast": forecast(Path(work)),
+        }
         kept = {name: OUT / f"{name}.html" for name in pages}
         for name, page in pages.items():
             shutil.copyfile(page, kept[name])

@@ -31,7 +31,8 @@ from abtest_sim.analysis.estimators import (
     estimators,
     kept_on_undefined_days,
 )
-from abtest_sim.analysis.series import cumulative_lift, served_totals
+from abtest_sim.analysis.series import served_totals
+from abtest_sim.analysis.so_far import pair_data, so_far_of
 from abtest_sim.analysis.unit_days import (
     ArmLog,
     Design,
@@ -219,7 +220,17 @@ class DailyTable:
     design: Design
     shares: np.ndarray | None
     undefined_days: dict[str, str]  # day label -> why its lift is undefined
-    cumulative: pl.DataFrame  # the treatment pair's cumulative.csv (series.cumulative_lift)
+    pair: PairData  # what the treatment pair's estimators were computed from
+
+    @property
+    def cumulative(self) -> pl.DataFrame:
+        """The treatment pair's pooled lift so far (``series.cumulative_lift``)."""
+        return self.pair.cumulative
+
+    def so_far(self, key: str, lineage_sd: float | None = None) -> pl.DataFrame | None:
+        """The treatment pair's lift after each A/B day by the estimator ``key``, with its bands
+        (cumulative.csv; ``abtest_sim.analysis.so_far.so_far_of``)."""
+        return so_far_of(key, self.pair, self.main.head(self.design.n_days), lineage_sd)
 
     @property
     def ab_average(self) -> dict[str, Any]:
@@ -274,7 +285,7 @@ def daily_table(
         logs = _with_launch_truth(logs, design, launch_truth)
     elif paired:
         logs = {name: replace(log, launch_totals=served_totals(log)) for name, log in logs.items()}
-    main, cumulative = analyse_pair(
+    main, pair = analyse_pair(
         logs,
         design,
         (arms[0], arms[1]),
@@ -290,7 +301,7 @@ def daily_table(
             cs_rho=cs_rho,
         )  # fmt: skip
         frames.append(second[0])
-    return DailyTable(pl.concat(frames), main, logs, design, share_vector, undefined, cumulative)
+    return DailyTable(pl.concat(frames), main, logs, design, share_vector, undefined, pair)
 
 
 def _with_launch_truth(
@@ -335,18 +346,14 @@ def analyse_pair(
     alpha: float,
     shares: np.ndarray | None,
     cs_rho: float | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """daily.csv rows of one (control, treatment) pair and the pair's cumulative lift
-    (cumulative.csv)."""
+) -> tuple[pl.DataFrame, PairData]:
+    """daily.csv rows of one (control, treatment) pair and what its estimators read."""
     a, b = logs[pair[0]], logs[pair[1]]
     cols = Columns(design)
     _basic(cols, a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
-    cumulative = cumulative_lift(a, b, design, alpha, cs_rho)
-    data = PairData(a, b, design, lifts.without(design.undefined), alpha, cumulative)
-    for estimator in estimators():  # the day's lift (mean_daily) before the checks that read it
-        estimator.fill(cols, data)
+    data = pair_data(a, b, design, alpha=alpha, cs_rho=cs_rho)
+    for each in estimators():  # the day's lift (mean_daily) before the checks that read it
+        each.fill(cols, data)
     _adjusted(cols)
     _truth(cols, a, b)
     _naive(cols, a, b)
@@ -354,4 +361,4 @@ def analyse_pair(
     _srm(cols, list(logs.values()), shares)
     _shared_control(cols, logs, pair, aa_control, alpha)
     cols.blank_undefined_days(keep=kept_on_undefined_days())
-    return frame(cols.values, daily_column_names()), cumulative
+    return frame(cols.values, daily_column_names()), data

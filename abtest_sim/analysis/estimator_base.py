@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import polars as pl
 from scipy.special import ndtr, ndtri
 
@@ -38,6 +39,9 @@ __all__ = [
     "Estimator",
     "PairData",
     "Slot",
+    "SoFar",
+    "linear_so_far",
+    "running_means",
     "with_lineage",
 ]
 
@@ -163,6 +167,7 @@ class PairData:
     lifts: Linearized
     alpha: float
     cumulative: pl.DataFrame
+    cs_rho: float | None = None  # the tuning of the always-valid bands (None: the last day)
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,55 @@ class AbRows:
     ab: Mapping[str, Any]
     aa: Mapping[str, Any] | None
     pooled: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SoFar:
+    """An estimator's lift after each A/B day: ``lifts`` (a row per A/B day; the last row is its
+    A/B lift), the A/B days on which it has no value yet (``undefined``), and its truths after
+    each A/B day (``target_lift``, ``launch_lift``; None when not simulated)."""
+
+    lifts: Linearized
+    undefined: np.ndarray
+    truths: Mapping[str, np.ndarray | None]
+
+
+def running_means(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """(A/B days, days) weights whose row k is the mean over the A/B days up to the k-th with a
+    defined lift (the last row: the A/B Average's weights), and the A/B days before any such day
+    (no value yet)."""
+    ab_rows = np.flatnonzero(design.mask("ab"))
+    defined = ~design.undefined[ab_rows]
+    counts = np.cumsum(defined)
+    lower = np.tril(np.ones((ab_rows.size, ab_rows.size))) * defined[None, :]
+    weights = np.zeros((ab_rows.size, design.n_days))
+    weights[:, ab_rows] = lower / np.maximum(counts, 1)[:, None]
+    return weights, counts == 0
+
+
+def linear_so_far(
+    weights: np.ndarray,
+    undefined: np.ndarray,
+    daily_lifts: Linearized,
+    daily: pl.DataFrame | None,
+    truth_columns: Mapping[str, str],
+) -> SoFar:
+    """The ``SoFar`` of an estimator linear in the daily lifts (a value per day, undefined days
+    zeroed): ``weights`` (A/B days, days) applied to the lifts and to the daily truths of
+    ``daily`` (the pair's day rows, columns ``truth_columns``: cumulative.csv name -> daily.csv
+    column; None: no truths); a truth is unknown after a day whose weights touch a day without
+    it."""
+    truths: dict[str, np.ndarray | None] = {}
+    for name, column in truth_columns.items():
+        values = np.full(weights.shape[1], np.nan)
+        if daily is not None:
+            values = daily[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if np.isnan(values).all():
+            truths[name] = None
+            continue
+        missing = (weights != 0) @ np.isnan(values) > 0
+        truths[name] = np.where(missing, np.nan, weights @ np.nan_to_num(values))
+    return SoFar(daily_lifts.combine(weights), undefined, truths)
 
 
 @dataclass(frozen=True)
@@ -260,6 +314,13 @@ class Estimator(ABC):
             label=self.label,
             bounded=self.bounded,
         )
+
+    def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar | None:
+        """Its lift after each A/B day, whose last value is its A/B lift: what the report's
+        chart of the lift over the days, its always-valid band and cumulative.csv show when it is
+        the headline. ``daily``: the pair's daily.csv rows of the days, for the truths (None:
+        none). None: it has no such series (the report then draws no chart of it)."""
+        return None
 
     def daily_cells(self) -> tuple[DailyCell, ...]:
         """Its cells in each row of Table 3: its interval and p-value."""

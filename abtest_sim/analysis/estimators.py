@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from abtest_sim.analysis.daily_columns import (
     BASE_COLUMNS,
@@ -41,9 +42,13 @@ from abtest_sim.analysis.estimator_base import (
     DailyCell,
     Estimator,
     PairData,
+    SoFar,
+    linear_so_far,
+    running_means,
 )
+from abtest_sim.analysis.series import SO_FAR_TRUTHS, pooled_so_far
 from abtest_sim.analysis.unit_days import ArmLog
-from abtest_sim.stats.cuped import cuped_panels
+from abtest_sim.stats.cuped import CupedArms, cuped_panels
 from abtest_sim.stats.influence import ratio_panel
 
 __all__ = [
@@ -67,6 +72,10 @@ def _ab_rows(cols: Columns, ab: np.ndarray) -> np.ndarray:
 
 def _difference(ab: float | None, aa: float | None) -> float | None:
     return None if ab is None or aa is None else ab - aa
+
+
+# cumulative.csv's truths from the daily truths of the same name (a mean of daily lifts' truths)
+DAILY_TRUTHS = {name: name for name in SO_FAR_TRUTHS}
 
 
 class Pooled(Estimator):
@@ -99,6 +108,12 @@ class Pooled(Estimator):
 
     def source(self, rows: AbRows) -> Mapping[str, Any] | None:
         return rows.pooled
+
+    def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar:
+        """The CTR pooled over the A/B days so far, the truths pooled likewise."""
+        lifts, undefined = pooled_so_far(pair.control, pair.treatment, pair.design)
+        truths = {name: _values(pair.cumulative[name]) for name in SO_FAR_TRUTHS}
+        return SoFar(lifts, undefined, truths)
 
     def truths(self, rows: AbRows) -> dict[str, float | None]:
         """The truths pooled over the A/B days, as the lift is."""
@@ -134,6 +149,11 @@ class MeanDaily(Estimator):
         lifts = cols.with_averages(pair.lifts)
         cols.put_wald(lifts, pair.alpha, every_row, self.columns, floor=True)
 
+    def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar:
+        """The mean of the daily lifts of the A/B days so far."""
+        weights, undefined = running_means(pair.design)
+        return linear_so_far(weights, undefined, pair.lifts, daily, DAILY_TRUTHS)
+
 
 class AbMinusAa(Estimator):
     """Each A/B day's lift, and the A/B Average, minus the mean A/A lift of the same users: one
@@ -161,6 +181,15 @@ class AbMinusAa(Estimator):
         cols.put_wald(pair.lifts.combine(weights), pair.alpha, rows, self.result_columns)
         cols.empty("aa_lift")
         cols.values["aa_lift"][rows] = float(w_aa @ pair.lifts.value)
+
+    def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar | None:
+        """The mean daily lift of the A/B days so far minus the A/A week's."""
+        design = pair.design
+        if not design.defined_mask("aa").any():
+            return None
+        weights, undefined = running_means(design)
+        weights = weights - design.average_weights()[0]
+        return linear_so_far(weights, undefined, pair.lifts, daily, DAILY_TRUTHS)
 
     def truths(self, rows: AbRows) -> dict[str, float | None]:
         """The mean daily truths minus the pre-period's."""
@@ -198,34 +227,67 @@ class Cuped(Estimator):
         return (*super().columns, self.target_column)
 
     def fill(self, cols: Columns, pair: PairData) -> None:
-        design, a, b = pair.design, pair.control, pair.treatment
-        ab, aa = design.defined_mask("ab"), design.defined_mask("aa")
         cols.empty(*self.columns)
-        if not aa.any():
+        arms = _cuped_arms(pair)
+        if arms is None:
             return
-        panels = []
-        for log in (a, b):
-            mask = log.present[ab]
-            pre_c, pre_m = log.clicks[aa].sum(axis=0), log.impressions[aa].sum(axis=0)
-            try:
-                pre = ratio_panel(mask * pre_c, mask * pre_m, mask)
-            except ValueError:  # an A/B day whose users had no A/A impressions: no covariate
-                return
-            panels.append((log.panel(ab), pre))
-        arms = cuped_panels(*panels[0], *panels[1], groups=(a.group, b.group))
+        a, b, ab = pair.control, pair.treatment, pair.design.defined_mask("ab")
         k = int(ab.sum())
         lifts = arms.relative_lift().combine(np.vstack([np.eye(k), np.full(k, 1.0 / k)]))
         rows = _ab_rows(cols, ab)
         cols.put_wald(lifts, pair.alpha, rows, self.result_columns, floor=True)
         if a.true_clicks is not None and b.true_clicks is not None:
+            aa = pair.design.defined_mask("aa")
             target = _cuped_truth(a, b, ab, aa, arms.theta)
             cols.values[self.target_column][rows] = np.append(target, target.mean())
+
+    def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar | None:
+        """The mean of the CUPED lifts of the A/B days so far (each day adjusted with its own
+        slope, so the lift after day k uses no later day), its own target likewise."""
+        arms = _cuped_arms(pair)
+        if arms is None:
+            return None
+        design = pair.design
+        days = np.flatnonzero(design.defined_mask("ab"))
+        on_days = np.zeros((design.n_days, days.size))  # the defined A/B days' rows -> every day
+        on_days[days, np.arange(days.size)] = 1.0
+        weights, undefined = running_means(design)
+        truths = {"target_lift": self.target_column, "launch_lift": "launch_lift"}
+        return linear_so_far(
+            weights, undefined, arms.relative_lift().combine(on_days), daily, truths
+        )
 
     def truths(self, rows: AbRows) -> dict[str, float | None]:
         """Its own test target (the adjustment applied to the true CTRs); the launch effect, what
         shipping does, is the mean daily one."""
         target = rows.ab.get(self.target_column)
         return {"target": target, "launch": rows.ab["launch_lift"]}
+
+
+def _cuped_arms(pair: PairData) -> CupedArms | None:
+    """Both arms' CUPED-adjusted ratios on the defined A/B days, each user's A/A totals the
+    covariate; None without an A/A week or where an A/B day's users had no A/A impressions."""
+    design = pair.design
+    ab, aa = design.defined_mask("ab"), design.defined_mask("aa")
+    if not aa.any():
+        return None
+    panels = []
+    for log in (pair.control, pair.treatment):
+        mask = log.present[ab]
+        pre_c, pre_m = log.clicks[aa].sum(axis=0), log.impressions[aa].sum(axis=0)
+        try:
+            pre = ratio_panel(mask * pre_c, mask * pre_m, mask)
+        except ValueError:  # an A/B day whose users had no A/A impressions: no covariate
+            return None
+        panels.append((log.panel(ab), pre))
+    return cuped_panels(*panels[0], *panels[1], groups=(pair.control.group, pair.treatment.group))
+
+
+def _values(series: pl.Series) -> np.ndarray | None:
+    """A column's values as floats (NaN for null); None when it holds none."""
+    if series.null_count() == series.len():
+        return None
+    return series.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
 def _cuped_truth(

@@ -3,9 +3,11 @@ p-value and with the confidence sequence.
 
 Each replicate is an independent A/A test: two arms of ``SyntheticCtr`` users (heavy-tailed
 activity, a CTR of their own), who by default join over the test, a user's first day uniform over
-the days (as traffic accrues in a running test), and come back on later days. Every day the
-report's cumulative lift (``series.cumulative_lift``: the pooled CTR over the days so far,
-delta-method SE over users) is looked at, and the test is stopped at the first day that
+the days (as traffic accrues in a running test), and come back on later days; optionally the test
+has a pre-period (``aa_days``) before its looked-at days. Every A/B day an estimator's lift so far
+is looked at, as the report's chart shows it (``abtest_sim.analysis.so_far``: the pooled CTR, the
+mean of the daily lifts, A/B - A/A or CUPED over the A/B days so far, delta-method SE over users),
+and the test is stopped at the first day that
 
 - the fixed-horizon interval excludes zero (p < alpha), or
 - the always-valid confidence sequence excludes zero.
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from abtest_sim.analysis.series import cumulative_lift
-from abtest_sim.analysis.unit_days import ArmLog, Design
+from abtest_sim.analysis.so_far import pair_data, so_far_of
+from abtest_sim.analysis.unit_days import ArmLog, Design, undefined_day_reasons, with_defined_days
 from abtest_sim.stats.sequential import rho_for_units
 from abtest_sim.stats.synthetic import SyntheticCtr
 
@@ -59,6 +61,17 @@ def _enrol(rng: np.random.Generator, clicks: np.ndarray, impressions: np.ndarray
     impressions *= joined
 
 
+def _so_far(
+    key: str, a: ArmLog, b: ArmLog, design: Design, alpha: float, rho: float
+) -> pl.DataFrame:
+    """The estimator's lift after each A/B day with its bands, as the report computes it."""
+    design = with_defined_days(design, undefined_day_reasons([a, b], design))
+    series = so_far_of(key, pair_data(a, b, design, alpha=alpha, cs_rho=rho))
+    if series is None:
+        raise ValueError(f"estimator {key!r} has no lift after each day in this design")
+    return series
+
+
 def _looks(cumulative: pl.DataFrame, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per day: the fixed-horizon stop (p < alpha), the CS stop, the CS over the CI width."""
     low, high, cs_low, cs_high, p = (
@@ -77,28 +90,34 @@ def simulate_peeking(
     alpha: float = 0.05,
     population: SyntheticCtr | None = None,
     enrol_over_days: bool = True,
+    estimator: str = "pooled",
+    aa_days: int = 0,
     chunk: int = 100,
 ) -> PeekingCounts:
     """Run ``replicates`` independent A/A tests of ``users`` users per arm over ``days`` daily
-    looks. ``enrol_over_days``: users join over the test (else every user is there from day 1).
-    The confidence sequence's tuning is fixed before the data, as a team monitoring a test would:
-    tightest at the planned units, every user of both arms."""
+    looks at ``estimator``'s lift so far, after ``aa_days`` pre-period days (needed by CUPED and
+    A/B - A/A). ``enrol_over_days``: users join over the pre-period and test days (else every
+    user is there from the first day). The confidence sequence's tuning is fixed before the
+    data, as a team monitoring a test would: tightest at the planned units, every user of both
+    arms."""
     population = population or SyntheticCtr()
     rho = rho_for_units(2 * users, alpha)
-    design = Design(tuple(str(d + 1) for d in range(days)), np.full(days, "ab"))
+    total = aa_days + days
+    phases = np.array(["aa"] * aa_days + ["ab"] * days)
+    design = Design(tuple(str(d + 1) for d in range(total)), phases)
     fixed = np.zeros((replicates, days), dtype=bool)
     cs = np.zeros((replicates, days), dtype=bool)
     ratios = np.zeros((replicates, days))
     for start in range(0, replicates, chunk):
         size = min(chunk, replicates - start)
-        arms = [population.draw(rng, replicates=size, days=days, users=users) for _ in "AB"]
+        arms = [population.draw(rng, replicates=size, days=total, users=users) for _ in "AB"]
         if enrol_over_days:
             for clicks, impressions in arms:
                 _enrol(rng, clicks, impressions)
         (c_a, m_a), (c_b, m_b) = arms
         for r in range(size):
             a, b = _arm("A", c_a[r], m_a[r]), _arm("B", c_b[r], m_b[r])
-            looks = _looks(cumulative_lift(a, b, design, alpha, rho), alpha)
+            looks = _looks(_so_far(estimator, a, b, design, alpha, rho), alpha)
             fixed[start + r], cs[start + r], ratios[start + r] = looks
     stopped = fixed.any(axis=1)
     return PeekingCounts(

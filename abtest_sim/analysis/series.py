@@ -10,12 +10,22 @@ import numpy as np
 import polars as pl
 
 from abtest_sim.analysis.unit_days import ArmLog, Design
-from abtest_sim.stats.influence import ratio_panel, relative_lift_of
+from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
 from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
 from abtest_sim.stats.ratio import z_critical
 from abtest_sim.stats.sequential import confidence_sequence
 
-__all__ = ["arm_days", "cumulative_lift", "served_totals"]
+__all__ = [
+    "SO_FAR_TRUTHS",
+    "arm_days",
+    "cumulative_lift",
+    "pooled_so_far",
+    "served_totals",
+    "so_far_frame",
+    "units_so_far",
+]
+
+SO_FAR_TRUTHS = ("target_lift", "launch_lift")  # cumulative.csv's truth columns
 
 
 def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
@@ -28,13 +38,22 @@ def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
 def cumulative_lift(
     a: ArmLog, b: ArmLog, design: Design, alpha: float, rho: float | None = None
 ) -> pl.DataFrame:
-    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days).
+    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days):
+    ``so_far_frame`` of ``pooled_so_far``, with the truths pooled over the same days."""
+    ab = design.mask("ab")
+    truths = {
+        "target_lift": _pooled_truth_so_far(served_totals(a), served_totals(b), ab),
+        "launch_lift": _pooled_truth_so_far(a.launch_totals, b.launch_totals, ab),
+    }
+    lifts, undefined = pooled_so_far(a, b, design)
+    return so_far_frame(
+        lifts, undefined, units_so_far(a, b, design), design, truths, alpha=alpha, rho=rho
+    )
 
-    Columns: day, lift, se, ci_low, ci_high, p_value (the fixed-horizon interval: valid for one
-    look), units (users of both arms so far), cs_low, cs_high (the always-valid confidence
-    sequence, ``abtest_sim.stats.sequential``, tuned by ``rho``; None: tightest on the last day),
-    target_lift and launch_lift (the truths pooled over the same days, when known).
-    """
+
+def pooled_so_far(a: ArmLog, b: ArmLog, design: Design) -> tuple[Linearized, np.ndarray]:
+    """The lift of the CTR pooled over the A/B days so far (a row per A/B day), and the days on
+    which it is undefined: until both arms have 2 units and the control a click."""
     ab = design.mask("ab")
     panels = []
     for log in (a, b):
@@ -44,41 +63,77 @@ def cumulative_lift(
             np.cumsum(log.impressions[ab], axis=0),
         )
         panels.append(ratio_panel(clicks, impressions, present, strict=False))
-    # undefined until both arms have 2 units and the control a click
     undefined = ~np.isfinite(panels[0].ratio * panels[1].ratio) | (panels[0].ratio <= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = relative_lift_of(panels[0].linearized(a.group), panels[1].linearized(b.group))
-    wald = lifts.without(undefined).wald(alpha)
+    return lifts.without(undefined), undefined
+
+
+def so_far_frame(
+    lifts: Linearized,
+    undefined: np.ndarray,
+    units: np.ndarray,
+    design: Design,
+    truths: Mapping[str, np.ndarray | None],
+    *,
+    alpha: float,
+    rho: float | None = None,
+    bounded: bool = True,
+    lineage_sd: float | None = None,
+) -> pl.DataFrame:
+    """An estimate after each A/B day (``lifts``, a row per A/B day) as cumulative.csv's rows.
+
+    Columns: day, lift, se (the delta method's), se_total (with ``lineage_sd`` in quadrature, as
+    the report's headline interval; se without it), ci_low, ci_high, p_value (the fixed-horizon
+    interval from se_total: valid for one look), units (users of both arms so far), cs_low,
+    cs_high (the always-valid confidence sequence, ``abtest_sim.stats.sequential``, tuned by
+    ``rho``; None: tightest on the last day), then the ``truths`` (target_lift, launch_lift: per
+    A/B day, None when unknown). Rows of ``undefined`` days are null. ``bounded``: a relative
+    lift, whose bands stay above -100%.
+    """
+    sampling = lifts.wald(alpha)
+    wald = sampling
+    if lineage_sd:
+        total = np.sqrt(sampling.se**2 + lineage_sd**2)
+        # one influence column carrying the total SE: the same Wald arithmetic as the sampling SE
+        wald = Linearized(lifts.value, {"": total[:, None]}).wald(alpha)
     lift, se = wald.estimate, wald.se
-    units = _units_so_far(a, b, ab)
-    # Both bands of a lift stay above -100% (abtest_sim.stats.lift_floor).
-    ci_low, ci_high, kind = floor_interval(lift, z_critical(alpha) * se, wald.ci_low, wald.ci_high)
+    ci_low, ci_high, p_value = wald.ci_low, wald.ci_high, wald.p_value
     cs_low, cs_high = confidence_sequence(lift, se, units, alpha=alpha, rho=rho)
-    cs_low, cs_high, _ = floor_interval(lift, cs_high - lift, cs_low, cs_high)
-    columns = {"lift": lift, "se": se, "ci_low": ci_low, "ci_high": ci_high,
-               "p_value": floor_p_value(lift, se, wald.p_value, kind)}  # fmt: skip
-    columns |= {"cs_low": cs_low, "cs_high": cs_high}
+    if bounded:  # both bands of a lift stay above -100% (abtest_sim.stats.lift_floor)
+        ci_low, ci_high, kind = floor_interval(lift, z_critical(alpha) * se, ci_low, ci_high)
+        p_value = floor_p_value(lift, se, p_value, kind)
+        cs_low, cs_high, _ = floor_interval(lift, cs_high - lift, cs_low, cs_high)
+    columns = {"lift": lift, "se": sampling.se, "se_total": se, "ci_low": ci_low,
+               "ci_high": ci_high, "p_value": p_value,
+               "cs_low": cs_low, "cs_high": cs_high}  # fmt: skip
     blanked = {
         name: pl.Series(name, np.where(undefined, np.nan, values), nan_to_null=True)
         for name, values in columns.items()
     }
-    order = ["lift", "se", "ci_low", "ci_high", "p_value"]
+    days = int(design.mask("ab").sum())
     return pl.DataFrame(
         [
-            pl.Series("day", list(np.array(design.labels)[ab])),
-            *(blanked[name] for name in order),
+            pl.Series("day", list(np.array(design.labels)[design.mask("ab")])),
+            *(blanked[name] for name in ("lift", "se", "se_total", "ci_low", "ci_high", "p_value")),
             pl.Series("units", units.astype(np.int64)),
             blanked["cs_low"],
             blanked["cs_high"],
-            _pooled_truth_so_far("target_lift", served_totals(a), served_totals(b), ab),
-            _pooled_truth_so_far("launch_lift", a.launch_totals, b.launch_totals, ab),
+            *(_truth_series(name, truths.get(name), days) for name in SO_FAR_TRUTHS),
         ]
     )
 
 
-def _units_so_far(a: ArmLog, b: ArmLog, days: np.ndarray) -> np.ndarray:
-    """Units seen by each of ``days`` (cumulatively): both arms' users, each unit once in a
-    paired design (one unit axis shared by the arms)."""
+def _truth_series(name: str, values: np.ndarray | None, days: int) -> pl.Series:
+    if values is None:
+        return pl.Series(name, [None] * days, dtype=pl.Float64)
+    return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
+
+
+def units_so_far(a: ArmLog, b: ArmLog, design: Design) -> np.ndarray:
+    """Units seen by each A/B day (cumulatively): both arms' users, each unit once in a paired
+    design (one unit axis shared by the arms)."""
+    days = design.mask("ab")
     seen = [np.logical_or.accumulate(log.present[days], axis=0) for log in (a, b)]
     if a.group == b.group:
         return (seen[0] | seen[1]).sum(axis=1).astype(np.float64)
@@ -86,18 +141,16 @@ def _units_so_far(a: ArmLog, b: ArmLog, days: np.ndarray) -> np.ndarray:
 
 
 def _pooled_truth_so_far(
-    name: str,
     control: tuple[np.ndarray, np.ndarray] | None,
     treatment: tuple[np.ndarray, np.ndarray] | None,
     days: np.ndarray,
-) -> pl.Series:
+) -> np.ndarray | None:
     """The true lift pooled over ``days`` so far (expected clicks over impressions per arm)."""
     if control is None or treatment is None:
-        return pl.Series(name, [None] * int(days.sum()), dtype=pl.Float64)
+        return None
     a, b = (_ratio(np.cumsum(c[days]), np.cumsum(m[days])) for c, m in (control, treatment))
     with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.where(a > 0, b / a - 1.0, np.nan)
-    return pl.Series(name, lift, dtype=pl.Float64, nan_to_null=True)
+        return np.where(a > 0, b / a - 1.0, np.nan)
 
 
 def arm_days(logs: Mapping[str, ArmLog], design: Design) -> pl.DataFrame:

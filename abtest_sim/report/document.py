@@ -83,16 +83,18 @@ TRUTH_NOTE = (
 def report_document(
     summary: ReportSummary,
     table: DailyTable,
+    so_far: pl.DataFrame | None,
     per_arm: pl.DataFrame,
     context: ReportContext,
     *,
     figures: bool,
 ) -> ReportDocument:
-    """The report of a computed daily table and its summary; ``per_arm``: CTR per arm and day
-    (arms.csv); ``figures``: whether the figures are drawn."""
+    """The report of a computed daily table and its summary; ``so_far``: the headline's lift
+    after each A/B day (``DailyTable.so_far``; None: it has none); ``per_arm``: CTR per arm and
+    day (arms.csv); ``figures``: whether the figures are drawn."""
     text, tone = verdict(summary, context.recipes)
     sections = (
-        lift_over_days(summary, table.cumulative),
+        lift_over_days(summary, so_far),
         aa_beside_ab(summary),
         table3_section(summary, table),
         estimators_section(summary),

@@ -22,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from abtest_sim.report.format import pct
+
 __all__ = [
     "FIGURE_RC",
     "ctr_per_arm",
@@ -154,9 +156,9 @@ def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
 
 
 def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
-    """Lift of the pooled CTR over the A/B days so far (days numbered from 1): the always-valid
-    band (safe to read every day), the fixed-horizon interval inside it, and the pooled truths
-    when known."""
+    """An estimator's lift after each A/B day (cumulative.csv; days numbered from 1): the
+    always-valid band (safe to read every day), the fixed-horizon interval inside it, and the
+    truths so far when known."""
     with matplotlib.rc_context(cast(Any, FIGURE_RC)):
         return _cumulative_lift(cumulative, alpha)
 
@@ -175,7 +177,8 @@ def _cumulative_lift(cumulative: pl.DataFrame, alpha: float) -> Figure:
     ax.fill_between(
         x, low, high, color="tab:blue", alpha=0.3, label=f"{level} interval (one look only)"
     )
-    ax.plot(x, lift, "o-", color="tab:blue", label="cumulative lift")
+    ax.plot(x, lift, "o-", color="tab:blue", label="headline lift so far")
+    _label_last_point(ax, x, cumulative["lift"])
     for column, style, color, label in (
         ("target_lift", "x--", "tab:red", "test target (this split)"),
         ("launch_lift", "D:", "tab:green", "launch effect"),
@@ -184,10 +187,23 @@ def _cumulative_lift(cumulative: pl.DataFrame, alpha: float) -> Figure:
             ax.plot(x, 100 * cumulative[column].to_numpy(), style, color=color, label=label)
     ax.set_xlabel("A/B day")
     ax.set_ylabel("relative CTR lift (%)")
-    ax.set_title("Cumulative lift over the A/B days")
+    ax.set_title("Headline lift over the A/B days")
     legend_below(figure, ax)
     day_ticks(figure, ax, list(range(1, cumulative.height + 1)))
     return figure
+
+
+def _label_last_point(ax: Axes, x: np.ndarray, lift: pl.Series) -> None:
+    """The last day's value written beside its point: the headline the page leads with (its
+    SVG group's id ends in ``last-point``, which the browser tests read)."""
+    value = lift[-1]
+    if value is None or not np.isfinite(value):
+        return
+    label = ax.annotate(
+        pct(float(value)), (float(x[-1]), 100 * float(value)), xytext=(-6, 8),
+        textcoords="offset points", ha="right", color="tab:blue", fontweight="bold",
+    )  # fmt: skip
+    label.set_gid("last-point")
 
 
 def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> None:

@@ -57,23 +57,30 @@ def _level(summary: ReportSummary) -> str:
     return f"{round(100 * (1 - summary.alpha))}%"
 
 
-def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
+def lift_over_days(summary: ReportSummary, so_far: pl.DataFrame | None) -> Section:
+    """The headline estimator after each A/B day (``DailyTable.so_far``): its always-valid band
+    for a test watched daily, beside the one-look interval that decides a test read once."""
+    lead = summary.lead
+    if so_far is None:
+        text = (f"The headline estimator ({lead.label}) has no value after each A/B day, so "
+                "this report draws no lift over the days.")  # fmt: skip
+        return Section("lift-over-days", "Lift over the A/B days", (Paragraphs((text,)),))
     level = _level(summary)
-    last = cumulative.row(cumulative.height - 1, named=True)
-    excluding = cumulative.filter((pl.col("cs_low") > 0) | (pl.col("cs_high") < 0))
+    last = so_far.row(so_far.height - 1, named=True)
+    excluding = so_far.filter((pl.col("cs_low") > 0) | (pl.col("cs_high") < 0))
     cs_day = None if excluding.is_empty() else str(excluding["day"][0])
-    fixed_days = cumulative.filter((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0)).height
+    fixed_days = so_far.filter((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0)).height
     monitoring = (
         f"Looking every day? Use the always-valid {level} band: on the last day it is "
-        f"{pct(last['cs_low'])} to {pct(last['cs_high'])} for the pooled lift "
-        f"({pct(last['lift'])}); "
+        f"{pct(last['cs_low'])} to {pct(last['cs_high'])} for the headline lift "
+        f"({pct(last['lift'])}, {lead.label}); "
         + (
-            f"it first excluded zero on day {cs_day}, so stopping there was safe."
+            f"it first excluded zero on A/B day {cs_day}, so stopping there was safe."
             if cs_day is not None
             else "it has not excluded zero on any day."
         )
     )
-    fixed_says = summary.lead.total_p_value < summary.alpha
+    fixed_says = lead.total_p_value < summary.alpha
     if fixed_says != (cs_day is not None):
         monitoring += (
             f" The two readings disagree: a test read once, at its planned end, is decided by "
@@ -82,10 +89,11 @@ def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
             f"({'it excluded zero' if cs_day is not None else 'it never excluded zero'})."
         )
     peeking = (
-        f"The ordinary {level} interval (dark band) is valid for one look, at the planned end. "
-        f"It excluded zero on {fixed_days} of {cumulative.height} A/B day(s); reading it every "
-        "day and stopping at the first such day gives several times the stated false positives "
-        "(the project's peeking study: benchmarks/results/peeking.md)."
+        f"The ordinary {level} interval (dark band) is valid for one look, at the planned end; "
+        f"on the last day it is the headline interval. It excluded zero on {fixed_days} of "
+        f"{so_far.height} A/B day(s); reading it every day and stopping at the first such day "
+        "gives several times the stated false positives (the project's peeking study: "
+        "benchmarks/results/peeking.md)."
     )
     truths = [
         f"; {color}, the {what}"
@@ -93,11 +101,12 @@ def lift_over_days(summary: ReportSummary, cumulative: pl.DataFrame) -> Section:
             ("target_lift", "red", "test target (this split)"),
             ("launch_lift", "green", "launch effect"),
         )
-        if cumulative[column].null_count() == 0
+        if so_far[column].null_count() == 0
     ]
     caption = (
-        f"Lift of the CTR pooled over the A/B days so far: light band, the always-valid {level} "
-        f"band; dark band, the {level} interval for a single look{''.join(truths)}."
+        f"The headline lift ({lead.label}) after each A/B day, over the A/B days so far: light "
+        f"band, the always-valid {level} band; dark band, the {level} interval for a single "
+        f"look{''.join(truths)}."
     )
     blocks = (Paragraphs((monitoring, peeking)), Figure("cumulative_lift", caption))
     return Section("lift-over-days", "Lift over the A/B days", blocks)

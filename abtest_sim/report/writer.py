@@ -6,8 +6,9 @@ the treatment days) and optional ``true_clicks`` (the sum of the simulator's p_t
 ``Arms``; the ``ReportOptions``; the ``ReportContext``. Output under ``<out_dir>/report/``:
 
 - ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``arms.csv`` (CTR per
-  arm and day), ``cumulative.csv`` (lift of the pooled CTR so far, with its always-valid confidence
-  sequence), ``calibration.csv`` (when the context carries it);
+  arm and day), ``cumulative.csv`` (the headline estimator's lift after each A/B day, with its
+  always-valid confidence sequence: what the chart of the lift over the days shows),
+  ``calibration.csv`` (when the context carries it);
 - ``report.md`` and ``report.html``: one document (``abtest_sim.report.document``) laid out by
   ``abtest_sim.report.markdown`` and ``abtest_sim.report.html`` (one self-contained page with the
   figures inline);
@@ -71,9 +72,12 @@ def write_report(report: ReportInput, out_dir: Path | str, *, plots: bool = True
     table = _table(report)
     summary = _summary(table, report, report_dir)
     per_arm = arm_days(table.logs, table.design)
-    document = report_document(summary, table, per_arm, report.context, figures=plots)
-    svgs, pngs = _figures(table, per_arm, report.options.alpha) if plots else (None, {})
-    writers = _writers(summary, table, per_arm, report.context) | pngs
+    # the headline's lift after each A/B day: the chart of the lift over the days, cumulative.csv
+    so_far = table.so_far(summary.lead.name, summary.lead.lineage_sd)
+    document = report_document(summary, table, so_far, per_arm, report.context, figures=plots)
+    alpha = report.options.alpha
+    svgs, pngs = _figures(table.main, so_far, per_arm, alpha) if plots else (None, {})
+    writers = _writers(summary, table, so_far, per_arm, report.context) | pngs
     writers["report.md"] = _text(render_markdown(document))
     writers["report.html"] = _text(render_html(document, svgs))
     with replace_owned_dir(
@@ -117,16 +121,16 @@ def _summary(table: DailyTable, report: ReportInput, report_dir: Path) -> Report
 
 
 def _figures(
-    table: DailyTable, per_arm: pl.DataFrame, alpha: float
+    main: pl.DataFrame, so_far: pl.DataFrame | None, per_arm: pl.DataFrame, alpha: float
 ) -> tuple[dict[str, str], dict[str, Writer]]:
-    """The figures as inline SVGs for report.html and as writers of their PNGs."""
+    """The figures as inline SVGs for report.html and as writers of their PNGs (the lift over
+    the days only when the headline has such a series)."""
     from abtest_sim.report import plots  # matplotlib loads only when a report is drawn
 
-    drawn: dict[str, Figure] = {
-        "daily_lift": plots.daily_lift_figure(table.main, alpha=alpha),
-        "cumulative_lift": plots.cumulative_lift_figure(table.cumulative, alpha=alpha),
-        "ctr_per_arm": plots.ctr_per_arm_figure(per_arm),
-    }
+    drawn: dict[str, Figure] = {"daily_lift": plots.daily_lift_figure(main, alpha=alpha)}
+    if so_far is not None:
+        drawn["cumulative_lift"] = plots.cumulative_lift_figure(so_far, alpha=alpha)
+    drawn["ctr_per_arm"] = plots.ctr_per_arm_figure(per_arm)
     svgs = {name: plots.svg_text(figure, name) for name, figure in drawn.items()}
     pngs: dict[str, Writer] = {
         f"{name}.png": partial(plots.save_png, figure) for name, figure in drawn.items()
@@ -139,7 +143,11 @@ def _text(text: str) -> Writer:
 
 
 def _writers(
-    summary: ReportSummary, table: DailyTable, per_arm: pl.DataFrame, context: ReportContext
+    summary: ReportSummary,
+    table: DailyTable,
+    so_far: pl.DataFrame | None,
+    per_arm: pl.DataFrame,
+    context: ReportContext,
 ) -> dict[str, Writer]:
     summary_json = {
         # No paths: the same log gives the same bytes wherever the report is written.
@@ -150,9 +158,10 @@ def _writers(
     writers: dict[str, Writer] = {
         "daily.csv": table.frame.write_csv,
         "arms.csv": per_arm.write_csv,
-        "cumulative.csv": table.cumulative.write_csv,
         "summary.json": _text(json.dumps(summary_json, indent=2) + "\n"),
     }
+    if so_far is not None:
+        writers["cumulative.csv"] = so_far.write_csv
     if context.calibration is not None:
         writers["calibration.csv"] = context.calibration.write_csv
     return writers

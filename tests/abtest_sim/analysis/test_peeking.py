@@ -31,3 +31,15 @@ def test_the_fixed_horizon_interval_read_daily_does_not(counts):
 def test_the_price_is_width(counts):
     assert counts.width_ratio[-1] == pytest.approx(1.55, abs=0.01)  # tuned at the horizon
     assert (np.diff(counts.width_ratio) < 0).all()  # wider while few users are in
+
+
+@pytest.mark.parametrize("key", ["cuped", "ab_minus_aa"])
+def test_the_sequence_of_a_contrast_after_a_pre_period_holds_its_level(key):
+    """The report's band around CUPED's (and A/B - A/A's) lift so far: stopping at its first
+    exclusion of zero stays at most 5% (its time is the A/B units so far, as for the pooled)."""
+    counts = simulate_peeking(
+        np.random.default_rng(8), replicates=300, users=800, days=10, estimator=key, aa_days=5
+    )
+    cs = wilson(counts.cs_any_day, counts.replicates)
+    assert cs.value <= 0.05 and cs.low <= 0.05
+    assert wilson(counts.fixed_any_day, counts.replicates).low > 0.05  # peeking still costs

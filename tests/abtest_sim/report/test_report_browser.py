@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,11 @@ def _check_test_report(driver, summary: dict) -> None:
     assert scroller.rect["width"] <= driver.execute_script("return window.innerWidth")
     band = driver.find_element(By.ID, "lift-over-days").text
     assert "always-valid" in band
+    # one lift per page: the chart of the lift over the days ends on the headline
+    last = driver.find_element(By.CSS_SELECTOR, '#lift-over-days g[id$="last-point"]')
+    assert last.rect["width"] > 0
+    drawn = re.search(r"<!--\s*(\S+)\s*-->", last.get_attribute("innerHTML"))
+    assert drawn is not None and drawn.group(1) == f"{100 * lead['lift']:+.2f}%", drawn
 
 
 def test_the_console_check_sees_errors(browser, tmp_path):

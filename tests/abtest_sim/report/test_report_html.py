@@ -111,20 +111,25 @@ def test_verdict_words_follow_the_test(written):
     assert broken.startswith("Do not act on this test (see the warnings). B has a 3.10% higher")
 
 
-def test_cumulative_columns_and_the_confidence_sequence(written):
+def test_cumulative_csv_is_the_headline_after_each_day(written):
+    """cumulative.csv (the chart of the lift over the days) is the headline estimator's lift
+    after each A/B day: its last row is the headline, interval included, and its always-valid
+    band is the confidence sequence of its own lift and total SE."""
     summary, folder = written
     daily = pl.read_csv(folder / "daily.csv", schema_overrides={"day": pl.String})
     cumulative = pl.read_csv(folder / "cumulative.csv", schema_overrides={"day": pl.String})
     ab_days = daily.filter((pl.col("phase") == "ab") & (pl.col("day") != "Average"))
     assert ab_days["day"].to_list() == cumulative["day"].to_list()
-    for mine, theirs in (("cumulative_lift", "lift"), ("cumulative_ci_low", "ci_low"),
-                         ("cs_low", "cs_low"), ("cs_high", "cs_high")):  # fmt: skip
-        assert ab_days[mine].to_numpy() == pytest.approx(cumulative[theirs].to_numpy(), rel=1e-12)
-    others = daily.filter((pl.col("phase") == "aa") | (pl.col("day") == "Average"))
-    assert others["cs_low"].null_count() == others.height
+    assert set(cumulative["estimator"]) == {summary.headline}
+    lead, last = summary.lead, cumulative.row(cumulative.height - 1, named=True)
+    assert last["lift"] == pytest.approx(lead.lift, rel=1e-12)
+    assert last["se_total"] == pytest.approx(lead.se_total, rel=1e-12)
+    assert (last["ci_low"], last["ci_high"]) == pytest.approx(
+        (lead.total_ci_low, lead.total_ci_high), rel=1e-12
+    )
     low, high = confidence_sequence(
         cumulative["lift"].to_numpy(),
-        cumulative["se"].to_numpy(),
+        cumulative["se_total"].to_numpy(),
         cumulative["units"].to_numpy(),
         alpha=summary.alpha,
     )
@@ -133,8 +138,6 @@ def test_cumulative_columns_and_the_confidence_sequence(written):
     assert ((cumulative["cs_low"] <= cumulative["ci_low"]).all()) and (
         (cumulative["cs_high"] >= cumulative["ci_high"]).all()
     )
-    # the pooled lift over every A/B day is the pooled estimator of the summary
-    assert cumulative["lift"][-1] == pytest.approx(summary.estimates["pooled"].lift)
 
 
 def test_cs_rho_tunes_the_sequence_and_bad_values_are_refused(tmp_path):
