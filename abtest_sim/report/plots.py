@@ -112,7 +112,7 @@ def svg_text(figure: Figure, prefix: str) -> str:
 
 
 def daily_lift_figure(main: pl.DataFrame, *, alpha: float) -> Figure:
-    """Daily lift with its interval (A/A days grey), the A/B average band over the A/B days,
+    """Daily lift with its interval (A/A days grey), the band of their mean over the A/B days,
     the truth if known."""
     with matplotlib.rc_context(cast(Any, FIGURE_RC)):
         return _daily_lift(main, alpha)
@@ -130,7 +130,7 @@ def _daily_lift(main: pl.DataFrame, alpha: float) -> Figure:
         span = [x[~is_aa][0] - 0.4, x[~is_aa][-1] + 0.4]
         ax.fill_between(span, 100 * average["ci_low"], 100 * average["ci_high"],
                         color="tab:blue", alpha=0.12,
-                        label=f"A/B average {100 * average['lift']:+.2f}%")  # fmt: skip
+                        label=f"mean of the A/B days {100 * average['lift']:+.2f}%")  # fmt: skip
     for mask, color, label in ((is_aa, "grey", "A/A pre-period"), (~is_aa, "tab:blue", "A/B")):
         if mask.any():
             errors = [lift[mask] - low[mask], high[mask] - lift[mask]]

@@ -135,7 +135,11 @@ def aa_beside_ab(summary: ReportSummary) -> Section:
         f"p = {p_text(lead.total_p_value)} ({lead.label}, the headline; the mean of the daily "
         f"lifts is {pct(ab.lift)}).",
     )
-    caption = "Daily lift with its interval: grey, the A/A pre-period; blue, the A/B days."
+    band = "the headline" if lead.name == MeanDaily.key else f"the headline is {lead.label}"
+    caption = (
+        "Each day's own lift with its interval: grey, the A/A pre-period; blue, the A/B days; the "
+        f"band, the mean of the A/B days' lifts ({band})."
+    )
     blocks = (Cards((first, second), layout="side"), Figure("daily_lift", caption))
     return Section("aa-ab", "The A/A week beside the A/B week", blocks)
 
