@@ -223,9 +223,10 @@ class DailyTable:
     pair: PairData  # what the treatment pair's estimators were computed from
 
     @property
-    def cumulative(self) -> pl.DataFrame:
-        """The treatment pair's pooled lift so far (``series.cumulative_lift``)."""
-        return self.pair.cumulative
+    def pooled_so_far(self) -> pl.DataFrame:
+        """The treatment pair's lift of the CTR pooled over the A/B days so far, with its bands
+        (daily.csv's pooled columns; cumulative.csv when the pooled lift is the headline)."""
+        return self.pair.pooled_so_far
 
     def so_far(self, key: str, lineage_sd: float | None = None) -> pl.DataFrame | None:
         """The treatment pair's lift after each A/B day by the estimator ``key``, with its bands
@@ -246,7 +247,7 @@ class DailyTable:
     @property
     def ab_rows(self) -> AbRows:
         """What the estimators read their A/B lifts from."""
-        pooled = self.cumulative.row(self.cumulative.height - 1, named=True)
+        pooled = self.pooled_so_far.row(self.pooled_so_far.height - 1, named=True)
         return AbRows(ab=self.ab_average, aa=self.aa_average, pooled=pooled)
 
 

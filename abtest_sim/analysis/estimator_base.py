@@ -23,12 +23,12 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from abtest_sim.analysis.daily_columns import Columns, wald_names
 from abtest_sim.analysis.unit_days import ArmLog, Design
 from abtest_sim.stats.influence import Linearized
-from abtest_sim.stats.lift_floor import DELTA, KIND_NAMES, floor_interval, floor_p_value
+from abtest_sim.stats.lift_floor import KIND_NAMES, lift_interval
 from abtest_sim.stats.ratio import LiftResult
 
 __all__ = [
@@ -137,18 +137,8 @@ def with_lineage(
 
 def _interval(lift: float, se: float, z: float, bounded: bool) -> tuple[float, float, float, int]:
     """Bounds, p-value and kind of the interval lift +- z se, kept above -100% if ``bounded``."""
-    low, high, p = lift - z * se, lift + z * se, _p(lift, se)
-    if not bounded:
-        return low, high, p, DELTA
-    floored_low, floored_high, kind = floor_interval(lift, z * se, low, high)
-    floored_p = floor_p_value(lift, se, p, kind)
-    return float(floored_low), float(floored_high), float(floored_p), int(kind)
-
-
-def _p(lift: float, se: float) -> float:
-    if not se > 0:
-        return 1.0 if lift == 0 else 0.0
-    return float(2 * ndtr(-abs(lift) / se))
+    low, high, p, kind = lift_interval(lift, se, z, bounded=bounded)
+    return float(low), float(high), float(p), int(kind)
 
 
 def _finite(value: float | None) -> float | None:
@@ -156,17 +146,30 @@ def _finite(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class SoFar:
+    """An estimator's lift after each A/B day: ``lifts`` (a row per A/B day; the last row is its
+    A/B lift), the A/B days on which it has no value yet (``undefined``), and its truths after
+    each A/B day (``target_lift``, ``launch_lift``; None when not simulated)."""
+
+    lifts: Linearized
+    undefined: np.ndarray
+    truths: Mapping[str, np.ndarray | None]
+
+
+@dataclass(frozen=True)
 class PairData:
     """What an estimator fills its daily.csv columns from: one compared pair's arm logs, the
-    design, the daily lifts (undefined days zeroed, their influence kept) and the pair's
-    cumulative lift (``abtest_sim.analysis.series.cumulative_lift``)."""
+    design, the daily lifts (undefined days zeroed, their influence kept), the lift of the CTR
+    pooled over the A/B days so far (``pooled``) and its frame with bands and truths
+    (``pooled_so_far``: ``abtest_sim.analysis.series.so_far_frame``)."""
 
     control: ArmLog
     treatment: ArmLog
     design: Design
     lifts: Linearized
     alpha: float
-    cumulative: pl.DataFrame
+    pooled: SoFar
+    pooled_so_far: pl.DataFrame
     cs_rho: float | None = None  # the tuning of the always-valid bands (None: the last day)
 
 
@@ -179,17 +182,6 @@ class AbRows:
     ab: Mapping[str, Any]
     aa: Mapping[str, Any] | None
     pooled: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class SoFar:
-    """An estimator's lift after each A/B day: ``lifts`` (a row per A/B day; the last row is its
-    A/B lift), the A/B days on which it has no value yet (``undefined``), and its truths after
-    each A/B day (``target_lift``, ``launch_lift``; None when not simulated)."""
-
-    lifts: Linearized
-    undefined: np.ndarray
-    truths: Mapping[str, np.ndarray | None]
 
 
 def running_means(design: Design) -> tuple[np.ndarray, np.ndarray]:

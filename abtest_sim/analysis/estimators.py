@@ -46,7 +46,7 @@ from abtest_sim.analysis.estimator_base import (
     linear_so_far,
     running_means,
 )
-from abtest_sim.analysis.series import SO_FAR_TRUTHS, pooled_so_far
+from abtest_sim.analysis.series import SO_FAR_TRUTHS
 from abtest_sim.analysis.unit_days import ArmLog
 from abtest_sim.stats.cuped import CupedArms, cuped_panels
 from abtest_sim.stats.influence import ratio_panel
@@ -104,16 +104,14 @@ class Pooled(Estimator):
         sources = ("lift", "ci_low", "ci_high", "cs_low", "cs_high")
         for name, source in zip(self.columns, sources, strict=True):
             cols.empty(name)
-            cols.values[name][rows] = pair.cumulative[source].to_numpy().astype(np.float64)
+            cols.values[name][rows] = pair.pooled_so_far[source].to_numpy().astype(np.float64)
 
     def source(self, rows: AbRows) -> Mapping[str, Any] | None:
         return rows.pooled
 
     def so_far(self, pair: PairData, daily: pl.DataFrame | None) -> SoFar:
         """The CTR pooled over the A/B days so far, the truths pooled likewise."""
-        lifts, undefined = pooled_so_far(pair.control, pair.treatment, pair.design)
-        truths = {name: _values(pair.cumulative[name]) for name in SO_FAR_TRUTHS}
-        return SoFar(lifts, undefined, truths)
+        return pair.pooled
 
     def truths(self, rows: AbRows) -> dict[str, float | None]:
         """The truths pooled over the A/B days, as the lift is."""
@@ -252,7 +250,7 @@ class Cuped(Estimator):
         on_days = np.zeros((design.n_days, days.size))  # the defined A/B days' rows -> every day
         on_days[days, np.arange(days.size)] = 1.0
         weights, undefined = running_means(design)
-        truths = {"target_lift": self.target_column, "launch_lift": "launch_lift"}
+        truths = dict(DAILY_TRUTHS) | {"target_lift": self.target_column}
         return linear_so_far(
             weights, undefined, arms.relative_lift().combine(on_days), daily, truths
         )
@@ -281,13 +279,6 @@ def _cuped_arms(pair: PairData) -> CupedArms | None:
             return None
         panels.append((log.panel(ab), pre))
     return cuped_panels(*panels[0], *panels[1], groups=(pair.control.group, pair.treatment.group))
-
-
-def _values(series: pl.Series) -> np.ndarray | None:
-    """A column's values as floats (NaN for null); None when it holds none."""
-    if series.null_count() == series.len():
-        return None
-    return series.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
 def _cuped_truth(

@@ -11,15 +11,15 @@ import polars as pl
 
 from abtest_sim.analysis.unit_days import ArmLog, Design
 from abtest_sim.stats.influence import Linearized, ratio_panel, relative_lift_of
-from abtest_sim.stats.lift_floor import floor_interval, floor_p_value
+from abtest_sim.stats.lift_floor import floor_interval, lift_interval
 from abtest_sim.stats.ratio import z_critical
 from abtest_sim.stats.sequential import confidence_sequence
 
 __all__ = [
     "SO_FAR_TRUTHS",
     "arm_days",
-    "cumulative_lift",
     "pooled_so_far",
+    "pooled_truths_so_far",
     "served_totals",
     "so_far_frame",
     "units_so_far",
@@ -33,22 +33,6 @@ def served_totals(log: ArmLog) -> tuple[np.ndarray, np.ndarray] | None:
     if log.true_clicks is None:
         return None
     return log.true_clicks.sum(axis=1), log.impressions.sum(axis=1)
-
-
-def cumulative_lift(
-    a: ArmLog, b: ArmLog, design: Design, alpha: float, rho: float | None = None
-) -> pl.DataFrame:
-    """Lift of the pooled CTR over the A/B days so far, day by day (users pooled over days):
-    ``so_far_frame`` of ``pooled_so_far``, with the truths pooled over the same days."""
-    ab = design.mask("ab")
-    truths = {
-        "target_lift": _pooled_truth_so_far(served_totals(a), served_totals(b), ab),
-        "launch_lift": _pooled_truth_so_far(a.launch_totals, b.launch_totals, ab),
-    }
-    lifts, undefined = pooled_so_far(a, b, design)
-    return so_far_frame(
-        lifts, undefined, units_so_far(a, b, design), design, truths, alpha=alpha, rho=rho
-    )
 
 
 def pooled_so_far(a: ArmLog, b: ArmLog, design: Design) -> tuple[Linearized, np.ndarray]:
@@ -91,20 +75,21 @@ def so_far_frame(
     A/B day, None when unknown). Rows of ``undefined`` days are null. ``bounded``: a relative
     lift, whose bands stay above -100%.
     """
-    sampling = lifts.wald(alpha)
-    wald = sampling
-    if lineage_sd:
-        total = np.sqrt(sampling.se**2 + lineage_sd**2)
-        # one influence column carrying the total SE: the same Wald arithmetic as the sampling SE
-        wald = Linearized(lifts.value, {"": total[:, None]}).wald(alpha)
-    lift, se = wald.estimate, wald.se
-    ci_low, ci_high, p_value = wald.ci_low, wald.ci_high, wald.p_value
+    sampling_se = lifts.se()
+    lift = lifts.value
+    se = np.sqrt(sampling_se**2 + lineage_sd**2) if lineage_sd else sampling_se
+    ci_low, ci_high, p_value, _ = lift_interval(lift, se, z_critical(alpha), bounded=bounded)
     cs_low, cs_high = confidence_sequence(lift, se, units, alpha=alpha, rho=rho)
-    if bounded:  # both bands of a lift stay above -100% (abtest_sim.stats.lift_floor)
-        ci_low, ci_high, kind = floor_interval(lift, z_critical(alpha) * se, ci_low, ci_high)
-        p_value = floor_p_value(lift, se, p_value, kind)
+    if bounded:  # the band of a lift stays above -100% too (abtest_sim.stats.lift_floor)
         cs_low, cs_high, _ = floor_interval(lift, cs_high - lift, cs_low, cs_high)
-    columns = {"lift": lift, "se": sampling.se, "se_total": se, "ci_low": ci_low,
+    # No sampling information (a treatment without a click so far: a lift of -100% with SE 0,
+    # shown clipped as daily.csv does): no band, rather than a band of one point that excludes 0.
+    no_information = ~(sampling_se > 0)
+    cs_low, cs_high = (
+        np.where(no_information, np.nan, cs_low),
+        np.where(no_information, np.nan, cs_high),
+    )
+    columns = {"lift": lift, "se": sampling_se, "se_total": se, "ci_low": ci_low,
                "ci_high": ci_high, "p_value": p_value,
                "cs_low": cs_low, "cs_high": cs_high}  # fmt: skip
     blanked = {
@@ -138,6 +123,16 @@ def units_so_far(a: ArmLog, b: ArmLog, design: Design) -> np.ndarray:
     if a.group == b.group:
         return (seen[0] | seen[1]).sum(axis=1).astype(np.float64)
     return (seen[0].sum(axis=1) + seen[1].sum(axis=1)).astype(np.float64)
+
+
+def pooled_truths_so_far(a: ArmLog, b: ArmLog, design: Design) -> dict[str, np.ndarray | None]:
+    """The truths pooled over the A/B days so far (served: the test target; the launch lineages':
+    the launch effect), when known."""
+    ab = design.mask("ab")
+    return {
+        "target_lift": _pooled_truth_so_far(served_totals(a), served_totals(b), ab),
+        "launch_lift": _pooled_truth_so_far(a.launch_totals, b.launch_totals, ab),
+    }
 
 
 def _pooled_truth_so_far(

@@ -8,9 +8,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from abtest_sim.analysis.estimator_base import PairData
+from abtest_sim.analysis.estimator_base import PairData, SoFar
 from abtest_sim.analysis.estimators import estimator
-from abtest_sim.analysis.series import cumulative_lift, so_far_frame, units_so_far
+from abtest_sim.analysis.series import (
+    pooled_so_far,
+    pooled_truths_so_far,
+    so_far_frame,
+    units_so_far,
+)
 from abtest_sim.analysis.unit_days import ArmLog, Design
 from abtest_sim.stats.influence import relative_lift_of
 
@@ -21,11 +26,17 @@ def pair_data(
     a: ArmLog, b: ArmLog, design: Design, *, alpha: float, cs_rho: float | None = None
 ) -> PairData:
     """What the estimators of the pair (control ``a``, treatment ``b``) read: the daily lifts
-    (undefined days of ``design`` zeroed, ``Linearized.without``) and the pooled lift so far."""
+    (undefined days of ``design`` zeroed, ``Linearized.without``) and the lift of the CTR pooled
+    over the A/B days so far, with its frame (bands, truths: daily.csv's pooled columns)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = relative_lift_of(a.panel().linearized(a.group), b.panel().linearized(b.group))
-    cumulative = cumulative_lift(a, b, design, alpha, cs_rho)
-    return PairData(a, b, design, lifts.without(design.undefined), alpha, cumulative, cs_rho)
+    pooled = SoFar(*pooled_so_far(a, b, design), pooled_truths_so_far(a, b, design))
+    units = units_so_far(a, b, design)
+    frame = so_far_frame(
+        pooled.lifts, pooled.undefined, units, design, pooled.truths, alpha=alpha, rho=cs_rho
+    )
+    daily = lifts.without(design.undefined)
+    return PairData(a, b, design, daily, alpha, pooled, frame, cs_rho)
 
 
 def so_far_of(

@@ -158,9 +158,9 @@ def _floored(table: DailyTable, estimates: Mapping[str, Estimate], alpha: float)
         named = [f"{estimator.row_label} {row}".lstrip() for row in rows]
         moved += [named[i] for i in np.flatnonzero(kind != DELTA)]
         clipped += [named[i] for i in np.flatnonzero(kind == CLIPPED)]
-    cumulative = _kind(table.cumulative["lift"], table.cumulative["se"], z)
-    if (cumulative != DELTA).any():
-        moved.append(f"{int((cumulative != DELTA).sum())} day(s) of the cumulative lift")
+    pooled = _kind(table.pooled_so_far["lift"], table.pooled_so_far["se"], z)
+    if (pooled != DELTA).any():
+        moved.append(f"{int((pooled != DELTA).sum())} day(s) of the pooled lift so far")
     moved += [f"the {e.label}" for e in estimates.values() if e.interval != "delta"]
     if not moved:
         return None

@@ -53,13 +53,15 @@ METHOD_NOTE = (
     "-100% if the treatment has no click), and the warnings name those rows."
 )
 SEQUENTIAL_NOTE = (
-    "Always-valid band: a confidence sequence for the pooled lift (Waudby-Smith, Arnold, Wu, "
-    "Howard and Ramdas 2023, the Gaussian-mixture asymptotic confidence sequence that GrowthBook's "
-    "gbstats also uses). Its chance of ever excluding the true lift, over all days together, is "
-    "at most alpha, so it may be read every day and the test stopped the first day it excludes "
-    "zero. The price is width: about 1.5 times the one-look interval on the day it is tuned for "
-    "(the cs_rho setting: stats.cs_rho in abtest-sim, cs_rho in abtest-analyze; by default the "
-    "last day)."
+    "Always-valid band: a confidence sequence for the headline lift so far (Waudby-Smith, Arnold, "
+    "Wu, Howard and Ramdas 2023, the Gaussian-mixture asymptotic confidence sequence that "
+    "GrowthBook's gbstats also uses). Its chance of ever excluding the true lift, over all days "
+    "together, is at most alpha, so it may be read every day and the test stopped the first day "
+    "it excludes zero. The price is width: about 1.5 times the one-look interval on the day it is "
+    "tuned for (the cs_rho setting: stats.cs_rho in abtest-sim, cs_rho in abtest-analyze; by "
+    "default the last day). It holds sampling noise and, where configured, the lineage SD. "
+    "A day whose estimate has no sampling information (a treatment without a click so far) "
+    "has no band."
 )
 AVERAGE_NOTE = (
     "Average rows: mean of the daily lifts of the phase, with the cross-day covariance (the same "

@@ -26,11 +26,8 @@ from abtest_sim.report.format import pct
 
 __all__ = [
     "FIGURE_RC",
-    "ctr_per_arm",
     "ctr_per_arm_figure",
-    "cumulative_lift",
     "cumulative_lift_figure",
-    "daily_lift",
     "daily_lift_figure",
     "day_ticks",
     "legend_below",
@@ -151,10 +148,6 @@ def _daily_lift(main: pl.DataFrame, alpha: float) -> Figure:
     return figure
 
 
-def daily_lift(main: pl.DataFrame, path: Path, *, alpha: float) -> None:
-    save_png(daily_lift_figure(main, alpha=alpha), path)
-
-
 def cumulative_lift_figure(cumulative: pl.DataFrame, *, alpha: float) -> Figure:
     """An estimator's lift after each A/B day (cumulative.csv; days numbered from 1): the
     always-valid band (safe to read every day), the fixed-horizon interval inside it, and the
@@ -206,10 +199,6 @@ def _label_last_point(ax: Axes, x: np.ndarray, lift: pl.Series) -> None:
     label.set_gid("last-point")
 
 
-def cumulative_lift(cumulative: pl.DataFrame, path: Path, *, alpha: float) -> None:
-    save_png(cumulative_lift_figure(cumulative, alpha=alpha), path)
-
-
 def ctr_per_arm_figure(arms: pl.DataFrame) -> Figure:
     """CTR of every arm on every day (dashed: true CTR of what it served; dotted: of its launch
     lineage, when known)."""
@@ -234,7 +223,3 @@ def _ctr_per_arm(arms: pl.DataFrame) -> Figure:
     legend_below(figure, ax)
     day_ticks(figure, ax, days)
     return figure
-
-
-def ctr_per_arm(arms: pl.DataFrame, path: Path) -> None:
-    save_png(ctr_per_arm_figure(arms), path)

@@ -67,15 +67,17 @@ def lift_over_days(summary: ReportSummary, so_far: pl.DataFrame | None) -> Secti
         return Section("lift-over-days", "Lift over the A/B days", (Paragraphs((text,)),))
     level = _level(summary)
     last = so_far.row(so_far.height - 1, named=True)
-    excluding = so_far.filter((pl.col("cs_low") > 0) | (pl.col("cs_high") < 0))
-    cs_day = None if excluding.is_empty() else str(excluding["day"][0])
+    excluding = so_far.with_row_index("index").filter(
+        (pl.col("cs_low") > 0) | (pl.col("cs_high") < 0)
+    )
+    cs_day = None if excluding.is_empty() else _ab_day(excluding.row(0, named=True))
     fixed_days = so_far.filter((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0)).height
     monitoring = (
         f"Looking every day? Use the always-valid {level} band: on the last day it is "
         f"{pct(last['cs_low'])} to {pct(last['cs_high'])} for the headline lift "
         f"({pct(last['lift'])}, {lead.label}); "
         + (
-            f"it first excluded zero on A/B day {cs_day}, so stopping there was safe."
+            f"it first excluded zero on {cs_day}, so stopping there was safe."
             if cs_day is not None
             else "it has not excluded zero on any day."
         )
@@ -110,6 +112,13 @@ def lift_over_days(summary: ReportSummary, so_far: pl.DataFrame | None) -> Secti
     )
     blocks = (Paragraphs((monitoring, peeking)), Figure("cumulative_lift", caption))
     return Section("lift-over-days", "Lift over the A/B days", blocks)
+
+
+def _ab_day(row: Row) -> str:
+    """'A/B day n' as the chart numbers it, with the log's own day label where that differs."""
+    number = int(row["index"]) + 1
+    label = str(row["day"])
+    return f"A/B day {number}" + ("" if label == str(number) else f" ({label})")
 
 
 def aa_beside_ab(summary: ReportSummary) -> Section:
@@ -180,8 +189,8 @@ def table3_section(summary: ReportSummary, table: DailyTable) -> Section:
         "One row per day; Average rows (the mean of the phase's daily lifts, with the cross-day "
         "covariance: the same users on several days) at the foot. A/B - A/A subtracts the mean "
         "A/A lift of the same users with the covariance of the two periods. 'Pooled so far' is "
-        "the lift of the CTR pooled over the A/B days up to that day; its always-valid band may "
-        "be read every day."
+        "the lift of the CTR pooled over the A/B days up to that day, with its own always-valid "
+        "band (sampling noise only); the band to watch daily is the headline's, drawn above."
     )
     note = (
         f"Design effect of the A/B average {number(summary.design_effect)}: the variance of the "

@@ -7,12 +7,14 @@ the treatment days) and optional ``true_clicks`` (the sum of the simulator's p_t
 
 - ``daily.csv`` (**contract**, columns ``DAILY_COLUMNS``), ``summary.json``, ``arms.csv`` (CTR per
   arm and day), ``cumulative.csv`` (the headline estimator's lift after each A/B day, with its
-  always-valid confidence sequence: what the chart of the lift over the days shows),
+  always-valid confidence sequence: what the chart of the lift over the days shows; the pooled
+  lift so far is in daily.csv),
   ``calibration.csv`` (when the context carries it);
 - ``report.md`` and ``report.html``: one document (``abtest_sim.report.document``) laid out by
   ``abtest_sim.report.markdown`` and ``abtest_sim.report.html`` (one self-contained page with the
   figures inline);
-- ``daily_lift.png``, ``cumulative_lift.png``, ``ctr_per_arm.png``.
+- ``daily_lift.png``, ``cumulative_lift.png`` (with cumulative.csv, where the headline estimator
+  has a lift after each A/B day: every built-in one does), ``ctr_per_arm.png``.
 
 Everything is computed before anything is written; the folder is written beside its final place and
 renamed into it, so a failed run leaves no half-written report. The same input gives the same bytes.

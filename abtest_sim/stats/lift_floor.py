@@ -70,3 +70,21 @@ def floor_p_value(
             log_p = two_sided_p(np.log1p(lift) * (1.0 + lift) / se)
         p = np.where(on_log, log_p, p)
     return p
+
+
+def lift_interval(
+    lift: ArrayLike, se: ArrayLike, z: float, *, bounded: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, p_value, kind) of the Wald interval ``lift`` -+ ``z`` ``se`` and its two-sided
+    p-value (where se is 0: 1 if the lift is 0, else 0), kept above -100% when ``bounded`` (a
+    relative lift: ``floor_interval``, ``floor_p_value``). Vectorised; the one definition of a
+    reported lift's interval."""
+    lift, se = np.asarray(lift, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    half = z * se
+    low, high = lift - half, lift + half
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, two_sided_p(lift / se), np.where(lift == 0, 1.0, 0.0))
+    if not bounded:
+        return low, high, p, np.full(np.shape(low), DELTA, dtype=np.int8)
+    low, high, kind = floor_interval(lift, half, low, high)
+    return low, high, floor_p_value(lift, se, p, kind), kind

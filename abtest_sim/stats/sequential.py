@@ -22,10 +22,11 @@ at alpha = 0.05; there the half-width is sqrt(v* + 1) = 3.03 standard errors aga
 fixed-horizon interval). gbstats' tuning parameter is that n*, turned into rho with the paper's
 eq. 161, v* ~ -2 log(alpha) + log(1 - 2 log(alpha)) (7.9 against the exact 8.2 here).
 
-Here the estimate is the lift of the pooled CTR over the A/B days so far, se its delta-method
-standard error over users, and n the users of both arms seen so far; users keep adding data on
-later days, which the i.i.d. theory does not model, so the CS's level on such data is checked by
-simulation (``tests/abtest_sim/test_peeking.py``, ``benchmarks/peeking_study.py``).
+Here the estimate is a lift over the A/B days so far (the report's headline estimator: the pooled
+CTR, the mean of the daily lifts, A/B - A/A or CUPED), se its delta-method standard error over
+users, and n the users of both arms seen so far; users keep adding data on later days, which the
+i.i.d. theory does not model, so the CS's level on such data is checked by simulation
+(``tests/abtest_sim/analysis/test_peeking.py``, ``benchmarks/peeking_study.py``).
 """
 
 from __future__ import annotations

@@ -49,17 +49,49 @@ def test_the_pooled_series_is_the_pooled_cumulative_lift(log):
     table = daily_table(log, control="A", treatment="B")
     series = table.so_far("pooled")
     assert series is not None
-    assert series.drop("estimator").drop("se_total").equals(table.cumulative.drop("se_total"))
+    assert series.drop("estimator").equals(table.pooled_so_far)
+
+
+def _control_without_clicks(log: pl.DataFrame, day: int) -> pl.DataFrame:
+    """The log with the control's clicks of ``day`` removed: that day's lift is undefined."""
+    silent = (pl.col("arm") == "A") & (pl.col("day") == day)
+    return log.with_columns(
+        pl.when(silent).then(0).otherwise(pl.col(c)).alias(c) for c in ("clicks", "true_clicks")
+    )
+
+
+def _floats(column: pl.Series) -> np.ndarray:
+    return column.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_the_value_after_day_k_uses_no_later_day(log, key):
-    full = daily_table(log, control="A", treatment="B").so_far(key)
+@pytest.mark.parametrize("undefined_day", [None, 5])
+def test_the_value_after_day_k_uses_no_later_day(log, key, undefined_day):
+    """Every column after A/B day k (bands with a fixed tuning, truths) is what the log cut
+    after day k gives, also across a day whose lift is undefined."""
+    if undefined_day is not None:
+        log = _control_without_clicks(log, undefined_day)
+    full = daily_table(log, control="A", treatment="B", cs_rho=0.05).so_far(key, 0.01)
     for k in (4, 5, 6):  # A/B days 1..3 of the 4 (days 4..7)
-        cut = daily_table(log.filter(pl.col("day") <= k), control="A", treatment="B")
-        assert cut.so_far(key)["lift"].to_list() == pytest.approx(
-            full["lift"].head(k - 3).to_list(), rel=1e-10
-        )
+        cut = daily_table(log.filter(pl.col("day") <= k), control="A", treatment="B", cs_rho=0.05)
+        mine, theirs = full.head(k - 3), cut.so_far(key, 0.01)
+        for column in mine.columns[2:]:
+            np.testing.assert_allclose(_floats(theirs[column]), _floats(mine[column]), rtol=1e-10)
+
+
+@pytest.mark.parametrize("key", ["pooled", "mean_daily"])
+def test_a_treatment_without_a_click_so_far_has_no_band(log, key):
+    """A -100% lift with SE 0 (no click in the treatment yet) is no evidence for a daily
+    watcher: the day has no band (its one-look interval is the clipped one daily.csv shows),
+    rather than a band of one point that excludes zero."""
+    silent = (pl.col("arm") == "B") & (pl.col("day") == 4)
+    quiet = log.with_columns(
+        pl.when(silent).then(0).otherwise(pl.col(c)).alias(c) for c in ("clicks", "true_clicks")
+    )
+    series = daily_table(quiet, control="A", treatment="B").so_far(key)
+    assert series["lift"][0] == -1.0 and series["se"][0] == 0.0
+    assert series["cs_low"][0] is None and series["cs_high"][0] is None
+    assert series["cs_low"][1:].null_count() == 0
 
 
 def test_without_an_aa_week_the_contrasts_have_no_series(log):
