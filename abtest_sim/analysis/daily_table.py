@@ -262,6 +262,7 @@ def daily_table(
     launch_truth: pl.DataFrame | None = None,
     paired: bool = False,
     cs_rho: float | None = None,
+    counts: bool = True,
 ) -> DailyTable:
     """Validate a per-(unit, arm, day) table and compute daily.csv.
 
@@ -272,13 +273,14 @@ def daily_table(
     ``paired``: every unit is in every arm (a simulator's parallel worlds): the arms' estimates
     are correlated through the shared units, and with a truth each arm is its own launch lineage.
     ``cs_rho``: the tuning of the cumulative lift's confidence sequence (None: tightest on the
-    last day; ``abtest_sim.stats.sequential``).
+    last day; ``abtest_sim.stats.sequential``). ``counts``: clicks and impressions are counts;
+    else any metric's numerator and denominator (``abtest_sim.analysis.metrics``).
     """
     if not 0.0 < alpha < 1.0:
         raise ReportInputError(f"alpha must lie in (0, 1), got {alpha}")
     arms = [str(control), str(treatment), *([] if aa_control is None else [str(aa_control)])]
     share_vector = _share_vector(shares, arms)
-    table, design = prepare_unit_days(unit_days, arms, paired=paired)
+    table, design = prepare_unit_days(unit_days, arms, paired=paired, counts=counts)
     logs = build_arm_logs(table, design, arms, paired=paired)
     undefined = undefined_day_reasons([logs[arm] for arm in arms], design)
     design = with_defined_days(design, undefined)

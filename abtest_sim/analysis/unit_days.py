@@ -154,14 +154,20 @@ def _check_day_resolution(day: pl.Series) -> None:
         )
 
 
-def _check_counts(table: pl.DataFrame) -> None:
-    large = (pl.col("clicks") > MAX_COUNT) | (pl.col("impressions") > MAX_COUNT)
+def _check_counts(table: pl.DataFrame, counts: bool) -> None:
+    """Clicks and impressions (``counts``), or any metric's numerator and denominator: the
+    numerator of a metric may be any finite number (revenue, a refund), its denominator not
+    negative."""
+    large = (pl.col("clicks").abs() > MAX_COUNT) | (pl.col("impressions") > MAX_COUNT)
     checks = [
         (large, "a count above 2**53 = 9.0e15, the largest count exact as a float"),
-        (pl.col("clicks") < 0, "negative clicks"),
-        (pl.col("impressions") < 0, "negative impressions"),
-        (pl.col("clicks") > pl.col("impressions"), "more clicks than impressions"),
+        (pl.col("impressions") < 0, "negative impressions" if counts else "a negative denominator"),
     ]
+    if counts:
+        checks += [
+            (pl.col("clicks") < 0, "negative clicks"),
+            (pl.col("clicks") > pl.col("impressions"), "more clicks than impressions"),
+        ]
     if "true_clicks" in table.columns:
         bad_truth = (pl.col("true_clicks") < 0) | (pl.col("true_clicks") > pl.col("impressions"))
         checks.append((bad_truth, "true_clicks outside [0, impressions]"))
@@ -223,17 +229,19 @@ def _day_labels(days: pl.Series) -> tuple[str, ...]:
 
 
 def prepare_unit_days(
-    unit_days: pl.DataFrame, arms: Sequence[str], *, paired: bool = False
+    unit_days: pl.DataFrame, arms: Sequence[str], *, paired: bool = False, counts: bool = True
 ) -> tuple[pl.DataFrame, Design]:
     """Validate the table (raising ``ReportInputError``), keep the arms analysed, sum duplicates.
-    ``paired``: units may (and in a paired design do) appear in every arm."""
+    ``paired``: units may (and in a paired design do) appear in every arm. ``counts``: clicks and
+    impressions are counts (at most one click per impression); else they are any metric's
+    numerator and denominator (``abtest_sim.analysis.metrics``)."""
     if not isinstance(unit_days, pl.DataFrame):
         raise _fail(f"unit_days must be a polars DataFrame, got {type(unit_days).__name__}")
     _check_columns(unit_days)
     table = unit_days.with_columns(pl.col("arm").cast(pl.String))
     _check_arm_names(table, arms)
     table = table.filter(pl.col("arm").is_in(list(arms)))
-    _check_counts(table)
+    _check_counts(table, counts)
     _check_arms(table, paired)
     design = _design(table)
     keys = ["unit", "arm", "day"]

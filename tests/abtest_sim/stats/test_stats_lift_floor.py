@@ -105,6 +105,8 @@ def test_a_treatment_without_a_click_is_clipped_everywhere_and_said(tmp_path):
     cumulative = pl.read_csv(tmp_path / "report" / "cumulative.csv")
     assert daily["lift"].to_list() == [-1.0] * 3
     assert daily["ci_low"].to_list() == [-1.0] * 3 and daily["fieller_ci_low"].min() >= -1
-    assert cumulative["ci_low"].min() == -1.0 and cumulative["cs_low"].min() == -1.0
+    assert cumulative["ci_low"].min() == -1.0
+    # no sampling information (SE 0): no always-valid band, rather than the point -100%
+    assert cumulative["cs_low"].null_count() == cumulative.height
     assert summary.lead.total_ci_low == -1.0 and summary.lead.interval == "clipped"
     assert any("clipped at -100% where the treatment has no click" in w for w in summary.warnings)
