@@ -13,6 +13,13 @@ else the lift pooled over the A/B days, as ``abtest-analyze`` chooses). The p-va
 across every metric and treatment of the call by Holm's method (``p_holm``). Arms in the log that
 are neither the control nor a treatment are listed in ``unnamed_arms``. The SRM test compares the
 units of all the analysed arms once (equal shares unless ``shares`` is given).
+
+The first metric is the primary one, the others secondary; ``guardrails`` (metric name ->
+non-inferiority margin, e.g. 0.01) marks metrics that must not fall by more than the margin: their
+rows say whether the interval's lower bound clears it (``passes``) and stay out of Holm's family.
+``segments`` (unit-level columns, e.g. platform) give the primary metric's lift per segment value
+(``result.segments``: interval, p, Holm over segment values and treatments, SRM per segment):
+exploratory, since segments were not randomised separately and many are compared.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class Analysis:
 
     overall: pl.DataFrame  # metric x treatment: headline lift, interval, p, Holm p, arm means
     daily: pl.DataFrame  # metric x treatment x day: the day's lift, interval and p
+    segments: pl.DataFrame  # segment value x treatment: the primary metric's lift (exploratory)
     control: str
     alpha: float
     srm_p_value: float  # units of every analysed arm against their shares, once per test
@@ -56,7 +64,8 @@ class Analysis:
 
     def _repr_html_(self) -> str:
         """The overall table, for a notebook."""
-        shown = ("metric", "treatment", "estimator", "lift", "ci_low", "ci_high", "p_holm")
+        shown = ("metric", "role", "treatment", "estimator", "lift", "ci_low", "ci_high", "p_holm",
+                 "passes")  # fmt: skip
         head = "".join(f"<th>{html.escape(c)}</th>" for c in shown)
         rows = "".join(
             "<tr>" + "".join(f"<td>{_cell(row[c], c)}</td>" for c in shown) + "</tr>"
@@ -85,6 +94,8 @@ def analyze(
     alpha: float = 0.05,
     headline: str = "auto",
     shares: Mapping[str, float] | None = None,
+    guardrails: Mapping[str, float] | None = None,
+    segments: Sequence[str] = (),
 ) -> Analysis:
     """Every metric of every treatment against ``control`` (see the module docstring). ``log``:
     one row per impression, session or (unit, day), with the metrics' columns; ``aa_days``: the
@@ -92,21 +103,42 @@ def analyze(
     try:
         table = _keyed(log, unit, arm, day, aa_days)
         analysed = [str(control), *(str(t) for t in treatments)]
+        metrics = _unique(metrics, guardrails or {})
         pairs = [
             (metric, treatment, _pair_table(metric, table, control, treatment, alpha))
-            for metric in _unique(metrics)
+            for metric in metrics
             for treatment in analysed[1:]
         ]
         overall = pl.DataFrame([_overall_row(*pair, control, headline, alpha) for pair in pairs])
         srm = _srm(table, analysed, shares)
+        by_segment = _segments(table, metrics[0], analysed, segments, shares, headline, alpha)
     except (MetricError, ReportInputError, ReportOptionsError, LogDaysError) as error:
         raise AnalysisError(str(error)) from None
-    overall = overall.with_columns(
-        pl.Series("p_holm", adjust_p_values(overall["p_value"].to_numpy(), "holm"))
-    )
+    overall = _with_roles(overall, metrics[0], guardrails or {})
     daily = pl.concat([_daily_rows(*pair) for pair in pairs])
     unnamed = tuple(sorted(set(table["arm"].unique().to_list()) - set(analysed)))
-    return Analysis(overall, daily, str(control), alpha, srm, unnamed)
+    return Analysis(overall, daily, by_segment, str(control), alpha, srm, unnamed)
+
+
+def _with_roles(
+    overall: pl.DataFrame, primary: Metric, guardrails: Mapping[str, float]
+) -> pl.DataFrame:
+    """Each row's role (primary, secondary, guardrail), a guardrail's margin and whether its
+    interval's lower bound clears -margin, and Holm's p over the non-guardrail rows."""
+    names = overall["metric"].to_list()
+    role = ["primary" if n == primary.name else "guardrail" if n in guardrails else "secondary"
+            for n in names]  # fmt: skip
+    margin = [guardrails.get(n) for n in names]
+    passes = [None if m is None else bool(low > -m)
+              for m, low in zip(margin, overall["ci_low"].to_list(), strict=True)]  # fmt: skip
+    family = np.array([r != "guardrail" for r in role])
+    p = np.where(family, overall["p_value"].to_numpy(), np.nan)
+    return overall.with_columns(
+        pl.Series("role", role),
+        pl.Series("margin", margin, dtype=pl.Float64),
+        pl.Series("passes", passes, dtype=pl.Boolean),
+        pl.Series("p_holm", adjust_p_values(p, "holm"), nan_to_null=True),
+    )
 
 
 def _keyed(log: pl.DataFrame, unit: str, arm: str, day: str, aa_days: int | None) -> pl.DataFrame:
@@ -124,13 +156,20 @@ def _keyed(log: pl.DataFrame, unit: str, arm: str, day: str, aa_days: int | None
     return table if aa_days is None else with_aa_days(table, aa_days)
 
 
-def _unique(metrics: Sequence[Metric]) -> Sequence[Metric]:
+def _unique(metrics: Sequence[Metric], guardrails: Mapping[str, float]) -> Sequence[Metric]:
+    """The metrics, checked: at least one, names unique, guardrails named among them (not the
+    primary) with a positive margin."""
     if not metrics:
         raise MetricError("give at least one metric")
     names = [m.name for m in metrics]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise MetricError(f"metric names must differ: {', '.join(repeated)} appear twice")
+    for name, margin in guardrails.items():
+        if name not in names[1:]:
+            raise MetricError(f"guardrail {name!r} is not one of the secondary metrics")
+        if not (isinstance(margin, int | float) and 0 < margin < 1):
+            raise MetricError(f"guardrail {name!r}: the margin must lie in (0, 1), got {margin}")
     return metrics
 
 
@@ -190,3 +229,57 @@ def _srm(table: pl.DataFrame, arms: Sequence[str], shares: Mapping[str, float] |
         raise AnalysisError(f"shares has no entry for arm(s) {', '.join(absent)}")
     weights = None if shares is None else np.array([float(shares[a]) for a in arms])
     return float(srm_test([counts[a] for a in arms], weights).p_value)
+
+
+def _segments(
+    table: pl.DataFrame,
+    primary: Metric,
+    arms: Sequence[str],
+    columns: Sequence[str],
+    shares: Mapping[str, float] | None,
+    headline: str,
+    alpha: float,
+) -> pl.DataFrame:
+    """The primary metric's headline lift per segment value and treatment, Holm over them all,
+    with each segment's SRM p-value."""
+    rows = []
+    for column, value, part in _segment_parts(table, columns, arms):
+        srm = _srm(part, arms, shares)
+        for treatment in arms[1:]:
+            pair = _pair_table(primary, part, arms[0], treatment, alpha)
+            row = _overall_row(primary, treatment, pair, arms[0], headline, alpha)
+            rows.append({"segment": column, "value": str(value), "treatment": treatment,
+                         **{k: row[k] for k in ("estimator", "lift", "se", "ci_low", "ci_high",
+                                                "p_value", "units_control", "units_treatment")},
+                         "srm_p_value": srm})  # fmt: skip
+    if not rows:
+        return pl.DataFrame(schema={"segment": pl.String, "value": pl.String})
+    frame = pl.DataFrame(rows)
+    return frame.with_columns(
+        pl.Series("p_holm", adjust_p_values(frame["p_value"].to_numpy(), "holm"))
+    )
+
+
+def _segment_parts(
+    table: pl.DataFrame, columns: Sequence[str], arms: Sequence[str]
+) -> list[tuple[str, object, pl.DataFrame]]:
+    """(column, value, the log's rows of that segment) for every segment value, after checking
+    that a unit stays in one segment and each analysed arm has 2 units in each."""
+    parts = []
+    for column in columns:
+        if column not in table.columns:
+            raise MetricError(f"segment {column!r}: no such column")
+        per_unit = table.group_by("unit").agg(pl.col(column).n_unique().alias("values"))
+        if (per_unit["values"] > 1).any():
+            raise MetricError(f"segment {column!r}: a unit has more than one value; a segment "
+                              "is a property of the unit")  # fmt: skip
+        for value in table[column].unique().sort().to_list():
+            part = table.filter(pl.col(column) == value)
+            counts = part.group_by("arm").agg(pl.col("unit").n_unique())
+            units = dict(counts.iter_rows())
+            thin = [a for a in arms if units.get(a, 0) < 2]
+            if thin:
+                raise MetricError(f"segment {column}={value} has fewer than 2 units in arm(s) "
+                                  f"{', '.join(thin)}: nothing to estimate")  # fmt: skip
+            parts.append((column, value, part))
+    return parts

@@ -126,3 +126,69 @@ def test_a_bad_metric_is_one_line(metric, why):
     with pytest.raises(AnalysisError, match=why) as raised:
         analyze(log, metrics=[metric], control="A", treatments=["B"], unit="user", arm="variant")
     assert "\n" not in str(raised.value)
+
+
+def with_segments(log: pl.DataFrame) -> pl.DataFrame:
+    """Two unit-level segments, independent of the arm (user % 3): platform (ios / android) and
+    country (de / fr / us)."""
+    return log.with_columns(
+        platform=pl.when(pl.col("user") % 2 == 0).then(pl.lit("ios")).otherwise(pl.lit("android")),
+        country=(pl.col("user") // 3).mod(3).replace_strict({0: "de", 1: "fr", 2: "us"}),
+    )
+
+
+def test_three_arms_two_segments_a_guardrail():
+    """The primary metric per segment value equals the analysis of that segment alone; Holm runs
+    over segment values and treatments; a guardrail passes when its lower bound clears -margin
+    and stays out of the primary/secondary Holm family."""
+    from statsmodels.stats.multitest import multipletests
+
+    log = with_segments(a_log(5, users=6000))
+    metrics = [Metric.ratio("ctr", "clicks", "impressions"), Metric.mean("revenue", "revenue"),
+               Metric.mean("impressions", "impressions")]  # fmt: skip
+    result = analyze(log, metrics=metrics, control="A", treatments=["B", "C"], unit="user",
+                     arm="variant", guardrails={"impressions": 0.2},
+                     segments=["platform", "country"])  # fmt: skip
+    overall = result.overall
+    guard = overall.filter(pl.col("role") == "guardrail")
+    assert guard.height == 2 and guard["p_holm"].null_count() == 2
+    assert guard["passes"].to_list() == (guard["ci_low"] > -0.2).to_list()
+    family = overall.filter(pl.col("role") != "guardrail")
+    expected = multipletests(family["p_value"].to_numpy(), method="holm")[1]
+    np.testing.assert_allclose(family["p_holm"].to_numpy(), expected, rtol=1e-12)
+    segments = result.segments
+    assert segments.height == (2 + 3) * 2
+    np.testing.assert_allclose(
+        segments["p_holm"].to_numpy(),
+        multipletests(segments["p_value"].to_numpy(), method="holm")[1], rtol=1e-12,
+    )  # fmt: skip
+    fr = log.filter(pl.col("country") == "fr")
+    alone = analyze(fr, metrics=metrics[:1], control="A", treatments=["C"], unit="user",
+                    arm="variant").overall.row(0, named=True)  # fmt: skip
+    mine = segments.filter((pl.col("value") == "fr") & (pl.col("treatment") == "C")).row(
+        0, named=True
+    )
+    assert (mine["lift"], mine["se"]) == pytest.approx((alone["lift"], alone["se"]), rel=1e-12)
+    assert 0 <= mine["srm_p_value"] <= 1
+
+
+@pytest.mark.parametrize(
+    "change, settings, why",
+    [
+        (None, {"guardrails": {"ctr": 0.01}}, "not one of the secondary"),
+        (None, {"guardrails": {"revenue": 2.0}}, "margin must lie in"),
+        (None, {"segments": ["browser"]}, "no such column"),
+        (pl.col("day").cast(pl.String).alias("moving"), {"segments": ["moving"]}, "more than one"),
+        (pl.when(pl.col("user") == 0).then(pl.lit("solo")).otherwise(pl.lit("many")).alias("tiny"),
+         {"segments": ["tiny"]}, "fewer than 2 units"),
+    ],
+)  # fmt: skip
+def test_bad_guardrails_and_segments_are_one_line(change, settings, why):
+    log = a_log(6, users=400, arms="AB")
+    if change is not None:
+        log = log.with_columns(change)
+    metrics = [Metric.ratio("ctr", "clicks", "impressions"), Metric.mean("revenue", "revenue")]
+    with pytest.raises(AnalysisError, match=why) as raised:
+        analyze(log, metrics=metrics, control="A", treatments=["B"], unit="user", arm="variant",
+                **settings)  # fmt: skip
+    assert "\n" not in str(raised.value)
