@@ -38,6 +38,7 @@ from abtest_sim.sim.rundir import (
     record_report_settings,
 )
 from abtest_sim.world.parts import WorldPartError
+from abtest_sim.world.requests import CandidateDrawError
 from reloop.atomic import write_parquet
 from reloop.hydra_app import (
     CONF_DIR,
@@ -230,7 +231,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         simulate(cfg, run_dir)
     except (RunDirBusy, NotOwned) as error:
         fail(PROG, str(error))  # the dir is another process's or a user's: touch nothing in it
-    except (WorldPartError, RunFailure) as error:  # failed mid-run: say so, keep the dir
+    except (WorldPartError, CandidateDrawError, RunFailure) as error:  # failed mid-run
         fail(PROG, str(error))
     except ConfigError as error:
         _remove_leftovers_if_ours(run_dir)

@@ -17,7 +17,14 @@ import numpy as np
 from abtest_sim.world.config import WorldConfig
 from abtest_sim.world.rng import Purpose, generator
 
-__all__ = ["DayRequests", "draw_candidates", "draw_requests", "hour_profile", "weekday_of"]
+__all__ = [
+    "CandidateDrawError",
+    "DayRequests",
+    "draw_candidates",
+    "draw_requests",
+    "hour_profile",
+    "weekday_of",
+]
 
 _TABLE_MIN = 1 << 20
 _MAX_REDRAW_ROUNDS = 200
@@ -92,6 +99,11 @@ def draw_requests(
     return (key // 24).astype(np.int32), request_index.astype(np.int16), (key % 24).astype(np.int8)
 
 
+class CandidateDrawError(RuntimeError):
+    """The world cannot draw a request's distinct candidates (a simulation stops on it, in one
+    line: ``abtest_sim.apps.simulate``)."""
+
+
 def draw_candidates(
     config: WorldConfig,
     live: np.ndarray,
@@ -121,7 +133,11 @@ def draw_candidates(
         repeated = (draw[:, 1:] == draw[:, :-1]).any(axis=1)
         out[todo[~repeated]] = draw[~repeated]
         todo = todo[repeated]
-    raise RuntimeError("candidate draw did not converge: popularity weights too concentrated")
+    raise CandidateDrawError(
+        f"day {day}: no {c} distinct candidates in {_MAX_REDRAW_ROUNDS} redraws of "
+        f"{len(todo)} request(s): the live items' popularity is too concentrated for "
+        f"n_candidates={c} (lower world.candidate_popularity or world.n_candidates)"
+    )
 
 
 def _sampling_table(items: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
